@@ -1,0 +1,28 @@
+"""vault_core: an in-process secrets vault (the seed's API, imported from here)."""
+
+from .access import Rule
+from .audit import VerifyReport
+from .context import SecurityContext, current_context
+from .environments import Environment, EnvironmentSecrets
+from .errors import (
+    AccessDenied,
+    AuditFailure,
+    Conflict,
+    IntegrityError,
+    InvalidKey,
+    NotFound,
+    Sealed,
+    StorageError,
+    ValidationError,
+    VaultError,
+)
+from .facade.audit_ops import audit_cursor
+from .models import AccessLevel, Page, SecretMetadata, SecretType, VersionInfo
+from .vault import Vault, get_vault, open_vault, setup_vault
+
+__all__ = [
+    "AccessDenied", "AccessLevel", "AuditFailure", "Conflict", "Environment", "EnvironmentSecrets",
+    "IntegrityError", "InvalidKey", "NotFound", "Page", "Rule", "Sealed", "SecretMetadata", "SecretType",
+    "SecurityContext", "StorageError", "ValidationError", "Vault", "VaultError", "VerifyReport",
+    "VersionInfo", "audit_cursor", "current_context", "get_vault", "open_vault", "setup_vault",
+]

@@ -1,0 +1,148 @@
+"""The tamper-evident audit log: chained rows, verification, audit hashes, export.
+
+Each row's MAC is HMAC-SHA256(audit key, canonical row content || previous
+MAC); the audit key is a random key wrapped by the master key, so it
+survives master-key changes. Values never enter a row: to ask "did this
+value pass through the vault", compare ``audit_hash(value)`` instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .names import printable
+
+GENESIS_MAC = bytes(32)
+_FIELDS = ("seq", "ts", "principal", "roles", "client_ip", "forwarded_for", "forwarded_trusted",
+           "user_agent", "session_id", "operation", "environment", "secret_id", "secret_name",
+           "version", "outcome", "reason")
+EXPORT_FIELDS = ("seq", "timestamp", *_FIELDS[2:], "mac")
+_CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+US_PER_DAY = 86_400_000_000
+
+
+def row_mac(key: bytes, row: Mapping[str, Any], prev_mac: bytes) -> bytes:
+    """The MAC of one row: its canonical JSON content chained to the previous MAC."""
+    content = json.dumps([row.get(f) for f in _FIELDS], separators=(",", ":"), ensure_ascii=True)
+    return hmac.new(key, content.encode() + b"|" + bytes(prev_mac), hashlib.sha256).digest()
+
+
+def to_datetime(us: int | None) -> datetime | None:
+    return None if us is None else datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
+
+
+def make_row(key: bytes, *, seq: int, prev_mac: bytes, **fields: Any) -> dict[str, Any]:
+    """A complete audit row (with prev_mac and mac) ready for storage."""
+    row = {f: fields.get(f) for f in _FIELDS if f != "seq"}
+    row["seq"] = seq
+    row["forwarded_trusted"] = bool(row["forwarded_trusted"])
+    row["roles"] = row["roles"] or ""
+    row["reason"] = printable(row["reason"] or "", 500)
+    if row["secret_name"] is not None:
+        row["secret_name"] = printable(row["secret_name"], 300)
+    row["prev_mac"] = bytes(prev_mac)
+    row["mac"] = row_mac(key, row, prev_mac)
+    return row
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Result of checking the chain. ``first_bad_seq`` names the first row that fails."""
+
+    ok: bool
+    rows_checked: int
+    head_seq: int
+    head_mac: str
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def verify_rows(key: bytes, rows: Iterator[Mapping[str, Any]], *, state_seq: int, state_mac: bytes,
+                checkpoint: Mapping[str, Any] | None = None) -> VerifyReport:
+    """Walk rows in sequence order; report the first edited, missing, inserted or reordered row."""
+    expected_seq, prev = 1, GENESIS_MAC
+    checked = 0
+    cp_seq = int(checkpoint["seq"]) if checkpoint else None
+    for row in rows:
+        seq = row["seq"]
+        if seq != expected_seq:
+            kind = "missing (deleted)" if seq > expected_seq else "out of order"
+            return _bad(checked, expected_seq, prev, f"row {expected_seq} is {kind}; found row {seq}")
+        if bytes(row["prev_mac"]) != prev:
+            return _bad(checked, seq, prev, f"row {seq} does not chain to row {seq - 1} (inserted or reordered)")
+        if not hmac.compare_digest(row_mac(key, row, prev), bytes(row["mac"])):
+            return _bad(checked, seq, prev, f"row {seq} was edited (its MAC does not match)")
+        if cp_seq == seq and bytes.fromhex(checkpoint["mac"]) != bytes(row["mac"]):
+            return _bad(checked, seq, prev, f"row {seq} differs from the saved checkpoint")
+        prev = bytes(row["mac"])
+        checked += 1
+        expected_seq += 1
+    last = expected_seq - 1
+    if last != state_seq or prev != bytes(state_mac):
+        return _bad(checked, last + 1, prev,
+                    f"the chain ends at row {last} but the recorded head is row {state_seq} (rows cut off)")
+    if cp_seq is not None and last < cp_seq:
+        return _bad(checked, last + 1, prev, f"the log ends at row {last}, before the checkpoint at row {cp_seq}")
+    return VerifyReport(True, checked, last, prev.hex())
+
+
+def _bad(checked: int, seq: int, prev: bytes, problem: str) -> VerifyReport:
+    return VerifyReport(False, checked, seq - 1, prev.hex(), seq, problem)
+
+
+def public_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as the API returns it: seed field names plus every recorded field."""
+    out = {f: row[f] for f in _FIELDS}
+    out["timestamp"] = to_datetime(row["ts"])
+    out["user_id"] = row["principal"]
+    out["success"] = row["outcome"] == "allowed"
+    out["details"] = row["reason"]
+    out["mac"] = bytes(row["mac"]).hex()
+    return out
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_CSV_DANGEROUS):
+        return "'" + value  # neutralise formula injection in spreadsheets
+    return value
+
+
+def export_csv(rows: Iterator[Mapping[str, Any]]) -> Iterator[str]:
+    """Stream rows as CSV text chunks, header first, dangerous cells neutralised."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(EXPORT_FIELDS)
+    for row in rows:
+        writer.writerow([_csv_cell(_export_value(row, f)) for f in EXPORT_FIELDS])
+        if buf.tell() > 64_000:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
+
+
+def export_jsonl(rows: Iterator[Mapping[str, Any]]) -> Iterator[str]:
+    """Stream rows as JSON Lines."""
+    for row in rows:
+        yield json.dumps({f: _export_value(row, f) for f in EXPORT_FIELDS}, ensure_ascii=False) + "\n"
+
+
+def _export_value(row: Mapping[str, Any], field: str) -> Any:
+    if field == "timestamp":
+        ts = row.get("timestamp") or to_datetime(row["ts"])
+        return ts.isoformat() if ts else None
+    value = row.get(field)
+    if isinstance(value, (bytes, memoryview)):
+        return bytes(value).hex()
+    return value

@@ -1,0 +1,47 @@
+"""The vault's exceptions.
+
+Every message is written by the vault itself and never includes a secret
+value, a key or a passphrase: callers may log them freely.
+"""
+
+from __future__ import annotations
+
+
+class VaultError(Exception):
+    """Base class of every error the vault raises on purpose."""
+
+
+class Sealed(VaultError):
+    """The vault holds no master key: every operation is refused."""
+
+
+class InvalidKey(VaultError):
+    """The master key or passphrase is wrong, missing or unsafe to use."""
+
+
+class IntegrityError(VaultError):
+    """Stored data failed its authentication check (tampered or moved)."""
+
+
+class NotFound(VaultError, LookupError):
+    """The named object does not exist."""
+
+
+class AccessDenied(VaultError, PermissionError):
+    """The caller lacks the level this operation needs (or no context in strict mode)."""
+
+
+class Conflict(VaultError):
+    """A check-and-set precondition failed: someone else changed the object first."""
+
+
+class ValidationError(VaultError, ValueError):
+    """Input was rejected; nothing was changed. The message never echoes a value."""
+
+
+class AuditFailure(VaultError):
+    """The audit row could not be written, so the operation was not performed."""
+
+
+class StorageError(VaultError):
+    """The storage backend is unreachable, full or otherwise failing."""

@@ -1,0 +1,1 @@
+"""The vault facade, split by concern: every public operation lives in one of these mixins."""

@@ -1,0 +1,185 @@
+"""Principals, roles and rules, and the questions humans ask about them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from ..access import ANY_ENV, Rule, parse_levels, rule_from_row
+from ..errors import NotFound, ValidationError
+from ..models import AccessLevel
+from ..names import canonical_name, canonical_pattern, canonical_principal
+from .base import VaultBase
+
+KINDS = ("user", "service")
+
+
+class AccessOps(VaultBase):
+    """Manage who may do what. Every change needs ADMIN on its scope and is audited."""
+
+    def _check_env(self, environment: Any) -> str:
+        return ANY_ENV if environment in (None, ANY_ENV) else self._environment(environment)
+
+    def add_principal(self, name: str, *, roles: Iterable[str] = (), kind: str = "user",
+                      display_name: str = "", email: str = "") -> str:
+        """Create a user or service identity; returns its canonical name. Needs the admin role."""
+        principal = canonical_principal(name)
+        role_list = sorted({canonical_principal(r) for r in roles})
+        if kind not in KINDS:
+            raise ValidationError(f"kind must be one of {', '.join(KINDS)}")
+        for text in (display_name, email):
+            if not isinstance(text, str) or len(text) > 256 or "\x00" in text:
+                raise ValidationError("display_name and email must be short strings")
+        with self.attempt("principal_add") as att:
+            att.name = principal
+            att.require_role("admin")
+            if att.tx.get_principal(principal) is not None:
+                from ..errors import Conflict
+
+                raise Conflict(f"principal {principal} already exists")
+            now = self.clock()
+            att.tx.insert_principal(name=principal, kind=kind, display_name=display_name, email=email,
+                                    roles=json.dumps(role_list), created_at=now, updated_at=now)
+            att.tx.bump_rules_version()
+            att.reason = f"roles={','.join(role_list)}"
+        return principal
+
+    def set_roles(self, name: str, roles: Iterable[str]) -> list[str]:
+        """Replace a principal's roles (created as a user if unknown). Needs the admin role."""
+        principal = canonical_principal(name)
+        role_list = sorted({canonical_principal(r) for r in roles})
+        with self.attempt("roles_set") as att:
+            att.name = principal
+            att.require_role("admin")
+            now = self.clock()
+            row = att.tx.get_principal(principal)
+            if row is None:
+                att.tx.insert_principal(name=principal, kind="user", roles=json.dumps(role_list),
+                                        created_at=now, updated_at=now)
+            else:
+                # a role change ends older console sessions (their cookies stop working)
+                att.tx.update_principal(principal, roles=json.dumps(role_list), updated_at=now,
+                                        session_epoch=row["session_epoch"] + 1)
+            att.tx.bump_rules_version()
+            att.reason = f"roles={','.join(role_list)}"
+        return role_list
+
+    def get_principal(self, name: str) -> dict[str, Any] | None:
+        """A principal's public record (never its password hash)."""
+        principal = canonical_principal(name)
+        with self.attempt("principal_get", durable=False, audited=False) as att:
+            if principal != att.ctx.user_id:
+                att.require_role("admin", "auditor")
+            row = att.tx.get_principal(principal)
+            return None if row is None else _public_principal(row)
+
+    def list_principals(self) -> list[dict[str, Any]]:
+        """Every principal's public record. Needs the admin or auditor role."""
+        with self.attempt("principal_list", durable=False, audited=False) as att:
+            att.require_role("admin", "auditor")
+            return [_public_principal(r) for r in att.tx.list_principals()]
+
+    def grant(self, subject: str, levels: Iterable[AccessLevel | str] | AccessLevel | str, *,
+              environment: Any = ANY_ENV, pattern: str = "*", effect: str = "allow",
+              subject_kind: str = "any", note: str = "") -> int:
+        """Add a rule; returns its id. The caller must hold ADMIN over the whole scope it grants."""
+        if subject_kind not in ("user", "role", "any"):
+            raise ValidationError("subject_kind must be user, role or any")
+        if effect not in ("allow", "deny"):
+            raise ValidationError("effect must be allow or deny")
+        if not isinstance(note, str) or len(note) > 500:
+            raise ValidationError("note must be a string of at most 500 characters")
+        subj = canonical_principal(subject)
+        level_set = parse_levels(levels)
+        env = self._check_env(environment)
+        pat = canonical_pattern(pattern) if pattern != "*" else "*"
+        with self.attempt("rule_add") as att:
+            att.environment, att.name = (None if env == ANY_ENV else env), pat
+            if not att.rules.covers(att.ctx.user_id, att.roles, env, pat):
+                from ..errors import AccessDenied
+
+                raise AccessDenied(f"{att.ctx.user_id} does not hold ADMIN over {env}/{pat}, so cannot grant there")
+            rule_id = att.tx.insert_rule(subject_kind=subject_kind, subject=subj, environment=env, pattern=pat,
+                                         levels=",".join(sorted(lv.value for lv in level_set)), effect=effect,
+                                         secret_id=None, created_at=self.clock(), created_by=att.ctx.user_id,
+                                         note=note)
+            att.tx.bump_rules_version()
+            att.reason = f"rule {rule_id}: {effect} {','.join(sorted(lv.value for lv in level_set))} " \
+                         f"to {subject_kind} {subj}"
+            return rule_id
+
+    def revoke(self, rule_id: int) -> None:
+        """Remove a rule. The caller must hold ADMIN over the rule's scope."""
+        if isinstance(rule_id, bool) or not isinstance(rule_id, int):
+            raise ValidationError("rule_id must be a rule number")
+        with self.attempt("rule_remove") as att:
+            row = att.tx.get_rule(rule_id)
+            if row is None:
+                raise NotFound(f"no rule {rule_id}")
+            rule = rule_from_row(row)
+            att.environment = None if rule.environment == ANY_ENV else rule.environment
+            att.name = rule.pattern
+            if not att.rules.covers(att.ctx.user_id, att.roles, rule.environment, rule.pattern):
+                from ..errors import AccessDenied
+
+                raise AccessDenied(f"{att.ctx.user_id} does not hold ADMIN over {rule.environment}/{rule.pattern}")
+            att.tx.delete_rule(rule_id)
+            att.tx.bump_rules_version()
+            att.reason = rule.describe()
+
+    def list_rules(self, *, subject: str | None = None, environment: Any = None,
+                   effect: str | None = None) -> list[Rule]:
+        """Rules (built-in first), filtered. Needs the admin or auditor role."""
+        env = None if environment is None else self._check_env(environment)
+        with self.attempt("rule_list", durable=False, audited=False) as att:
+            att.require_role("admin", "auditor")
+            out = []
+            for rule in att.rules.rules:
+                if subject is not None and rule.subject != canonical_principal(subject):
+                    continue
+                if env is not None and rule.environment not in (env, ANY_ENV):
+                    continue
+                if effect is not None and rule.effect != effect:
+                    continue
+                out.append(rule)
+            return out
+
+    def effective_permissions(self, principal: str, environment: Any, name: str, *,
+                              roles: Iterable[str] = ()) -> dict[str, Any]:
+        """Which levels ``principal`` holds on environment/name, and which rule gave or denied each."""
+        who = canonical_principal(principal)
+        env = self._environment(environment)
+        nm = canonical_name(name)
+        extra = frozenset(canonical_principal(r) for r in roles)
+        with self.attempt("rule_query", durable=False, audited=False) as att:
+            if who != att.ctx.user_id:
+                att.require_role("admin", "auditor")
+            all_roles = att.rules.roles(who, extra)
+            granted, allow, _denied, deny = att.rules.evaluate(who, all_roles, env, nm)
+            return {
+                "principal": who, "roles": sorted(all_roles), "environment": env, "name": nm,
+                "levels": sorted(lv.value for lv in granted),
+                "allowed_by": {lv.value: allow[lv].describe() for lv in allow},
+                "denied_by": {lv.value: deny[lv].describe() for lv in deny},
+            }
+
+    def who_can(self, name: str, environment: Any, level: AccessLevel | str = AccessLevel.READ) -> list[dict]:
+        """Every known principal and role holding ``level`` on environment/name, with the deciding rule."""
+        env = self._environment(environment)
+        nm = canonical_name(name)
+        lv = AccessLevel.parse(level)
+        with self.attempt("rule_query", durable=False, audited=False) as att:
+            att.require_role("admin", "auditor")
+            out = []
+            for who, roles in sorted(att.rules.roles_of.items()):
+                decision = att.rules.check(who, roles, env, nm, lv)
+                if decision.allowed:
+                    out.append({"principal": who, "roles": sorted(roles), "reason": decision.reason})
+            return out
+
+
+def _public_principal(row) -> dict[str, Any]:
+    return {"name": row["name"], "kind": row["kind"], "display_name": row["display_name"], "email": row["email"],
+            "roles": json.loads(row["roles"]), "locked_until": row["locked_until"], "disabled": row["disabled"],
+            "has_password": row["password_hash"] is not None, "created_at": row["created_at"]}

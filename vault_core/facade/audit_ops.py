@@ -1,0 +1,156 @@
+"""Reading, verifying, searching and exporting the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_
+
+from .. import audit
+from ..errors import ValidationError
+from ..names import canonical_name, canonical_principal
+from ..storage.schema import audit_log
+from .base import VaultBase
+from .secrets_ops import to_us
+
+AUDIT_ROLES = ("admin", "auditor")
+OUTCOMES = ("allowed", "denied", "failed")
+_BATCH = 5000
+
+
+class AuditOps(VaultBase):
+    """The audit log as reviewers use it. Reading it needs the admin or auditor role."""
+
+    def _audit_filters(self, secret_id, principal, operation, environment, outcome, name, since, until) -> list:
+        a = audit_log.c
+        where = []
+        if secret_id is not None:
+            if not isinstance(secret_id, str) or len(secret_id) > 64:
+                raise ValidationError("secret_id must be a secret id string")
+            where.append(a.secret_id == secret_id)
+        if principal:
+            where.append(a.principal == canonical_principal(principal))
+        if operation:
+            if not isinstance(operation, str) or len(operation) > 32:
+                raise ValidationError("operation must be an operation name")
+            where.append(a.operation == operation)
+        if environment:
+            where.append(a.environment == self._environment(environment))
+        if outcome:
+            if outcome not in OUTCOMES:
+                raise ValidationError(f"outcome must be one of {', '.join(OUTCOMES)}")
+            where.append(a.outcome == outcome)
+        if name:
+            where.append(a.secret_name == canonical_name(name))
+        if since is not None:
+            where.append(a.ts >= to_us(since, "since"))
+        if until is not None:
+            where.append(a.ts < to_us(until, "until"))
+        return [and_(*where)] if where else []
+
+    def get_audit_log(self, secret_id: str | None = None, limit: int = 100, *, principal: str | None = None,
+                      operation: str | None = None, environment: Any = None, outcome: str | None = None,
+                      name: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                      cursor: str | None = None) -> list[dict[str, Any]]:
+        """Audit rows, newest first, filtered. Each dict has the seed's ``timestamp``, ``user_id``,
+        ``operation``, ``success``, ``details`` and every recorded field. For the next page pass
+        ``cursor=audit_cursor(rows[-1])``.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise ValidationError("limit must be from 1 to 10000")
+        where = self._audit_filters(secret_id, principal, operation, environment, outcome, name, since, until)
+        before = _parse_audit_cursor(cursor)
+        with self.attempt("audit_query", durable=False, audited=False) as att:
+            att.require_role(*AUDIT_ROLES)
+            return [audit.public_row(r) for r in att.tx.query_audit(where=where, before=before, limit=limit)]
+
+    def _iter_filtered(self, where: list) -> Iterator[Mapping[str, Any]]:
+        before = None
+        while True:
+            with self.storage.transaction(write=False) as tx:
+                rows = tx.query_audit(where=where, before=before, limit=_BATCH)
+            yield from (audit.public_row(r) for r in rows)
+            if len(rows) < _BATCH:
+                return
+            before = (rows[-1]["ts"], rows[-1]["seq"])
+
+    def export_audit(self, fmt: str = "csv", **filters: Any) -> Iterator[str]:
+        """Stream the filtered rows as CSV or JSON Lines; the export itself is audited."""
+        if fmt not in ("csv", "jsonl"):
+            raise ValidationError("format must be csv or jsonl")
+        where = self._audit_filters(filters.pop("secret_id", None), filters.pop("principal", None),
+                                    filters.pop("operation", None), filters.pop("environment", None),
+                                    filters.pop("outcome", None), filters.pop("name", None),
+                                    filters.pop("since", None), filters.pop("until", None))
+        if filters:
+            raise ValidationError(f"unknown audit filters: {', '.join(sorted(filters))}")
+        with self.attempt("audit_export") as att:
+            att.require_role(*AUDIT_ROLES)
+            att.reason = f"format={fmt}"
+        rows = self._iter_filtered(where)
+        return audit.export_csv(rows) if fmt == "csv" else audit.export_jsonl(rows)
+
+    def verify_audit_log(self, checkpoint: Mapping[str, Any] | None = None) -> audit.VerifyReport:
+        """Check every row of the chain; ``checkpoint`` (from ``audit_checkpoint``) also catches a cut-off tail."""
+        keys = self._unsealed()
+        with self.attempt("audit_verify", durable=False, audited=False) as att:
+            att.require_role(*AUDIT_ROLES)
+        with self.storage.transaction(write=False) as tx:  # one snapshot for the whole walk
+            state = tx.get_state()
+
+            def rows() -> Iterator[Mapping[str, Any]]:
+                after = 0
+                while True:
+                    batch = tx.audit_range(after, _BATCH)
+                    yield from batch
+                    if len(batch) < _BATCH:
+                        return
+                    after = batch[-1]["seq"]
+
+            report = audit.verify_rows(keys.audit_key, rows(), state_seq=state["audit_seq"],
+                                       state_mac=state["audit_mac"], checkpoint=checkpoint)
+        self._last_verify = report
+        self.record_event("audit_verify", "allowed" if report.ok else "failed",
+                          "chain ok" if report.ok else report.problem)
+        return report
+
+    def audit_checkpoint(self) -> dict[str, Any]:
+        """The current head of the chain (seq and MAC): save it outside the vault."""
+        with self.attempt("audit_checkpoint", durable=False, audited=False) as att:
+            att.require_role(*AUDIT_ROLES)
+            return {"seq": att.state["audit_seq"], "mac": bytes(att.state["audit_mac"]).hex(),
+                    "vault_id": att.state["vault_id"]}
+
+    def audit_hash(self, value: str | bytes) -> str:
+        """The keyed hash a reviewer can search for, to ask whether a value passed through."""
+        keys = self._unsealed()
+        data = value.encode() if isinstance(value, str) else bytes(value)
+        return hmac.new(keys.hash_key, data, hashlib.sha256).hexdigest()
+
+    def audit_counts(self, days: int = 30) -> list[dict[str, Any]]:
+        """Per-day counts by operation and outcome for the last ``days`` days (from counters)."""
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3660:
+            raise ValidationError("days must be from 1 to 3660")
+        with self.attempt("audit_query", durable=False, audited=False) as att:
+            att.require_role(*AUDIT_ROLES)
+            since = self.clock() // audit.US_PER_DAY - days + 1
+            return [dict(r) for r in att.tx.audit_daily_counts(since)]
+
+
+def audit_cursor(row: Mapping[str, Any]) -> str:
+    """The cursor that continues after ``row`` (a dict from ``get_audit_log``)."""
+    return f"{row['ts']}:{row['seq']}"
+
+
+def _parse_audit_cursor(cursor: Any) -> tuple[int, int] | None:
+    if cursor is None:
+        return None
+    try:
+        ts, seq = str(cursor).split(":")
+        return int(ts), int(seq)
+    except ValueError:
+        raise ValidationError("cursor must come from audit_cursor()") from None

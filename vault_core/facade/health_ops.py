@@ -1,0 +1,65 @@
+"""Health figures and status for dashboards and monitoring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..access import ADMIN_ROLE
+from ..audit import to_datetime
+from ..storage.schema import secrets
+from .base import VaultBase
+
+US_PER_DAY = 86_400_000_000
+
+
+class HealthOps(VaultBase):
+    """``get_vault_health`` and ``status``: figures, never values."""
+
+    def status(self) -> dict[str, Any]:
+        """Sealed or not, backend, key source and terms (no secrets; no access needed beyond a caller)."""
+        out: dict[str, Any] = {"sealed": self.sealed, "backend": self.storage.backend,
+                               "strict": self.strict, "key_source": self.key_source}
+        try:
+            with self.storage.transaction(write=False) as tx:
+                state = tx.get_state()
+                out["reachable"] = True
+                out["vault_id"] = state["vault_id"] if state else None
+                out["key_terms"] = [{"term": r["term"], "created_at": to_datetime(r["created_at"]),
+                                     "encryptions": r["encryptions"]} for r in tx.wrapped_keys("data")]
+                out["audit_rows"] = state["audit_seq"] if state else 0
+        except Exception as exc:  # monitoring wants an answer, not a traceback
+            out.update(reachable=False, error=type(exc).__name__)
+        return out
+
+    def get_vault_health(self) -> dict[str, Any]:
+        """Counts by environment and type, expiring and overdue, key terms, audit chain head."""
+        with self.attempt("health", durable=False, audited=False) as att:
+            tx = att.tx
+            now = self.clock()
+            by_env: dict[str, int] = {}
+            by_type: dict[str, int] = {}
+            for r in tx.count_secrets_by():
+                by_env[r["environment"]] = by_env.get(r["environment"], 0) + r["n"]
+                by_type[r["secret_type"]] = by_type.get(r["secret_type"], 0) + r["n"]
+            s = secrets.c
+            health = {
+                "sealed": False,
+                "backend": self.storage.backend,
+                "reachable": True,
+                "total_secrets": sum(by_env.values()),
+                "by_environment": by_env,
+                "by_type": by_type,
+                "expiring_soon": tx.count_where(s.expires_at.is_not(None), s.expires_at < now + 30 * US_PER_DAY),
+                "expired": tx.count_where(s.expires_at.is_not(None), s.expires_at < now),
+                "rotation_due": tx.count_where(s.next_rotation_at.is_not(None), s.next_rotation_at <= now),
+                "rotation_overdue": tx.count_where(s.next_rotation_at.is_not(None),
+                                                   s.next_rotation_at <= now - US_PER_DAY),
+                "key_terms": [{"term": r["term"], "created_at": to_datetime(r["created_at"]),
+                               "age_days": (now - r["created_at"]) / US_PER_DAY, "encryptions": r["encryptions"]}
+                              for r in tx.wrapped_keys("data")],
+                "audit_rows": att.state["audit_seq"],
+                "last_audit_verify": getattr(self, "_last_verify", None) and self._last_verify.to_dict(),
+            }
+            if not att.roles & {ADMIN_ROLE, "auditor"}:  # figures only for those who may see the whole vault
+                health = {k: health[k] for k in ("sealed", "backend", "reachable")}
+            return health

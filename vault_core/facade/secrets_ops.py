@@ -1,0 +1,403 @@
+"""Secret operations: store, read, update (check-and-set), delete, restore, purge, list."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+import secrets as pysecrets
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from ..access import parse_levels
+from ..audit import to_datetime
+from ..crypto import secret_aad
+from ..errors import AccessDenied, Conflict, NotFound, ValidationError
+from ..models import AccessLevel, Page, SecretMetadata, SecretType, VersionInfo
+from ..names import canonical_name, canonical_principal, check_description, check_tags, check_value
+from .base import Attempt, VaultBase
+
+_UNSET: Any = object()
+US_PER_DAY = 86_400_000_000
+MAX_ROTATION_DAYS = 3650
+
+
+def encode_plain(data: bytes, is_text: bool) -> bytes:
+    """The first byte says whether the caller stored text or bytes (inside the ciphertext)."""
+    return (b"s" if is_text else b"b") + data
+
+
+def decode_plain(plain: bytes) -> str | bytes:
+    kind, body = plain[:1], plain[1:]
+    return body.decode("utf-8") if kind == b"s" else body
+
+
+def to_us(value: Any, what: str) -> int | None:
+    """A datetime (naive = UTC) as microseconds, or ValidationError."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{what} must be a datetime")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp() * 1_000_000)
+
+
+def check_interval(days: Any) -> int | None:
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_ROTATION_DAYS:
+        raise ValidationError(f"rotation_interval_days must be a whole number from 1 to {MAX_ROTATION_DAYS}")
+    return days
+
+
+def check_cas(cas: Any) -> int | None:
+    if cas is None:
+        return None
+    if isinstance(cas, bool) or not isinstance(cas, int) or cas < 0:
+        raise ValidationError("cas must be a version number (0 = create only)")
+    return cas
+
+
+def metadata_from_row(row: Mapping[str, Any]) -> SecretMetadata:
+    return SecretMetadata(
+        id=row["id"], name=row["name"], environment=row["environment"], secret_type=row["secret_type"],
+        description=row["description"], tags=tuple(json.loads(row["tags"])),
+        current_version=row["current_version"], created_at=to_datetime(row["created_at"]),
+        created_by=row["created_by"], updated_at=to_datetime(row["updated_at"]), updated_by=row["updated_by"],
+        expires_at=to_datetime(row["expires_at"]), rotation_interval_days=row["rotation_interval_days"],
+        next_rotation_at=to_datetime(row["next_rotation_at"]), last_rotated_at=to_datetime(row["last_rotated_at"]),
+        deleted_at=to_datetime(row["deleted_at"]), generator=row["generator"],
+        extra={"previous_version": row["previous_version"], "max_versions": row["max_versions"]})
+
+
+class SecretOps(VaultBase):
+    """Store, read and manage secrets and their versions."""
+
+    # -- helpers -----------------------------------------------------------------
+    def _locate(self, att: Attempt, secret_id: str | None):
+        """The row named by the attempt's (environment, name) or by ``secret_id``."""
+        if secret_id is not None:
+            if not isinstance(secret_id, str) or len(secret_id) > 64:
+                raise ValidationError("secret_id must be a secret id string")
+            row = att.tx.secret_by_id(secret_id)
+            if row is None:
+                raise NotFound("no secret has that id")
+            att.environment, att.name = row["environment"], row["name"]
+        else:
+            if att.name is None:
+                raise ValidationError("give a secret name or a secret_id")
+            row = att.tx.find_secret(att.environment, att.name)
+        if row is not None:
+            att.secret_id = row["id"]
+            att.version = row["current_version"]
+        return row
+
+    def _seal_version(self, att: Attempt, row: Mapping[str, Any], version: int, data: bytes, state: str) -> None:
+        keys = self._unsealed()
+        aad = secret_aad(row["environment"], row["id"], row["name"], version)
+        blob = keys.barrier.seal(data, salt=row["salt"], aad=aad)
+        term = keys.barrier.term_of(blob)
+        att.tx.insert_version(secret_id=row["id"], version=version, ciphertext=blob, key_term=term, state=state,
+                              created_at=self.clock(), created_by=att.ctx.user_id)
+        att.tx.count_encryptions(term)
+
+    def _open_version(self, row: Mapping[str, Any], version: int, blob: bytes) -> str | bytes:
+        keys = self._unsealed()
+        aad = secret_aad(row["environment"], row["id"], row["name"], version)
+        return decode_plain(keys.barrier.open(blob, salt=row["salt"], aad=aad))
+
+    def _new_version(self, att: Attempt, row: Mapping[str, Any], data: bytes, *, cas: int | None,
+                     extra: Mapping[str, Any] | None = None) -> int:
+        """Write ``data`` as the next CURRENT version; the old current becomes PREVIOUS."""
+        current = row["current_version"]
+        if cas is not None and cas != current:
+            raise Conflict(f"check-and-set failed: {row['environment']}/{row['name']} is at version {current}, "
+                           f"not {cas}")
+        new = current + 1
+        now = self.clock()
+        values = dict(current_version=new, previous_version=current, updated_at=now, updated_by=att.ctx.user_id)
+        values.update(extra or {})
+        if not att.tx.cas_update_secret(row["id"], current, **values):
+            raise Conflict(f"check-and-set failed: {row['environment']}/{row['name']} changed concurrently")
+        att.tx.demote_versions(row["id"], keep=[current])
+        att.tx.set_version_state(row["id"], current, "previous")
+        self._seal_version(att, row, new, data, "current")
+        att.tx.prune_versions(row["id"], below=new - row["max_versions"] + 1, keep=[current])
+        att.version = new
+        return new
+
+    def _policy_rules(self, att: Attempt, secret_id: str, policy: Any) -> None:
+        """Turn the seed's ``access_policy={principal: [levels]}`` into rules for this secret."""
+        if policy is None:
+            return
+        if not isinstance(policy, Mapping):
+            raise ValidationError("access_policy must map principal names to lists of AccessLevel")
+        parsed = []
+        for principal, levels in policy.items():
+            kind, subject = "any", principal
+            if isinstance(principal, str) and principal.startswith(("user:", "role:")):
+                kind, subject = principal.split(":", 1)
+            parsed.append((kind, canonical_principal(subject), parse_levels(levels)))
+        att.require(AccessLevel.ADMIN)  # granting is administration
+        att.tx.delete_rules_of_secret(secret_id)
+        for kind, subject, levels in parsed:
+            att.tx.insert_rule(subject_kind=kind, subject=subject, environment=att.environment, pattern=att.name,
+                               levels=",".join(sorted(lv.value for lv in levels)), effect="allow",
+                               secret_id=secret_id, created_at=self.clock(), created_by=att.ctx.user_id,
+                               note="access_policy")
+        att.tx.bump_rules_version()
+
+    # -- public API ------------------------------------------------------------------
+    def store_secret(self, name: str, value: str | bytes, secret_type: SecretType | str = SecretType.GENERIC,
+                     environment: Any = None, description: str = "", access_policy: Mapping | None = None,
+                     rotation_interval_days: int | None = None, *, tags: Any = None,
+                     expires_at: datetime | None = None, cas: int | None = None,
+                     generator: str | None = None, max_versions: int = 20) -> str:
+        """Create a secret, or write a new version of an existing one; returns the secret id.
+
+        ``cas=0`` creates only; ``cas=N`` writes only if the current version is N
+        (else ``Conflict``). Needs WRITE (and ADMIN to set ``access_policy``).
+        """
+        stype = SecretType.parse(secret_type)
+        data = encode_plain(check_value(value, self.max_value_bytes), isinstance(value, str))
+        desc = check_description(description)
+        tag_list = check_tags(tags)
+        interval = check_interval(rotation_interval_days)
+        expires = to_us(expires_at, "expires_at")
+        cas = check_cas(cas)
+        if generator is not None and (not isinstance(generator, str) or len(generator) > 128):
+            raise ValidationError("generator must be the name of a registered generator")
+        if isinstance(max_versions, bool) or not isinstance(max_versions, int) or not 1 <= max_versions <= 1000:
+            raise ValidationError("max_versions must be from 1 to 1000")
+        with self.attempt("store", name=name, environment=environment) as att:
+            att.require(AccessLevel.WRITE)
+            row = self._locate(att, None)
+            now = self.clock()
+            meta = dict(secret_type=stype.value, description=desc, tags=json.dumps(list(tag_list)),
+                        rotation_interval_days=interval, expires_at=expires,
+                        next_rotation_at=now + interval * US_PER_DAY if interval else None)
+            if generator is not None:
+                meta["generator"] = generator
+            if row is None:
+                if cas not in (None, 0):
+                    raise Conflict(f"check-and-set failed: {att.environment}/{att.name} does not exist")
+                secret_id = pysecrets.token_hex(16)
+                values = dict(id=secret_id, environment=att.environment, name=att.name, salt=os.urandom(16),
+                              current_version=1, max_versions=max_versions, created_at=now,
+                              created_by=att.ctx.user_id, updated_at=now, updated_by=att.ctx.user_id, **meta)
+                att.tx.insert_secret(**values)
+                att.secret_id, att.version = secret_id, 1
+                self._seal_version(att, values, 1, data, "current")
+            else:
+                if row["deleted_at"] is not None:
+                    raise Conflict(f"{att.environment}/{att.name} is deleted: restore or purge it first")
+                if cas == 0:
+                    raise Conflict(f"check-and-set failed: {att.environment}/{att.name} already exists")
+                secret_id = row["id"]
+                att.operation = "update"
+                self._new_version(att, row, data, cas=cas, extra=meta)
+            self._policy_rules(att, secret_id, access_policy)
+            return secret_id
+
+    def get_secret(self, name: str | None = None, environment: Any = None, *, secret_id: str | None = None,
+                   version: int | None = None, label: str | None = None) -> str | bytes | None:
+        """The value (str or bytes, as stored), or None when missing. Needs READ.
+
+        ``version=N`` or ``label="current"|"previous"|"pending"`` read other versions.
+        """
+        return self._read("read", name, environment, secret_id, version, label)
+
+    def reveal_secret(self, name: str | None = None, environment: Any = None, *, secret_id: str | None = None,
+                      version: int | None = None, label: str | None = None) -> str | bytes | None:
+        """As ``get_secret``, audited as a human ``reveal`` (the console's explicit reveal)."""
+        return self._read("reveal", name, environment, secret_id, version, label)
+
+    def _read(self, operation: str, name, environment, secret_id, version, label) -> str | bytes | None:
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+            raise ValidationError("version must be a positive whole number")
+        if label is not None and label not in ("current", "previous", "pending"):
+            raise ValidationError("label must be current, previous or pending")
+        env = environment if secret_id is None else None
+        with self.attempt(operation, name=name if secret_id is None else None, environment=env,
+                          durable=False) as att:
+            if secret_id is None and version is None and label is None:
+                att.require(AccessLevel.READ)
+                row = att.tx.read_current(att.environment, att.name)  # one query on the hot path
+                if row is None or row["deleted_at"] is not None:
+                    att.reason = "not found"
+                    return None
+                att.secret_id, att.version = row["id"], row["current_version"]
+                return self._open_version(row, row["current_version"], row["ciphertext"])
+            if secret_id is None:
+                att.require(AccessLevel.READ)
+            row = self._locate(att, secret_id)
+            att.require(AccessLevel.READ)
+            if row is None or row["deleted_at"] is not None:
+                att.reason = "not found"
+                return None
+            wanted = version or {"current": row["current_version"], "previous": row["previous_version"],
+                                 "pending": None}.get(label or "current")
+            if label == "pending":
+                wanted = next((v["version"] for v in att.tx.list_versions(row["id"]) if v["state"] == "pending"),
+                              None)
+            vrow = att.tx.get_version(row["id"], wanted) if wanted else None
+            if vrow is None:
+                att.reason = "version not found"
+                return None
+            att.version = wanted
+            return self._open_version(row, wanted, vrow["ciphertext"])
+
+    def update_secret(self, name: str | None = None, environment: Any = None, *, secret_id: str | None = None,
+                      value: Any = _UNSET, description: Any = _UNSET, tags: Any = _UNSET,
+                      secret_type: Any = _UNSET, expires_at: Any = _UNSET, rotation_interval_days: Any = _UNSET,
+                      cas: int | None = None) -> int:
+        """Change the value (a new version) and/or metadata. Needs WRITE; returns the current version."""
+        cas = check_cas(cas)
+        meta: dict[str, Any] = {}
+        if description is not _UNSET:
+            meta["description"] = check_description(description)
+        if tags is not _UNSET:
+            meta["tags"] = json.dumps(list(check_tags(tags)))
+        if secret_type is not _UNSET:
+            meta["secret_type"] = SecretType.parse(secret_type).value
+        if expires_at is not _UNSET:
+            meta["expires_at"] = to_us(expires_at, "expires_at")
+        if rotation_interval_days is not _UNSET:
+            interval = check_interval(rotation_interval_days)
+            meta["rotation_interval_days"] = interval
+            meta["next_rotation_at"] = self.clock() + interval * US_PER_DAY if interval else None
+        data = None if value is _UNSET else encode_plain(check_value(value, self.max_value_bytes),
+                                                         isinstance(value, str))
+        env = environment if secret_id is None else None
+        with self.attempt("update", name=name if secret_id is None else None, environment=env) as att:
+            if secret_id is None:
+                att.require(AccessLevel.WRITE)
+            row = self._locate(att, secret_id)
+            att.require(AccessLevel.WRITE)
+            if row is None or row["deleted_at"] is not None:
+                raise NotFound(f"{att.environment}/{att.name} does not exist")
+            if data is not None:
+                return self._new_version(att, row, data, cas=cas, extra=meta)
+            if cas is not None and cas != row["current_version"]:
+                raise Conflict(f"check-and-set failed: {att.environment}/{att.name} is at version "
+                               f"{row['current_version']}, not {cas}")
+            att.tx.update_secret(row["id"], updated_at=self.clock(), updated_by=att.ctx.user_id, **meta)
+            att.reason = "metadata"
+            return row["current_version"]
+
+    @contextmanager
+    def _admin_change(self, operation: str, name, environment, secret_id, *, deleted: bool | None):
+        """Yield (attempt, row) for an ADMIN operation on a live, deleted (or any) secret."""
+        env = environment if secret_id is None else None
+        with self.attempt(operation, name=name if secret_id is None else None, environment=env) as att:
+            if secret_id is None:
+                att.require(AccessLevel.ADMIN)
+            row = self._locate(att, secret_id)
+            att.require(AccessLevel.ADMIN)
+            if row is None or (deleted is not None and (row["deleted_at"] is not None) != deleted):
+                state = "deleted" if deleted else "live"
+                raise NotFound(f"no {state} secret {att.environment}/{att.name}" if deleted is not None
+                               else f"no secret {att.environment}/{att.name}")
+            yield att, row
+
+    def delete_secret(self, name: str | None = None, environment: Any = None, *,
+                      secret_id: str | None = None) -> None:
+        """Soft delete (reads return None; ``restore_secret`` brings it back). Needs ADMIN."""
+        gen = self._admin_change("delete", name, environment, secret_id, deleted=False)
+        self._apply(gen, lambda att, row: att.tx.update_secret(row["id"], deleted_at=self.clock(),
+                                                               updated_at=self.clock(), updated_by=att.ctx.user_id))
+
+    def restore_secret(self, name: str | None = None, environment: Any = None, *,
+                       secret_id: str | None = None) -> None:
+        """Undo a soft delete. Needs ADMIN."""
+        gen = self._admin_change("restore", name, environment, secret_id, deleted=True)
+        self._apply(gen, lambda att, row: att.tx.update_secret(row["id"], deleted_at=None,
+                                                               updated_at=self.clock(), updated_by=att.ctx.user_id))
+
+    def purge_secret(self, name: str | None = None, environment: Any = None, *,
+                     secret_id: str | None = None) -> None:
+        """Destroy the secret, every version and its policy rules. Needs ADMIN. Irreversible."""
+        def purge(att, row):
+            att.tx.purge_secret(row["id"])
+            att.tx.delete_rules_of_secret(row["id"])
+            att.tx.bump_rules_version()
+        self._apply(self._admin_change("purge", name, environment, secret_id, deleted=None), purge)
+
+    @staticmethod
+    def _apply(gen, action) -> None:
+        with gen as (att, row):
+            action(att, row)
+
+    def list_secrets(self, environment: Any = None, secret_type: Any = None, *, tag: str | None = None,
+                     prefix: str | None = None, search: str | None = None, limit: int = 100,
+                     cursor: str | None = None, include_deleted: bool = False,
+                     only_deleted: bool = False) -> Page:
+        """Metadata of the secrets the caller holds any level on, by (environment, name), one page.
+
+        Pass the returned page's ``next_cursor`` as ``cursor`` for the next page.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationError("limit must be from 1 to 1000")
+        envs = None if environment is None else [self._environment(environment)]
+        stype = None if secret_type is None else SecretType.parse(secret_type).value
+        pre = None if not prefix else canonical_name(prefix) if not prefix.endswith(("/", ".")) \
+            else canonical_name(prefix[:-1]) + prefix[-1]
+        if search is not None and (not isinstance(search, str) or len(search) > 256):
+            raise ValidationError("search must be a string of at most 256 characters")
+        after = _parse_cursor(cursor)
+        with self.attempt("list", durable=False, audited=False) as att:
+            out: list[SecretMetadata] = []
+            batch_size, scanned, exhausted = max(limit, 200), 0, False
+            while len(out) < limit and not exhausted and scanned < 50 * limit + 10_000:
+                batch = att.tx.list_secrets(environments=envs, secret_type=stype, prefix=pre,
+                                            contains=(search or "").strip().lower() or None, tag=tag,
+                                            include_deleted=include_deleted, only_deleted=only_deleted,
+                                            after=after, limit=batch_size)
+                exhausted = len(batch) < batch_size
+                for i, row in enumerate(batch):
+                    after = (row["environment"], row["name"])
+                    if att.rules.has_any(att.ctx.user_id, att.roles, row["environment"], row["name"]):
+                        out.append(metadata_from_row(row))
+                        if len(out) == limit:
+                            exhausted = exhausted and i == len(batch) - 1
+                            break
+                scanned += len(batch)
+            more = after is not None and not exhausted
+            return Page(out, f"{after[0]}/{after[1]}" if more else None)
+
+    def get_metadata(self, name: str | None = None, environment: Any = None, *,
+                     secret_id: str | None = None) -> SecretMetadata | None:
+        """Metadata (never the value) of one secret the caller holds any level on."""
+        env = environment if secret_id is None else None
+        with self.attempt("metadata", name=name if secret_id is None else None, environment=env,
+                          durable=False, audited=False) as att:
+            row = self._locate(att, secret_id)
+            if not att.rules.has_any(att.ctx.user_id, att.roles, att.environment, att.name):
+                raise AccessDenied(f"{att.ctx.user_id} holds no level on {att.environment}/{att.name}")
+            return None if row is None else metadata_from_row(row)
+
+    def list_versions(self, name: str | None = None, environment: Any = None, *,
+                      secret_id: str | None = None) -> list[VersionInfo]:
+        """The stored versions (number, state, who, when), newest first; never values."""
+        env = environment if secret_id is None else None
+        with self.attempt("versions", name=name if secret_id is None else None, environment=env,
+                          durable=False, audited=False) as att:
+            row = self._locate(att, secret_id)
+            if not att.rules.has_any(att.ctx.user_id, att.roles, att.environment, att.name):
+                raise AccessDenied(f"{att.ctx.user_id} holds no level on {att.environment}/{att.name}")
+            if row is None:
+                return []
+            return [VersionInfo(v["version"], v["state"], to_datetime(v["created_at"]), v["created_by"])
+                    for v in att.tx.list_versions(row["id"])]
+
+
+def _parse_cursor(cursor: Any) -> tuple[str, str] | None:
+    if cursor is None:
+        return None
+    if not isinstance(cursor, str) or "/" not in cursor or len(cursor) > 300:
+        raise ValidationError("cursor must be the next_cursor of a previous page")
+    env, name = cursor.split("/", 1)
+    return env, name
+

@@ -1,0 +1,98 @@
+"""Value types shared by every layer: secret types, access levels, metadata."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class _ParseEnum(str, enum.Enum):
+    """A str enum that parses its value or name, case-insensitively."""
+
+    @classmethod
+    def parse(cls, raw: Any) -> "_ParseEnum":
+        from .errors import ValidationError
+
+        if isinstance(raw, cls):
+            return raw
+        if isinstance(raw, str):
+            key = raw.strip().lower()
+            for member in cls:
+                if key in (member.value, member.name.lower()):
+                    return member
+            raise ValidationError(f"unknown {cls.__name__}: choose one of {', '.join(m.value for m in cls)}")
+        raise ValidationError(f"{cls.__name__} must be a {cls.__name__} or a string, not {type(raw).__name__}")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SecretType(_ParseEnum):
+    API_KEY = "api_key"
+    PASSWORD = "password"
+    DATABASE_URL = "database_url"
+    ENCRYPTION_KEY = "encryption_key"
+    TOKEN = "token"
+    CERTIFICATE = "certificate"
+    GENERIC = "generic"
+
+
+class AccessLevel(_ParseEnum):
+    READ = "read"
+    WRITE = "write"
+    ROTATE = "rotate"
+    ADMIN = "admin"
+
+
+ALL_LEVELS = frozenset(AccessLevel)
+
+
+@dataclass(frozen=True)
+class SecretMetadata:
+    """Everything about a secret except its value (metadata never carries one)."""
+
+    id: str
+    name: str
+    environment: str
+    secret_type: str
+    description: str
+    tags: tuple[str, ...]
+    current_version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    expires_at: datetime | None = None
+    rotation_interval_days: int | None = None
+    next_rotation_at: datetime | None = None
+    last_rotated_at: datetime | None = None
+    deleted_at: datetime | None = None
+    generator: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tags"] = list(self.tags)
+        return d
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One stored version of a secret (never its value)."""
+
+    version: int
+    state: str
+    created_at: datetime
+    created_by: str
+
+
+class Page(list):
+    """A list of results plus the cursor of the next page (None on the last page)."""
+
+    next_cursor: str | None = None
+
+    def __init__(self, items=(), next_cursor: str | None = None):
+        super().__init__(items)
+        self.next_cursor = next_cursor

@@ -1,0 +1,197 @@
+"""Tables of the vault (SQLAlchemy Core). Storage holds ciphertext only.
+
+Times are integers: microseconds since the Unix epoch, UTC. They index and
+compare the same way on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# One row: the vault's identity, the rules version and the audit chain head.
+vault_state = Table(
+    "vault_state", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("vault_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("owner", String(256), nullable=False),
+    Column("rules_version", BigInteger, nullable=False, default=0),
+    Column("audit_seq", BigInteger, nullable=False, default=0),
+    Column("audit_mac", LargeBinary, nullable=False),
+)
+
+# Keys wrapped by the master key: data key terms, the audit MAC key, the cookie key.
+wrapped_keys = Table(
+    "wrapped_keys", metadata,
+    Column("purpose", String(32), primary_key=True),
+    Column("term", Integer, primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("encryptions", BigInteger, nullable=False, default=0),
+    Column("retired_at", BigInteger),
+)
+
+secrets = Table(
+    "secrets", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("environment", String(16), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("secret_type", String(32), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", Text, nullable=False, default="[]"),
+    Column("salt", LargeBinary(16), nullable=False),
+    Column("current_version", Integer, nullable=False),
+    Column("previous_version", Integer),
+    Column("max_versions", Integer, nullable=False, default=20),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+    Column("expires_at", BigInteger),
+    Column("rotation_interval_days", Integer),
+    Column("next_rotation_at", BigInteger),
+    Column("last_rotated_at", BigInteger),
+    Column("deleted_at", BigInteger),
+    Column("generator", String(128)),
+    UniqueConstraint("environment", "name", name="uq_secrets_env_name"),
+)
+Index("ix_secrets_name", secrets.c.name)
+Index("ix_secrets_next_rotation", secrets.c.next_rotation_at)
+Index("ix_secrets_expires", secrets.c.expires_at)
+
+secret_versions = Table(
+    "secret_versions", metadata,
+    Column("secret_id", String(32), ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("key_term", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # current, previous, pending, old
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+)
+Index("ix_versions_term", secret_versions.c.key_term)
+
+principals = Table(
+    "principals", metadata,
+    Column("name", String(256), primary_key=True),
+    Column("kind", String(16), nullable=False),  # user, service
+    Column("display_name", String(256), nullable=False, default=""),
+    Column("email", String(256), nullable=False, default=""),
+    Column("roles", Text, nullable=False, default="[]"),
+    Column("password_hash", String(256)),
+    Column("must_change_password", Boolean, nullable=False, default=False),
+    Column("locked_until", BigInteger),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("session_epoch", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+access_rules = Table(
+    "access_rules", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject_kind", String(8), nullable=False),  # user, role, any
+    Column("subject", String(256), nullable=False),
+    Column("environment", String(16), nullable=False),  # an environment or "*"
+    Column("pattern", String(256), nullable=False),
+    Column("levels", String(64), nullable=False),  # comma separated
+    Column("effect", String(8), nullable=False),  # allow, deny
+    Column("secret_id", String(32)),  # set for rules made from a secret's access_policy
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("note", String(512), nullable=False, default=""),
+)
+Index("ix_rules_subject", access_rules.c.subject_kind, access_rules.c.subject)
+
+audit_log = Table(
+    "audit_log", metadata,
+    # INTEGER on SQLite so seq is the rowid (indexes then end with it for free).
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("principal", String(256), nullable=False),
+    Column("roles", String(512), nullable=False, default=""),
+    Column("client_ip", String(64)),
+    Column("forwarded_for", String(512)),
+    Column("forwarded_trusted", Boolean, nullable=False, default=False),
+    Column("user_agent", String(600)),
+    Column("session_id", String(128)),
+    Column("operation", String(32), nullable=False),
+    Column("environment", String(16)),
+    Column("secret_id", String(32)),
+    Column("secret_name", String(300)),
+    Column("version", Integer),
+    Column("outcome", String(8), nullable=False),  # allowed, denied, failed
+    Column("reason", String(512), nullable=False, default=""),
+    Column("prev_mac", LargeBinary, nullable=False),
+    Column("mac", LargeBinary, nullable=False),
+)
+Index("ix_audit_ts", audit_log.c.ts, audit_log.c.seq)
+Index("ix_audit_principal_ts", audit_log.c.principal, audit_log.c.ts, audit_log.c.seq)
+Index("ix_audit_secret_ts", audit_log.c.secret_id, audit_log.c.ts, audit_log.c.seq)
+Index("ix_audit_operation_ts", audit_log.c.operation, audit_log.c.ts, audit_log.c.seq)
+Index("ix_audit_outcome_ts", audit_log.c.outcome, audit_log.c.ts, audit_log.c.seq)
+
+# Per-day counters kept with each audit row, so charts never scan the log.
+audit_daily = Table(
+    "audit_daily", metadata,
+    Column("day", Integer, primary_key=True),  # days since the epoch, UTC
+    Column("operation", String(32), primary_key=True),
+    Column("outcome", String(8), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+
+# Console sessions recorded server-side (logout and lock invalidate cookies).
+sessions = Table(
+    "sessions", metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the session token
+    Column("principal", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+    Column("epoch", Integer, nullable=False, default=0),
+    Column("client_ip", String(64)),
+    Column("user_agent", String(600)),
+)
+Index("ix_sessions_principal", sessions.c.principal)
+
+login_failures = Table(
+    "login_failures", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("principal", String(256), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+)
+Index("ix_login_failures_principal_ts", login_failures.c.principal, login_failures.c.ts)
+
+# Leases decide which process runs a singleton job (the rotation scheduler).
+leases = Table(
+    "leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+# Progress of a resumable master-key / key-term rotation.
+rekey_jobs = Table(
+    "rekey_jobs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target_term", Integer, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+    Column("done", BigInteger, nullable=False, default=0),
+    Column("total", BigInteger, nullable=False, default=0),
+)

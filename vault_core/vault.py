@@ -1,0 +1,114 @@
+"""The vault facade, and how to open one.
+
+    vault = setup_vault("production_vault")      # a local vault, created on first use
+    with vault.security_context("admin_user", "192.168.1.100"):
+        secret_id = vault.store_secret(name=..., value=..., ...)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from .crypto import generate_master_key, load_master_key, write_key_file
+from .crypto.masterkey import KEY_FILE_NAME
+from .errors import InvalidKey, Sealed
+from .facade.access_ops import AccessOps
+from .facade.audit_ops import AuditOps
+from .facade.health_ops import HealthOps
+from .facade.rotation_ops import RotationOps
+from .storage import Storage, sqlite_url
+
+DB_FILE_NAME = "vault.db"
+DEFAULT_DIR = ".vault"
+
+
+class Vault(RotationOps, AccessOps, AuditOps, HealthOps):
+    """An open vault. Thread-safe; open one per process and share it."""
+
+    def unlock(self, master_key: bytes | None = None, passphrase: str | None = None, *,
+               create: bool = False) -> "Vault":
+        """Load the master key and unwrap the keyring. Wrong key or passphrase → ``InvalidKey``."""
+        found = load_master_key(self.vault_dir or ".", key=master_key, passphrase=passphrase)
+        if found is None:
+            if not create:
+                raise Sealed(f"no master key: set VAULT_MASTER_KEY or create {KEY_FILE_NAME} with "
+                             "`vault-console init`")
+            if self.vault_dir is None:
+                raise InvalidKey("no vault folder to create a master key in")
+            with self.storage.transaction(write=False) as tx:
+                if tx.wrapped_keys():
+                    raise Sealed("this vault exists but its master key file is missing")
+            master = generate_master_key()
+            write_key_file(self.vault_dir / KEY_FILE_NAME, master, passphrase=passphrase)
+            self.key_source = "key-file"
+        else:
+            master, source = found
+            self.key_source = source.kind
+        self._unlock_with(master)
+        return self
+
+    def __repr__(self) -> str:
+        return f"Vault(backend={self.storage.backend!r}, sealed={self.sealed}, strict={self.strict})"
+
+
+def _private_dir(path: Path) -> Path:
+    """Create the vault folder 0700 (and tighten it if it exists and is ours)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def open_vault(path: str | os.PathLike | None = None, *, database_url: str | None = None,
+               master_key: bytes | None = None, passphrase: str | None = None, strict: bool = False,
+               create: bool = True, unlock: bool = True, principal: str | None = None,
+               max_value_bytes: int | None = None) -> Vault:
+    """Open (and by default create and unlock) a vault.
+
+    The folder comes from ``path``, ``VAULT_PATH`` or ``./.vault``; the database
+    from ``database_url``, ``VAULT_DATABASE_URL`` or ``<folder>/vault.db``.
+    """
+    vault_dir = Path(path or os.environ.get("VAULT_PATH") or DEFAULT_DIR).absolute()
+    url = database_url or os.environ.get("VAULT_DATABASE_URL")
+    if create:
+        _private_dir(vault_dir)
+    elif not vault_dir.exists() and not url:
+        raise Sealed(f"no vault at {vault_dir}: create one with `vault-console init`")
+    storage = Storage(url or sqlite_url(vault_dir / DB_FILE_NAME))
+    storage.migrate()
+    kwargs: dict[str, Any] = {}
+    if max_value_bytes is not None:
+        kwargs["max_value_bytes"] = max_value_bytes
+    vault = Vault(storage, vault_dir=vault_dir, strict=strict, process_identity=principal, **kwargs)
+    if unlock:
+        vault.unlock(master_key, passphrase, create=create)
+    return vault
+
+
+_default: Vault | None = None
+_default_lock = threading.Lock()
+
+
+def setup_vault(path: str | os.PathLike | None = None, **options: Any) -> Vault:
+    """Open or create a local vault at ``path`` and make it the process default (``get_vault``).
+
+    The process identity (``VAULT_PRINCIPAL`` or ``local:<user>``) owns a new
+    vault with the admin role.
+    """
+    global _default
+    vault = open_vault(path, **options)
+    with _default_lock:
+        _default = vault
+    return vault
+
+
+def get_vault() -> Vault:
+    """The process default vault: the last ``setup_vault``, else opened from ``VAULT_PATH``."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = open_vault()
+        return _default
