@@ -17,15 +17,18 @@ from .crypto.masterkey import KEY_FILE_NAME
 from .errors import InvalidKey, Sealed
 from .facade.access_ops import AccessOps
 from .facade.audit_ops import AuditOps
+from .facade.backup_ops import BackupOps
 from .facade.health_ops import HealthOps
+from .facade.rekey_ops import RekeyOps
 from .facade.rotation_ops import RotationOps
+from .facade.users_ops import UsersOps
 from .storage import Storage, sqlite_url
 
 DB_FILE_NAME = "vault.db"
 DEFAULT_DIR = ".vault"
 
 
-class Vault(RotationOps, AccessOps, AuditOps, HealthOps):
+class Vault(RotationOps, RekeyOps, AccessOps, UsersOps, AuditOps, BackupOps, HealthOps):
     """An open vault. Thread-safe; open one per process and share it."""
 
     def unlock(self, master_key: bytes | None = None, passphrase: str | None = None, *,

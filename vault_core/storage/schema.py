@@ -144,7 +144,6 @@ Index("ix_audit_ts", audit_log.c.ts, audit_log.c.seq)
 Index("ix_audit_principal_ts", audit_log.c.principal, audit_log.c.ts, audit_log.c.seq)
 Index("ix_audit_secret_ts", audit_log.c.secret_id, audit_log.c.ts, audit_log.c.seq)
 Index("ix_audit_operation_ts", audit_log.c.operation, audit_log.c.ts, audit_log.c.seq)
-Index("ix_audit_outcome_ts", audit_log.c.outcome, audit_log.c.ts, audit_log.c.seq)
 
 # Per-day counters kept with each audit row, so charts never scan the log.
 audit_daily = Table(

@@ -61,7 +61,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index('ix_audit_operation_ts', ['operation', 'ts', 'seq'], unique=False)
-        batch_op.create_index('ix_audit_outcome_ts', ['outcome', 'ts', 'seq'], unique=False)
         batch_op.create_index('ix_audit_principal_ts', ['principal', 'ts', 'seq'], unique=False)
         batch_op.create_index('ix_audit_secret_ts', ['secret_id', 'ts', 'seq'], unique=False)
         batch_op.create_index('ix_audit_ts', ['ts', 'seq'], unique=False)
@@ -211,7 +210,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_audit_ts')
         batch_op.drop_index('ix_audit_secret_ts')
         batch_op.drop_index('ix_audit_principal_ts')
-        batch_op.drop_index('ix_audit_outcome_ts')
         batch_op.drop_index('ix_audit_operation_ts')
 
     op.drop_table('audit_log')

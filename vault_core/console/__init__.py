@@ -1,0 +1,1 @@
+"""Console support code: login, sessions, request headers, page helpers (no SQL)."""
