@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets as pysecrets
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import audit
+from .. import metrics as _metrics
 from ..access import CompiledRules, rule_from_row
 from ..context import SecurityContext, current_context, make_context, process_principal, use_context
 from ..crypto import Barrier, Keyring, KeyTerm
@@ -31,6 +33,9 @@ from ..names import DEFAULT_MAX_VALUE_BYTES, canonical_name, printable
 from ..storage import Storage
 from ..storage.engine import _reason
 from ..storage.repository import Tx
+
+
+NO_NAME: Any = object()  # "this operation names no secret" (unlike name=None, which is bad input)
 
 
 def now_us() -> int:
@@ -66,6 +71,8 @@ class Attempt:
         """Raise ``AccessDenied`` unless the caller holds ``level`` on (environment, name)."""
         env = environment or self.environment
         nm = name or self.name
+        if env is None or nm is None:
+            raise ValidationError("give a secret name (and environment) or a secret_id")
         decision = self.rules.check(self.ctx.user_id, self.roles, env, nm, level)
         if not decision.allowed:
             raise AccessDenied(f"{self.ctx.user_id} may not {level.value} {env}/{nm}: {decision.reason}")
@@ -191,7 +198,7 @@ class VaultBase:
         return (default_environment() if environment is None else Environment.parse(environment)).value
 
     @contextmanager
-    def attempt(self, operation: str, *, name: Any = None, environment: Any = None, durable: bool = True,
+    def attempt(self, operation: str, *, name: Any = NO_NAME, environment: Any = None, durable: bool = True,
                 audited: bool = True) -> Iterator[Attempt]:
         """Run one audited operation (see the module docstring).
 
@@ -202,15 +209,16 @@ class VaultBase:
         ctx = self._caller()
         env_text = name_text = None
         try:
-            if environment is not None or name is not None:
+            if environment is not None or name is not NO_NAME:
                 env_text = self._environment(environment)
-            if name is not None:
+            if name is not NO_NAME:
                 name_text = canonical_name(name)
         except ValidationError as exc:
             self._record(keys, ctx, operation, "failed", str(exc), environment=None,
                          name=printable(name, 300) if isinstance(name, str) else None)
             raise
         att: Attempt | None = None
+        started, failure = time.perf_counter(), None
         try:
             with self.storage.transaction(durable=durable, write=audited) as tx:
                 state = tx.get_state(lock=audited)
@@ -233,6 +241,9 @@ class VaultBase:
             self._record(keys, ctx, operation, "failed", f"{type(exc).__name__} raised during {operation}",
                          env_text, name_text, _target(att))
             raise
+        finally:  # metrics hook (vault_core.metrics): outcome and duration, never arguments
+            failure = sys.exc_info()[1]
+            _metrics.observe(operation, failure, time.perf_counter() - started)
 
     def _append(self, keys: _Keys, tx: Tx, state, att: Attempt | None, outcome: str, reason: str,
                 **override: Any) -> None:

@@ -9,6 +9,7 @@ from ..errors import ValidationError
 from ..models import AccessLevel
 from ..names import check_value
 from ..rotation import BUILTIN_GENERATORS, default_generator_name
+from .base import NO_NAME
 from .secrets_ops import US_PER_DAY, SecretOps, encode_plain
 
 
@@ -34,7 +35,7 @@ class RotationOps(SecretOps):
                       environment: Any = None) -> int:
         """Replace the value with a freshly generated one; returns the new version. Needs ROTATE."""
         env = environment if secret_id is None else None
-        with self.attempt("rotate", name=name if secret_id is None else None, environment=env) as att:
+        with self.attempt("rotate", name=name if secret_id is None else NO_NAME, environment=env) as att:
             if secret_id is None:
                 att.require(AccessLevel.ROTATE)
             row = self._locate(att, secret_id)

@@ -16,7 +16,7 @@ from ..crypto import secret_aad
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..models import AccessLevel, Page, SecretMetadata, SecretType, VersionInfo
 from ..names import canonical_name, canonical_principal, check_description, check_tags, check_value
-from .base import Attempt, VaultBase
+from .base import NO_NAME, Attempt, VaultBase
 
 _UNSET: Any = object()
 US_PER_DAY = 86_400_000_000
@@ -220,7 +220,7 @@ class SecretOps(VaultBase):
         if label is not None and label not in ("current", "previous", "pending"):
             raise ValidationError("label must be current, previous or pending")
         env = environment if secret_id is None else None
-        with self.attempt(operation, name=name if secret_id is None else None, environment=env,
+        with self.attempt(operation, name=name if secret_id is None else NO_NAME, environment=env,
                           durable=False) as att:
             if secret_id is None and version is None and label is None:
                 att.require(AccessLevel.READ)
@@ -271,7 +271,7 @@ class SecretOps(VaultBase):
         data = None if value is _UNSET else encode_plain(check_value(value, self.max_value_bytes),
                                                          isinstance(value, str))
         env = environment if secret_id is None else None
-        with self.attempt("update", name=name if secret_id is None else None, environment=env) as att:
+        with self.attempt("update", name=name if secret_id is None else NO_NAME, environment=env) as att:
             if secret_id is None:
                 att.require(AccessLevel.WRITE)
             row = self._locate(att, secret_id)
@@ -291,7 +291,7 @@ class SecretOps(VaultBase):
     def _admin_change(self, operation: str, name, environment, secret_id, *, deleted: bool | None):
         """Yield (attempt, row) for an ADMIN operation on a live, deleted (or any) secret."""
         env = environment if secret_id is None else None
-        with self.attempt(operation, name=name if secret_id is None else None, environment=env) as att:
+        with self.attempt(operation, name=name if secret_id is None else NO_NAME, environment=env) as att:
             if secret_id is None:
                 att.require(AccessLevel.ADMIN)
             row = self._locate(att, secret_id)
@@ -371,7 +371,7 @@ class SecretOps(VaultBase):
                      secret_id: str | None = None) -> SecretMetadata | None:
         """Metadata (never the value) of one secret the caller holds any level on."""
         env = environment if secret_id is None else None
-        with self.attempt("metadata", name=name if secret_id is None else None, environment=env,
+        with self.attempt("metadata", name=name if secret_id is None else NO_NAME, environment=env,
                           durable=False, audited=False) as att:
             row = self._locate(att, secret_id)
             if not att.rules.has_any(att.ctx.user_id, att.roles, att.environment, att.name):
@@ -382,7 +382,7 @@ class SecretOps(VaultBase):
                       secret_id: str | None = None) -> list[VersionInfo]:
         """The stored versions (number, state, who, when), newest first; never values."""
         env = environment if secret_id is None else None
-        with self.attempt("versions", name=name if secret_id is None else None, environment=env,
+        with self.attempt("versions", name=name if secret_id is None else NO_NAME, environment=env,
                           durable=False, audited=False) as att:
             row = self._locate(att, secret_id)
             if not att.rules.has_any(att.ctx.user_id, att.roles, att.environment, att.name):

@@ -1,0 +1,175 @@
+"""Secrets with versions on both backends: round trips, check-and-set, delete/restore/purge, listing."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select, update
+
+from vault_core import Conflict, IntegrityError, NotFound, SecretType
+from vault_core.storage.schema import secret_versions, secrets
+
+SIZES = [0, 1, 15, 16, 17, 1000, 64 * 1024]
+
+
+@pytest.mark.parametrize("stype", list(SecretType))
+def test_round_trip_every_type(any_vault, stype):
+    sid = any_vault.store_secret(f"t.{stype.value}", f"value of {stype.value}", stype, "staging")
+    assert any_vault.get_secret(f"t.{stype.value}", "staging") == f"value of {stype.value}"
+    assert any_vault.get_metadata(secret_id=sid).secret_type == stype.value
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_round_trip_sizes_text_and_bytes(vault, size):
+    text = ("é" * size)[: max(0, size // 2)]
+    raw = os.urandom(size)
+    vault.store_secret("s.text", text)
+    vault.store_secret("s.bytes", raw)
+    assert vault.get_secret("s.text") == text and isinstance(vault.get_secret("s.text"), str)
+    assert vault.get_secret("s.bytes") == raw and isinstance(vault.get_secret("s.bytes"), bytes)
+
+
+def test_missing_returns_none_and_environments_are_separate(any_vault):
+    any_vault.store_secret("api", "prod-value", environment="production")
+    assert any_vault.get_secret("api", "staging") is None
+    assert any_vault.get_secret("nope", "production") is None
+    assert any_vault.get_secret("api", "production") == "prod-value"
+
+
+def test_versions_and_labels(any_vault):
+    sid = any_vault.store_secret("k", "v1")
+    assert any_vault.update_secret("k", value="v2") == 2
+    assert any_vault.update_secret("k", value="v3") == 3
+    assert any_vault.get_secret("k", version=1) == "v1"
+    assert any_vault.get_secret("k", label="previous") == "v2"
+    assert any_vault.get_secret(secret_id=sid) == "v3"
+    states = {v.version: v.state for v in any_vault.list_versions("k")}
+    assert states == {3: "current", 2: "previous", 1: "old"}
+
+
+def test_max_versions_prunes_old_versions(vault):
+    vault.store_secret("k", "v1", max_versions=3)
+    for i in range(2, 7):
+        vault.update_secret("k", value=f"v{i}")
+    assert [v.version for v in vault.list_versions("k")] == [6, 5, 4]
+    assert vault.get_secret("k", version=1) is None
+
+
+def test_check_and_set(any_vault):
+    any_vault.store_secret("k", "v1", cas=0)
+    with pytest.raises(Conflict, match="already exists"):
+        any_vault.store_secret("k", "again", cas=0)
+    with pytest.raises(Conflict, match="version 1, not 5"):
+        any_vault.update_secret("k", value="x", cas=5)
+    assert any_vault.update_secret("k", value="v2", cas=1) == 2
+    with pytest.raises(Conflict):
+        any_vault.store_secret("new", "x", cas=3)
+    assert any_vault.get_secret("k") == "v2" and any_vault.get_secret("new") is None
+
+
+def test_metadata_update_without_new_version(vault):
+    vault.store_secret("k", "v1", description="old", tags=["a"])
+    expires = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    assert vault.update_secret("k", description="new", tags=["b", "c"], expires_at=expires) == 1
+    meta = vault.get_metadata("k")
+    assert (meta.description, meta.tags, meta.expires_at, meta.current_version) == ("new", ("b", "c"), expires, 1)
+    assert "v1" not in repr(meta) and "v1" not in str(meta.to_dict())
+
+
+def test_soft_delete_restore_purge(any_vault):
+    sid = any_vault.store_secret("gone", "v")
+    any_vault.delete_secret("gone")
+    assert any_vault.get_secret("gone") is None
+    assert [m.name for m in any_vault.list_secrets()] == []
+    assert [m.name for m in any_vault.list_secrets(only_deleted=True)] == ["gone"]
+    with pytest.raises(Conflict, match="deleted"):
+        any_vault.store_secret("gone", "other")
+    any_vault.restore_secret(secret_id=sid)
+    assert any_vault.get_secret("gone") == "v"
+    any_vault.purge_secret("gone")
+    assert any_vault.get_secret("gone") is None and any_vault.get_metadata("gone") is None
+    with pytest.raises(NotFound):
+        any_vault.restore_secret("gone")
+    any_vault.store_secret("gone", "fresh")  # the name is free again
+    assert any_vault.get_secret("gone") == "fresh"
+
+
+def test_list_filters_and_keyset_pages(any_vault):
+    for i in range(23):
+        any_vault.store_secret(f"svc.key{i:02d}", "v", SecretType.API_KEY if i % 2 else SecretType.TOKEN,
+                               "production" if i < 20 else "staging", tags=["pci"] if i % 5 == 0 else None)
+    names, cursor = [], None
+    while True:
+        page = any_vault.list_secrets(limit=6, cursor=cursor)
+        names += [(m.environment, m.name) for m in page]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(names) == 23 and names == sorted(names)
+    assert len(any_vault.list_secrets(environment="staging")) == 3
+    assert len(any_vault.list_secrets(secret_type="api_key")) == 11
+    assert len(any_vault.list_secrets(tag="pci")) == 5
+    assert [m.name for m in any_vault.list_secrets(search="KEY1", environment="production")] == \
+        [f"svc.key{i}" for i in range(10, 20)]
+    assert len(any_vault.list_secrets(prefix="svc.")) == 23
+
+
+
+
+def test_swapped_ciphertexts_between_secrets_fail_both(any_vault):
+    a = any_vault.store_secret("a", "value-a")
+    b = any_vault.store_secret("b", "value-b")
+    v = secret_versions.c
+    with any_vault.storage.engine.begin() as conn:
+        ca = conn.execute(select(v.ciphertext).where(v.secret_id == a)).scalar_one()
+        cb = conn.execute(select(v.ciphertext).where(v.secret_id == b)).scalar_one()
+        conn.execute(update(secret_versions).where(v.secret_id == a).values(ciphertext=cb))
+        conn.execute(update(secret_versions).where(v.secret_id == b).values(ciphertext=ca))
+    for name in ("a", "b"):
+        with pytest.raises(IntegrityError):
+            any_vault.get_secret(name)
+
+
+def test_swapped_versions_fail(vault):
+    sid = vault.store_secret("k", "v1")
+    vault.update_secret("k", value="v2")
+    v = secret_versions.c
+    with vault.storage.engine.begin() as conn:
+        c1 = conn.execute(select(v.ciphertext).where(v.secret_id == sid, v.version == 1)).scalar_one()
+        c2 = conn.execute(select(v.ciphertext).where(v.secret_id == sid, v.version == 2)).scalar_one()
+        conn.execute(update(secret_versions).where(v.secret_id == sid, v.version == 1).values(ciphertext=c2))
+        conn.execute(update(secret_versions).where(v.secret_id == sid, v.version == 2).values(ciphertext=c1))
+    with pytest.raises(IntegrityError):
+        vault.get_secret("k")
+    with pytest.raises(IntegrityError):
+        vault.get_secret("k", version=1)
+
+
+def test_moving_a_secret_to_another_environment_fails(vault):
+    sid = vault.store_secret("k", "prod-only", environment="production")
+    with vault.storage.engine.begin() as conn:
+        conn.execute(update(secrets).where(secrets.c.id == sid).values(environment="development"))
+    with pytest.raises(IntegrityError):
+        vault.get_secret("k", "development")
+
+
+def test_flipped_stored_byte_fails_and_is_audited(vault):
+    sid = vault.store_secret("k", "value")
+    v = secret_versions.c
+    with vault.storage.engine.begin() as conn:
+        blob = bytearray(conn.execute(select(v.ciphertext).where(v.secret_id == sid)).scalar_one())
+        blob[-3] ^= 0x80
+        conn.execute(update(secret_versions).where(v.secret_id == sid).values(ciphertext=bytes(blob)))
+    with pytest.raises(IntegrityError):
+        vault.get_secret("k")
+    row = vault.get_audit_log(limit=1)[0]
+    assert (row["operation"], row["outcome"]) == ("read", "failed") and "authentication" in row["reason"]
+
+
+def test_rotation_interval_sets_next_rotation(vault):
+    before = datetime.now(timezone.utc)
+    vault.store_secret("jwt", "k", SecretType.ENCRYPTION_KEY, rotation_interval_days=30)
+    meta = vault.get_metadata("jwt")
+    assert before + timedelta(days=30) <= meta.next_rotation_at <= datetime.now(timezone.utc) + timedelta(days=30)
