@@ -218,7 +218,7 @@ class VaultBase:
                          name=printable(name, 300) if isinstance(name, str) else None)
             raise
         att: Attempt | None = None
-        started, failure = time.perf_counter(), None
+        started, done = time.perf_counter(), False
         try:
             with self.storage.transaction(durable=durable, write=audited) as tx:
                 state = tx.get_state(lock=audited)
@@ -227,6 +227,7 @@ class VaultBase:
                 yield att
                 if audited:
                     self._append(keys, tx, state, att, "allowed", att.reason)
+            done = True
         except AccessDenied as exc:
             self._record(keys, ctx, operation, "denied", str(exc), env_text, name_text, _target(att))
             raise
@@ -242,8 +243,7 @@ class VaultBase:
                          env_text, name_text, _target(att))
             raise
         finally:  # metrics hook (vault_core.metrics): outcome and duration, never arguments
-            failure = sys.exc_info()[1]
-            _metrics.observe(operation, failure, time.perf_counter() - started)
+            _metrics.observe(operation, None if done else sys.exc_info()[1], time.perf_counter() - started)
 
     def _append(self, keys: _Keys, tx: Tx, state, att: Attempt | None, outcome: str, reason: str,
                 **override: Any) -> None:
