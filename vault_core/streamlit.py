@@ -1,0 +1,401 @@
+"""``from vault_core.streamlit import secrets``: ``st.secrets``, served by the vault.
+
+    from vault_core.streamlit import secrets
+    secrets["api_key_openai"]          # item access
+    secrets.db.password                # the secret named ``db.password``
+    secrets.for_environment("staging").get("jwt_secret")
+
+Behaves like ``st.secrets`` (a read-only mapping; sections as attribute dicts;
+``KeyError``/``AttributeError`` naming the key; ``to_dict``), and is safer:
+
+* values come from ``get_vault()`` for ``VAULT_ENVIRONMENT`` (or ``for_environment``),
+  read as the caller: an active ``vault.security_context``, else the console user of
+  this Streamlit session (``set_identity_provider`` or ``st.session_state["vault_identity"]``),
+  else the process identity;
+* a denied read raises ``AccessDenied`` (a ``PermissionError``) and is audited; every
+  value actually read from the vault is a ``read`` audit row;
+* ``repr`` shows names only; nothing is exported to ``os.environ``; nothing is logged;
+* values are cached per identity and session (never shared) with their version; each
+  access first checks that nothing changed (on SQLite: ``PRAGMA data_version``, a few
+  microseconds; otherwise a version query), so a rotation or a revoked grant is seen on
+  the next access.
+
+Key names are canonical secret names: lookups fold case (``secrets.DB_URL`` finds
+``db_url``), iteration yields the stored lowercase names. ``"name" in secrets`` and
+iteration list what the caller may READ, without reading (nor auditing) values.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sqlite3
+import sys
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
+from typing import Any, NamedTuple, NoReturn
+
+from .context import SecurityContext, current_context, make_context, use_context
+from .environments import Environment
+from .errors import Sealed, ValidationError
+from .facade.app_ops import secret_versions
+from .migration import decode_typed, nest
+from .names import canonical_name, printable
+
+SESSION_KEY = "vault_identity"
+MAX_VIEWS = 256  # identities x environments cached per mapping; the oldest is dropped first
+_HINT = ("Did you forget to store it in the {env} environment of the vault "
+         "(`vault-console import-toml`, or the admin console)?")
+
+
+class Identity(NamedTuple):
+    """Who a Streamlit session acts as (what the console puts in ``st.session_state``)."""
+
+    user_id: str
+    roles: tuple[str, ...] = ()
+    session_id: str | None = None
+    ip_address: str | None = None
+
+
+_provider: Callable[[], Any] | None = None
+
+
+def set_identity_provider(fn: Callable[[], Identity | tuple | Mapping | None] | None) -> None:
+    """Use ``fn()`` (called on each access inside a Streamlit session) instead of
+    ``st.session_state["vault_identity"]``; ``None`` restores the default."""
+    global _provider
+    _provider = fn
+
+
+@lru_cache(maxsize=4096)
+def _context(user_id: str, roles: tuple[str, ...], session_id: str | None, ip: str | None) -> SecurityContext:
+    return make_context(user_id, ip, None, roles, session_id)
+
+
+def _to_context(raw: Any, st_session: str | None) -> SecurityContext:
+    if isinstance(raw, Mapping):
+        raw = Identity(raw["user_id"], tuple(raw.get("roles") or ()), raw.get("session_id"), raw.get("ip_address"))
+    elif not isinstance(raw, Identity):
+        raw = Identity(*raw)
+    # Without a session id of its own, the Streamlit session's keeps two tabs' caches apart.
+    return _context(raw.user_id, tuple(raw.roles or ()), raw.session_id or st_session, raw.ip_address)
+
+
+def current_identity() -> SecurityContext | None:
+    """The caller for this access: the active security context, else this Streamlit
+    session's console user, else None (the vault's process identity)."""
+    ctx = current_context()
+    if ctx is not None:
+        return ctx
+    if "streamlit" not in sys.modules:  # no Streamlit, no session: skip the import
+        return None
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    run_ctx = get_script_run_ctx(suppress_warning=True)
+    if run_ctx is None:
+        return None
+    if _provider is not None:
+        raw = _provider()
+    else:
+        import streamlit as st
+
+        raw = st.session_state.get(SESSION_KEY)
+    return None if raw is None else _to_context(raw, run_ctx.session_id)
+
+
+# -- change signal ----------------------------------------------------------------------
+class _SqliteSignal:
+    """``PRAGMA data_version`` on a private connection: it changes on every commit by any
+    other connection or process, so an unchanged value proves the cache is current."""
+
+    def __init__(self, path: str):
+        from pathlib import Path
+
+        self._conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True,
+                                     check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+
+    def stamp(self) -> int | None:
+        with self._lock:
+            try:
+                return self._conn.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:
+                return None
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+_signals: "weakref.WeakKeyDictionary[Any, _SqliteSignal | None]" = weakref.WeakKeyDictionary()
+_signals_lock = threading.Lock()
+
+
+def _signal(storage: Any) -> _SqliteSignal | None:
+    try:
+        return _signals[storage]
+    except KeyError:
+        pass
+    with _signals_lock:
+        if storage not in _signals:
+            sig = None
+            if storage.backend == "sqlite" and storage.path is not None:
+                try:
+                    sig = _SqliteSignal(str(storage.path))
+                    weakref.finalize(storage, sig.close)
+                except sqlite3.Error:
+                    sig = None
+            _signals[storage] = sig
+        return _signals[storage]
+
+
+# -- per-identity cache ------------------------------------------------------------------
+class _View:
+    """What one identity may read in one environment: listing and cached values."""
+
+    __slots__ = ("vault", "environment", "ctx", "lock", "stamp", "checked", "listing", "sections", "values")
+
+    def __init__(self, vault: Any, environment: str, ctx: SecurityContext | None):
+        self.vault, self.environment, self.ctx = vault, environment, ctx
+        self.lock = threading.RLock()
+        self.stamp: Any = object()  # never equal: the first access lists
+        self.checked = 0.0
+        self.listing: dict[str, tuple[int, tuple[str, ...]]] = {}
+        self.sections: frozenset[str] = frozenset()
+        self.values: dict[str, tuple[int, Any]] = {}
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a vault call as this view's identity."""
+        if self.ctx is None or current_context() is self.ctx:
+            return fn(*args)
+        with use_context(self.ctx):
+            return fn(*args)
+
+    def refresh(self, stamp: Any) -> None:
+        with self.lock:
+            listing = self.call(secret_versions, self.vault, self.environment)
+            self.listing = listing
+            self.sections = frozenset(".".join(p[:i]) for p in (n.split(".") for n in listing)
+                                      for i in range(1, len(p)))
+            self.values = {n: v for n, v in self.values.items() if listing.get(n, (None,))[0] == v[0]}
+            self.stamp, self.checked = stamp, time.monotonic()
+
+
+def _missing(key: Any, env: str, attr: bool) -> Exception:
+    shown = printable(key, 100)
+    if attr:
+        return AttributeError(f'secrets has no attribute "{shown}". ' + _HINT.format(env=env))
+    return KeyError(f'secrets has no key "{shown}". ' + _HINT.format(env=env))
+
+
+def _typed_copy(value: Any) -> Any:
+    return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+
+
+class _ReadOnly:
+    __slots__ = ()
+
+    def __setitem__(self, key: Any, value: Any) -> NoReturn:
+        raise TypeError("Secrets does not support item assignment.")
+
+    def __delitem__(self, key: Any) -> NoReturn:
+        raise TypeError("Secrets does not support item deletion.")
+
+    def __setattr__(self, key: str, value: Any) -> NoReturn:
+        raise TypeError("Secrets does not support attribute assignment.")
+
+    def __delattr__(self, key: str) -> NoReturn:
+        raise TypeError("Secrets does not support attribute deletion.")
+
+
+class VaultSecrets(_ReadOnly, Mapping[str, Any]):
+    """A read-only mapping of the secrets of one environment (see the module docstring)."""
+
+    __slots__ = ("_vault", "_environment", "_max_age", "_views", "_lock", "_children")
+
+    def __init__(self, environment: Environment | str | None = None, *, vault: Any = None,
+                 max_age: float | None = None):
+        """``vault`` defaults to ``get_vault()``, ``environment`` to ``VAULT_ENVIRONMENT``;
+        ``max_age`` (seconds) additionally bounds how long a listing is trusted."""
+        env = None if environment is None else Environment.parse(environment).value
+        for slot, value in (("_vault", vault), ("_environment", env), ("_max_age", max_age),
+                            ("_views", OrderedDict()), ("_lock", threading.Lock()), ("_children", {})):
+            object.__setattr__(self, slot, value)
+
+    # -- plumbing -------------------------------------------------------------------
+    def for_environment(self, environment: Environment | str) -> "VaultSecrets":
+        """The same vault's secrets of another environment (one cached mapping per environment)."""
+        env = Environment.parse(environment).value
+        with self._lock:
+            child = self._children.get(env)
+            if child is None:
+                child = self._children[env] = VaultSecrets(env, vault=self._vault, max_age=self._max_age)
+            return child
+
+    @property
+    def environment(self) -> str:
+        return self._environment or _env_from(os.environ.get("VAULT_ENVIRONMENT"))
+
+    def _view(self) -> _View:
+        """The caller's view, checked to be current (raises Sealed / AccessDenied)."""
+        if self._vault is not None:
+            vault = self._vault
+        else:
+            from .vault import get_vault
+
+            vault = get_vault()
+        if vault.sealed:
+            raise Sealed("the vault is sealed: unlock it with its master key or passphrase")
+        env = self.environment
+        ctx = current_identity()
+        key = (id(vault), env, None if ctx is None else (ctx.user_id, ctx.roles, ctx.session_id, ctx.ip_address))
+        view = self._views.get(key)
+        if view is None or view.vault is not vault:
+            with self._lock:
+                view = self._views[key] = _View(vault, env, ctx)
+                while len(self._views) > MAX_VIEWS:
+                    self._views.popitem(last=False)
+        sig = _signal(vault.storage)
+        stamp = sig.stamp() if sig is not None else None  # taken before the listing: no lost change
+        if (stamp is None or stamp != view.stamp
+                or (self._max_age is not None and time.monotonic() - view.checked > self._max_age)):
+            view.refresh(stamp if stamp is not None else object())
+        return view
+
+    def _value(self, view: _View, name: str, key: Any, attr: bool) -> Any:
+        entry = view.listing[name]
+        cached = view.values.get(name)
+        if cached is not None and cached[0] == entry[0]:
+            return _typed_copy(cached[1])
+        with view.lock:  # one fetch per identity and name, however many threads ask
+            cached = view.values.get(name)
+            if cached is not None and cached[0] == entry[0]:
+                return _typed_copy(cached[1])
+            raw = view.call(view.vault.get_secret, name, view.environment)
+            if raw is None:  # deleted since the listing
+                view.stamp = object()
+                raise _missing(key, view.environment, attr)
+            value = decode_typed(raw, entry[1])
+            view.values[name] = (entry[0], value)
+            return _typed_copy(value)
+
+    def _lookup(self, key: Any, prefix: str, attr: bool) -> Any:
+        view = self._view()
+        try:
+            name = canonical_name(prefix + key) if isinstance(key, str) else None
+        except ValidationError:
+            name = None
+        if name is None:
+            raise _missing(key, view.environment, attr)
+        if name in view.listing:
+            return self._value(view, name, key, attr)
+        if name in view.sections:
+            return SecretsSection(self, name + ".")
+        # Not readable by this caller, or missing: ask the vault, so that a denial is
+        # raised (AccessDenied) and audited rather than passed off as a missing key.
+        raw = view.call(view.vault.get_secret, name, view.environment)
+        if raw is None:
+            raise _missing(key, view.environment, attr)
+        view.refresh(object())  # it exists and is readable: the listing was stale
+        return self._value(view, name, key, attr) if name in view.listing else raw
+
+    def _names(self, prefix: str = "") -> list[str]:
+        """The next name segments under ``prefix`` that the caller may read, sorted."""
+        out: dict[str, None] = {}
+        for name in sorted(self._view().listing):
+            if name.startswith(prefix):
+                out.setdefault(name[len(prefix):].split(".", 1)[0], None)
+        return list(out)
+
+    def _dict(self, prefix: str = "") -> dict[str, Any]:
+        view = self._view()
+        return nest({n[len(prefix):]: self._value(view, n, n, False)
+                     for n in sorted(view.listing) if n.startswith(prefix)})
+
+    # -- the mapping -----------------------------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        return self._lookup(key, "", False)
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__") and key.endswith("__"):  # copy/pickle probes are not secrets
+            raise AttributeError(key)
+        return self._lookup(key, "", True)
+
+    def __contains__(self, key: object) -> bool:
+        """True when the caller may READ ``key`` (a secret or a section); reads no value."""
+        try:
+            name = canonical_name(key)
+        except ValidationError:
+            return False
+        view = self._view()
+        return name in view.listing or name in view.sections
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every readable secret as a nested dict (each uncached value is an audited read)."""
+        return self._dict()
+
+    def __repr__(self) -> str:
+        try:
+            names: Any = sorted(self._view().listing)
+        except Exception as exc:  # repr must not fail, nor say more than the error's kind
+            names = f"<unavailable: {type(exc).__name__}>"
+        return f"VaultSecrets(environment={self.environment!r}, names={names!r})"
+
+    __str__ = __repr__
+
+
+class SecretsSection(_ReadOnly, Mapping[str, Any]):
+    """A nested section (``secrets.db``): the secrets named ``db.*``, read on access."""
+
+    __slots__ = ("_root", "_prefix")
+
+    def __init__(self, root: VaultSecrets, prefix: str):
+        object.__setattr__(self, "_root", root)
+        object.__setattr__(self, "_prefix", prefix)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._root._lookup(key, self._prefix, False)
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__") and key.endswith("__"):
+            raise AttributeError(key)
+        return self._root._lookup(key, self._prefix, True)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (self._prefix + key) in self._root
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._root._names(self._prefix))
+
+    def __len__(self) -> int:
+        return len(self._root._names(self._prefix))
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._root._dict(self._prefix)
+
+    def __repr__(self) -> str:
+        try:
+            keys: Any = self._root._names(self._prefix)
+        except Exception as exc:
+            keys = f"<unavailable: {type(exc).__name__}>"
+        return f"SecretsSection({self._prefix[:-1]!r}, keys={keys!r})"
+
+    __str__ = __repr__
+
+
+@lru_cache(maxsize=64)
+def _env_from(raw: str | None) -> str:
+    return Environment.parse(raw or "development").value
+
+
+secrets = VaultSecrets()
+"""The process-wide mapping (per-identity caches inside): use it like ``st.secrets``."""
