@@ -6,6 +6,8 @@ from typing import Any
 
 from ..access import ADMIN_ROLE
 from ..audit import to_datetime
+from ..crypto.keyring import ROTATE_BEFORE
+from ..storage.backup_repo import count_login_failures_since
 from ..storage.schema import secrets
 from .base import VaultBase
 
@@ -59,7 +61,31 @@ class HealthOps(VaultBase):
                               for r in tx.wrapped_keys("data")],
                 "audit_rows": att.state["audit_seq"],
                 "last_audit_verify": getattr(self, "_last_verify", None) and self._last_verify.to_dict(),
+                "failed_logins_24h": count_login_failures_since(tx, now - US_PER_DAY),
+                "key_encryption_limit": ROTATE_BEFORE,
             }
+            health["needs_attention"] = needs_attention(health)
             if not att.roles & {ADMIN_ROLE, "auditor"}:  # figures only for those who may see the whole vault
                 health = {k: health[k] for k in ("sealed", "backend", "reachable")}
             return health
+
+
+def needs_attention(health: dict[str, Any]) -> list[str]:
+    """What a human should look at (empty when all is well); monitoring exits non-zero on any."""
+    problems = []
+    if health.get("sealed"):
+        problems.append("the vault is sealed")
+    if health.get("reachable") is False:
+        problems.append(f"the {health.get('backend', 'storage')} backend is unreachable")
+    verify = health.get("last_audit_verify")
+    if verify and not verify.get("ok"):
+        problems.append(f"the audit chain is broken: {verify.get('problem')}")
+    if health.get("rotation_overdue"):
+        problems.append(f"{health['rotation_overdue']} secret(s) overdue for rotation")
+    if health.get("expired"):
+        problems.append(f"{health['expired']} secret(s) expired")
+    limit = health.get("key_encryption_limit", ROTATE_BEFORE)
+    for term in health.get("key_terms") or ():
+        if term["encryptions"] >= limit:
+            problems.append(f"key term {term['term']} has {term['encryptions']} encryptions: rotate the key")
+    return problems
