@@ -96,7 +96,7 @@ def _check_after_kill(vault, text: str, figures: CrashFigures, rule_state: dict[
             _check_value_write(vault, rec, figures, k)
     if in_flight is not None:
         _classify_in_flight(vault, in_flight, figures, rule_state)
-    live = {r.id for r in vault.list_rules() if r.id}
+    live = {r.id for r in vault.list_rules() if r.id}  # built-in rules are never in rule_state
     for rule_id, present in rule_state.items():
         if (rule_id in live) != present:
             figures.lost_writes += 1
@@ -131,7 +131,7 @@ def _classify_in_flight(vault, rec: dict[str, Any], figures: CrashFigures, rule_
     elif rec["op"] == "grant":
         # an unacknowledged grant may have committed: adopt whatever rules exist that we do not track
         for rule in vault.list_rules():
-            if rule.id and not rule_state.get(rule.id):
+            if rule.id and not rule.note.startswith("built-in") and not rule_state.get(rule.id):
                 rule_state[rule.id] = True
                 committed = True
     if committed:
