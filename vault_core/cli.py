@@ -1,59 +1,129 @@
 """``vault-console``: the operator command line. It calls the vault facade only.
 
+The CLI acts as a named principal (``--principal`` or ``VAULT_PRINCIPAL``) and
+is audited like any other caller. Values are read from stdin or a prompt,
+never from an argument, and printed only with ``get --reveal``.
+
 Exit codes: 0 ok, 1 something needs a human (health), 2 bad usage or input,
-3 access denied, 4 sealed or wrong key, 5 not found, 6 conflict, 7 storage.
+3 access denied, 4 sealed or wrong key, 5 not found, 6 conflict, 7 storage or
+audit failure, 8 integrity (audit chain broken, corrupted backup);
+``run`` exits with its command's code (127: command not found).
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from . import errors
-from .vault import open_vault
+from .logs import configure_logging, get_logger, log_event
+from .vault import Vault, open_vault
 
 EXIT = {errors.ValidationError: 2, errors.AccessDenied: 3, errors.Sealed: 4, errors.InvalidKey: 4,
         errors.NotFound: 5, errors.Conflict: 6, errors.StorageError: 7, errors.IntegrityError: 8,
         errors.AuditFailure: 7}
+_log = get_logger("cli")
 
 
-def _print(data: Any, as_json: bool) -> None:
+# -- helpers shared by the commands ---------------------------------------------------------------
+def emit(data: Any, as_json: bool) -> None:
+    """Print a dict (key: value lines), a list of dicts (one line each) or JSON."""
     if as_json:
         print(json.dumps(data, default=str, indent=2))
-    else:
+    elif isinstance(data, dict):
         for key, value in data.items():
             print(f"{key}: {value}")
+    else:
+        for item in data:
+            print("  ".join(f"{v}" for v in item.values()) if isinstance(item, dict) else item)
 
 
+def open_for(args: argparse.Namespace, *, create: bool = False) -> Vault:
+    """Open the vault as the CLI's principal; prompt for a passphrase on a terminal if the key needs one."""
+    vault = open_vault(args.path, create=create, unlock=False, principal=args.principal)
+    try:
+        vault.unlock(create=create)
+    except errors.Sealed:
+        if not sys.stdin.isatty() or "passphrase" not in str(sys.exc_info()[1]):
+            raise
+        vault.unlock(passphrase=getpass.getpass("Passphrase for the master key: "))
+    return vault
+
+
+def read_secret_input(label: str, *, confirm: bool = True) -> str | bytes:
+    """A value from stdin (one trailing newline dropped) or a hidden prompt: never from argv."""
+    if not sys.stdin.isatty():
+        data = sys.stdin.buffer.read()
+        if data.endswith(b"\r\n"):
+            data = data[:-2]
+        elif data.endswith(b"\n"):
+            data = data[:-1]
+        if not data:
+            raise errors.ValidationError(f"no {label} on standard input")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data  # stored as bytes
+    value = getpass.getpass(f"{label}: ")
+    if confirm and value != getpass.getpass("Repeat it: "):
+        raise errors.ValidationError(f"the two {label}s differ")
+    if not value:
+        raise errors.ValidationError(f"an empty {label}")
+    return value
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise errors.ValidationError("times are ISO 8601, e.g. 2026-12-31 or 2026-12-31T12:00:00+00:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def env_var_name(name: str) -> str:
+    """``db.password`` / ``stripe/api-key`` → ``DB_PASSWORD`` / ``STRIPE_API_KEY``."""
+    return "".join("_" if c in "./-" else c for c in name).upper()
+
+
+# -- setup and status ------------------------------------------------------------------------------
 def cmd_init(args: argparse.Namespace) -> int:
     passphrase = None
     if args.passphrase:
-        import getpass
-
         passphrase = getpass.getpass("New passphrase for the master key: ")
         if passphrase != getpass.getpass("Repeat it: "):
             print("the passphrases differ", file=sys.stderr)
             return 2
-    vault = open_vault(args.path, passphrase=passphrase, create=True)
+    vault = open_vault(args.path, passphrase=passphrase, create=True, principal=args.principal)
     status = vault.status()
-    _print({"vault": str(vault.vault_dir), "backend": status["backend"], "key_source": status["key_source"],
-            "owner": vault.process_identity}, args.json)
+    emit({"vault": str(vault.vault_dir), "backend": status["backend"], "key_source": status["key_source"],
+          "owner": vault.process_identity}, args.json)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    vault = open_vault(args.path, create=False, unlock=False)
+    vault = open_vault(args.path, create=False, unlock=False, principal=args.principal)
     try:
         vault.unlock()
     except (errors.Sealed, errors.InvalidKey) as exc:
         status = vault.status()
         status["error"] = str(exc)
-        _print(status, args.json)
+        emit(status, args.json)
         return 4
-    _print(vault.status(), args.json)
+    status = vault.status()
+    try:  # counts for those who may see the whole vault
+        health = vault.get_vault_health()
+        status.update({k: health[k] for k in ("total_secrets", "by_environment", "by_type") if k in health})
+    except errors.AccessDenied:
+        pass
+    emit(status, args.json)
     return 0
 
 
@@ -63,21 +133,212 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve_main(args)
 
 
+# -- secrets ------------------------------------------------------------------------------------------
+def cmd_put(args: argparse.Namespace) -> int:
+    vault = open_for(args)
+    value = read_secret_input(f"value for {args.name}")
+    secret_id = vault.store_secret(args.name, value, args.type, args.env, args.description or "",
+                                   rotation_interval_days=args.rotation_days, tags=args.tag or None,
+                                   expires_at=parse_time(args.expires), cas=args.cas)
+    meta = vault.get_metadata(secret_id=secret_id)
+    emit({"id": secret_id, "environment": meta.environment, "name": meta.name, "version": meta.current_version},
+         args.json)
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    vault = open_for(args)
+    if not args.reveal:
+        if args.version is not None:
+            raise errors.ValidationError("--version needs --reveal (metadata is per secret)")
+        meta = vault.get_metadata(args.name, args.env)
+        if meta is None:
+            raise errors.NotFound(f"no secret {args.name} in this environment")
+        emit(meta.to_dict(), args.json)
+        return 0
+    value = vault.reveal_secret(args.name, args.env, version=args.version)
+    if value is None:
+        raise errors.NotFound(f"no secret {args.name} in this environment")
+    if args.json:
+        emit({"name": args.name, "value": value if isinstance(value, str) else None,
+              "value_base64": None if isinstance(value, str) else __import__("base64").b64encode(value).decode()},
+             True)
+    elif isinstance(value, bytes):
+        sys.stdout.buffer.write(value)
+    else:
+        print(value)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    vault = open_for(args)
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while len(rows) < args.limit:
+        page = vault.list_secrets(args.env if args.env else None, args.type, tag=args.tag, prefix=args.prefix,
+                                  search=args.search, limit=min(1000, args.limit - len(rows)), cursor=cursor)
+        rows += [{"environment": m.environment, "name": m.name, "type": m.secret_type,
+                  "version": m.current_version, "updated_at": m.updated_at.isoformat(timespec="seconds"),
+                  "next_rotation_at": m.next_rotation_at and m.next_rotation_at.isoformat(timespec="seconds")}
+                 for m in page]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    emit(rows, args.json)
+    return 0
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    vault = open_for(args)
+    version = vault.rotate_secret(generator=args.generator, name=args.name, environment=args.env)
+    emit({"name": args.name, "version": version}, args.json)
+    return 0
+
+
+def cmd_rotate_due(args: argparse.Namespace) -> int:
+    vault = open_for(args)
+    rotate_due = getattr(vault, "rotate_due", None)
+    if rotate_due is None:
+        print("error: this vault_core has no rotate_due() yet", file=sys.stderr)
+        return 7
+    result = rotate_due()
+    emit(result if isinstance(result, (dict, list)) else {"result": result}, args.json)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one command with this environment's secrets as variables; our own os.environ is untouched."""
+    import subprocess
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise errors.ValidationError("give a command after --, e.g. vault-console run -- python app.py")
+    vault = open_for(args)
+    child_env = dict(os.environ)
+    injected: dict[str, str] = {}
+    cursor = None
+    while True:
+        page = vault.list_secrets(args.env, prefix=args.prefix, limit=1000, cursor=cursor)
+        for meta in page:
+            var = env_var_name(meta.name)
+            if var in injected:
+                raise errors.ValidationError(f"{injected[var]} and {meta.name} both become {var}")
+            try:
+                value = vault.get_secret(meta.name, meta.environment)
+            except errors.AccessDenied:
+                print(f"warning: {meta.name}: not readable, not injected", file=sys.stderr)
+                continue
+            if not isinstance(value, str):
+                print(f"warning: {meta.name}: binary value, not injected", file=sys.stderr)
+                continue
+            child_env[var] = value
+            injected[var] = meta.name
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    log_event(_log, "run", variables=sorted(injected), program=os.path.basename(command[0]))
+    vault.storage.dispose()
+    try:
+        return subprocess.run(command, env=child_env).returncode
+    except FileNotFoundError:
+        print(f"error: command not found: {command[0]}", file=sys.stderr)
+        return 127
+
+
+# -- migration ------------------------------------------------------------------------------------------
+def cmd_import_toml(args: argparse.Namespace) -> int:
+    from .migration import import_toml
+
+    vault = open_for(args)
+    report = import_toml(vault, args.file, args.env, dry_run=args.dry_run)
+    emit(report.to_dict(), args.json)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .migration import EXPORT_WARNING, export_dotenv, export_toml, write_private
+
+    vault = open_for(args)
+    text = export_toml(vault, args.env) if args.format == "toml" else export_dotenv(vault, args.env)
+    print(EXPORT_WARNING, file=sys.stderr)
+    if args.out:
+        write_private(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# -- the parser -------------------------------------------------------------------------------------------
+def _common(parser: argparse.ArgumentParser, top: bool) -> None:
+    """Options accepted before or after the command (SUPPRESS: a subcommand never resets them)."""
+    d = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
+    parser.add_argument("--path", default=d(None), help="vault folder (default: VAULT_PATH or ./.vault)")
+    parser.add_argument("--principal", default=d(None), help="act as this principal (default: VAULT_PRINCIPAL)")
+    parser.add_argument("--json", action="store_true", default=d(False), help="machine-readable output")
+    parser.add_argument("--log-level", default=d(os.environ.get("VAULT_LOG_LEVEL", "WARNING")),
+                        help="JSON logs on stderr at this level (default WARNING)")
+
+
+def add_command(sub, name: str, func, help_text: str, *, env: bool = False, secret: bool = False):
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    _common(p, top=False)
+    if secret:
+        p.add_argument("name", help="secret name, e.g. db.password")
+    if env:
+        p.add_argument("--env", default=None, help="environment (default: VAULT_ENVIRONMENT or development)")
+    p.set_defaults(func=func)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vault-console", description=__doc__.splitlines()[0])
-    parser.add_argument("--path", help="vault folder (default: VAULT_PATH or ./.vault)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("init", help="create a vault and its master key (0600 file in a 0700 folder)")
+    from . import cli_ops
+
+    parser = argparse.ArgumentParser(prog="vault-console", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n")[-1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = add_command(sub, "init", cmd_init, "create a vault and its master key (0600 file in a 0700 folder)")
     p.add_argument("--passphrase", action="store_true", help="wrap the master key with a passphrase (prompted)")
-    p.set_defaults(func=cmd_init)
-    p = sub.add_parser("status", help="sealed or not, backend, key terms, counts")
-    p.set_defaults(func=cmd_status)
-    p = sub.add_parser("serve", help="start the admin console (creates the vault and a first admin)")
+    add_command(sub, "status", cmd_status, "sealed or not, backend, key terms, counts")
+    p = add_command(sub, "serve", cmd_serve, "start the admin console (creates the vault and a first admin)")
     p.add_argument("--demo", action="store_true", help="seed demo secrets, rules and audit history")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="127.0.0.1")
-    p.set_defaults(func=cmd_serve)
+    p = add_command(sub, "put", cmd_put, "store a secret; the value comes from stdin or a hidden prompt",
+                    env=True, secret=True)
+    p.add_argument("--type", default="generic", help="api_key, password, database_url, token, ... (default generic)")
+    p.add_argument("--description")
+    p.add_argument("--tag", action="append", help="a tag (repeat for several)")
+    p.add_argument("--rotation-days", type=int, help="rotate every N days")
+    p.add_argument("--expires", help="expiry time, ISO 8601")
+    p.add_argument("--cas", type=int, help="check-and-set: 0 = create only, N = current version must be N")
+    p = add_command(sub, "get", cmd_get, "metadata of a secret; its value only with --reveal (audited)",
+                    env=True, secret=True)
+    p.add_argument("--reveal", action="store_true", help="print the value")
+    p.add_argument("--version", type=int, help="an older version (with --reveal)")
+    p = add_command(sub, "list", cmd_list, "secrets you may see (metadata only)", env=True)
+    p.add_argument("--type")
+    p.add_argument("--tag")
+    p.add_argument("--prefix")
+    p.add_argument("--search")
+    p.add_argument("--limit", type=int, default=1000)
+    p = add_command(sub, "rotate", cmd_rotate, "replace a value with a generated one", env=True, secret=True)
+    p.add_argument("--generator", help="password, token, key or a registered name")
+    add_command(sub, "rotate-due", cmd_rotate_due, "rotate every secret whose rotation date has passed (for cron)")
+    p = add_command(sub, "run", cmd_run, "run a command with the environment's secrets as variables "
+                                         "(db.password → DB_PASSWORD)", env=True)
+    p.add_argument("--prefix", help="only secrets under this prefix")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    p = add_command(sub, "import-toml", cmd_import_toml, "import a secrets.toml into an environment", env=True)
+    p.add_argument("file")
+    p.add_argument("--dry-run", action="store_true", help="show what would change")
+    p = add_command(sub, "export", cmd_export, "write readable secrets as secrets.toml or .env (CLEAR TEXT)",
+                    env=True)
+    p.add_argument("--format", choices=("toml", "env"), default="toml")
+    p.add_argument("--out", help="file to create (0600); default stdout")
+    cli_ops.add_commands(sub)
     return parser
 
 
@@ -85,10 +346,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        configure_logging(args.log_level)
+    except ValueError:
+        parser.error("--log-level must be DEBUG, INFO, WARNING or ERROR")
+    code = 1
+    try:
+        code = args.func(args)
+        return code
     except errors.VaultError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return next((code for cls, code in EXIT.items() if isinstance(exc, cls)), 1)
+        code = next((c for cls, c in EXIT.items() if isinstance(exc, cls)), 1)
+        return code
+    except KeyboardInterrupt:
+        code = 130
+        return code
+    finally:
+        log_event(_log, "cli_command", command=args.command, principal=args.principal or os.environ.get(
+            "VAULT_PRINCIPAL"), exit_code=code)
 
 
 if __name__ == "__main__":  # pragma: no cover
