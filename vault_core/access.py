@@ -96,9 +96,15 @@ class CompiledRules:
         self.version = version
         self.rules = [BUILTIN_ADMIN, *rules]
         self.roles_of = {p: frozenset(r) for p, r in roles_of.items()}
-        self._by_subject: dict[tuple[str, str], list[Rule]] = {}
+        # Exact-name rules (every access_policy rule) are found by dict lookup;
+        # only glob rules are scanned, so 10,000 per-secret rules cost nothing.
+        self._exact: dict[tuple[str, str, str], list[Rule]] = {}
+        self._globs: dict[tuple[str, str], list[Rule]] = {}
         for rule in self.rules:
-            self._by_subject.setdefault((rule.subject_kind, rule.subject), []).append(rule)
+            if "*" in rule.pattern or "?" in rule.pattern:
+                self._globs.setdefault((rule.subject_kind, rule.subject), []).append(rule)
+            else:
+                self._exact.setdefault((rule.subject_kind, rule.subject, rule.pattern), []).append(rule)
         self._cache: OrderedDict[tuple, tuple] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -106,12 +112,22 @@ class CompiledRules:
         """Stored roles of a principal plus the roles its context claims."""
         return self.roles_of.get(principal, frozenset()) | frozenset(extra)
 
-    def _candidates(self, principal: str, roles: frozenset[str]) -> list[Rule]:
-        out = list(self._by_subject.get(("user", principal), ()))
-        out += self._by_subject.get(("any", principal), ())
+    def _subjects(self, principal: str, roles: frozenset[str]) -> list[tuple[str, str]]:
+        keys = [("user", principal), ("any", principal)]
         for role in roles:
-            out += self._by_subject.get(("role", role), ())
-            out += self._by_subject.get(("any", role), ())
+            keys += [("role", role), ("any", role)]
+        return keys
+
+    def _candidates(self, principal: str, roles: frozenset[str], name: str | None = None) -> list[Rule]:
+        """Rules of the principal and its roles: globs, plus exact rules for ``name`` (all when None)."""
+        out: list[Rule] = []
+        for kind, subject in self._subjects(principal, roles):
+            out += self._globs.get((kind, subject), ())
+            if name is not None:
+                out += self._exact.get((kind, subject, name), ())
+        if name is None:
+            keys = set(self._subjects(principal, roles))
+            out += [r for (k, s_, _p), rules in self._exact.items() if (k, s_) in keys for r in rules]
         return out
 
     def evaluate(self, principal: str, roles: frozenset[str], environment: str, name: str) -> tuple:
@@ -123,7 +139,7 @@ class CompiledRules:
             return hit
         allow: dict[AccessLevel, Rule] = {}
         deny: dict[AccessLevel, Rule] = {}
-        for rule in self._candidates(principal, roles):
+        for rule in self._candidates(principal, roles, name):
             if not rule.matches(environment, name):
                 continue
             if rule.effect == "deny":
