@@ -1,0 +1,1 @@
+"""Runnable integration patterns from the seed note (ConfigManager, DatabaseManager, a Streamlit page)."""
