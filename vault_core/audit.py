@@ -23,7 +23,7 @@ from .names import printable
 GENESIS_MAC = bytes(32)
 _FIELDS = ("seq", "ts", "principal", "roles", "client_ip", "forwarded_for", "forwarded_trusted",
            "user_agent", "session_id", "operation", "environment", "secret_id", "secret_name",
-           "version", "outcome", "reason")
+           "version", "outcome", "reason", "value_hash")
 EXPORT_FIELDS = ("seq", "timestamp", *_FIELDS[2:], "mac")
 _CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 US_PER_DAY = 86_400_000_000

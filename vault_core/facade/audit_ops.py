@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_
 
 from .. import audit
-from ..errors import ValidationError
+from ..errors import AuditFailure, StorageError, ValidationError
 from ..names import canonical_name, canonical_principal
 from ..storage.schema import audit_log
 from .base import VaultBase
@@ -114,8 +114,14 @@ class AuditOps(VaultBase):
             report = audit.verify_rows(keys.audit_key, rows(), state_seq=state["audit_seq"],
                                        state_mac=state["audit_mac"], checkpoint=checkpoint)
         self._last_verify = report
-        self.record_event("audit_verify", "allowed" if report.ok else "failed",
-                          "chain ok" if report.ok else report.problem)
+        try:
+            self.record_event("audit_verify", "allowed" if report.ok else "failed",
+                              "chain ok" if report.ok else report.problem)
+        except (AuditFailure, StorageError):
+            if report.ok:  # a sound chain that cannot take a row is a failure worth raising
+                raise
+            # a broken chain (e.g. a forged row holding the next number) may refuse new rows:
+            # the report is what the caller needs
         return report
 
     def audit_checkpoint(self) -> dict[str, Any]:
@@ -128,8 +134,20 @@ class AuditOps(VaultBase):
     def audit_hash(self, value: str | bytes) -> str:
         """The keyed hash a reviewer can search for, to ask whether a value passed through."""
         keys = self._unsealed()
-        data = value.encode() if isinstance(value, str) else bytes(value)
+        if not isinstance(value, (str, bytes, bytearray)):
+            raise ValidationError("audit_hash takes a str or bytes value")
+        data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
         return hmac.new(keys.hash_key, data, hashlib.sha256).hexdigest()
+
+    def find_value(self, value: str | bytes, limit: int = 100) -> list[dict[str, Any]]:
+        """Audit rows of the writes that stored ``value`` (matched by its audit hash, newest first)."""
+        digest = self.audit_hash(value)
+        return self._rows_where([audit_log.c.value_hash == digest], limit)
+
+    def _rows_where(self, where: list, limit: int) -> list[dict[str, Any]]:
+        with self.attempt("audit_query", durable=False, audited=False) as att:
+            att.require_role(*AUDIT_ROLES)
+            return [audit.public_row(r) for r in att.tx.query_audit(where=where, before=None, limit=limit)]
 
     def audit_counts(self, days: int = 30) -> list[dict[str, Any]]:
         """Per-day counts by operation and outcome for the last ``days`` days (from counters)."""

@@ -25,7 +25,7 @@ from .. import metrics as _metrics
 from ..access import CompiledRules, rule_from_row
 from ..context import SecurityContext, current_context, make_context, process_principal, use_context
 from ..crypto import Barrier, Keyring, KeyTerm
-from ..crypto.keyring import unwrap_key, wrap_key
+from ..crypto.keyring import load_keyring, unwrap_key, wrap_key
 from ..environments import Environment, default_environment
 from ..errors import AccessDenied, AuditFailure, InvalidKey, Sealed, StorageError, ValidationError, VaultError
 from ..models import AccessLevel
@@ -55,7 +55,7 @@ class Attempt:
     """One audited operation in progress (see ``VaultBase.attempt``)."""
 
     __slots__ = ("vault", "tx", "ctx", "operation", "environment", "name", "secret_id", "version",
-                 "reason", "rules", "roles", "state")
+                 "reason", "rules", "roles", "state", "value_hash")
 
     def __init__(self, vault: "VaultBase", tx: Tx, ctx: SecurityContext, operation: str, state):
         self.vault, self.tx, self.ctx, self.operation, self.state = vault, tx, ctx, operation, state
@@ -63,6 +63,7 @@ class Attempt:
         self.name: str | None = None
         self.secret_id: str | None = None
         self.version: int | None = None
+        self.value_hash: str | None = None  # keyed HMAC of a value this attempt wrote
         self.reason = ""
         self.rules: CompiledRules = vault._compiled_rules(tx, state["rules_version"])
         self.roles = self.rules.roles(ctx.user_id, ctx.roles)
@@ -123,36 +124,75 @@ class VaultBase:
         self._keys = None
 
     def _unlock_with(self, master: bytes) -> None:
-        """Unwrap the keyring and the audit/cookie keys; create them on a new vault."""
+        """Unwrap the keyring and the audit/cookie keys; create them on a new vault.
+
+        Also finishes an interrupted master-key change (``crypto.masterkey.resolve_staged``).
+        """
+        from ..crypto.masterkey import key_file_path, read_key_file, resolve_staged, staged_path
+
         with self.storage.transaction() as tx:
             rows = tx.wrapped_keys()
             if not rows:
                 self._initialise(tx, master)
                 rows = tx.wrapped_keys()
-        keys = _Keys()
-        terms, other = [], {}
-        for row in rows:
-            raw = unwrap_key(master, row["purpose"], row["term"], row["wrapped"])
-            if row["purpose"] == "data":
-                terms.append(KeyTerm(row["term"], raw, audit.to_datetime(row["created_at"])))
-            else:
-                other[row["purpose"]] = raw
+        key_file = key_file_path(self.vault_dir) if self.key_source in ("key-file", "passphrase-file") else None
+        try:
+            other = {r["purpose"]: unwrap_key(master, r["purpose"], r["term"], r["wrapped"])
+                     for r in rows if r["purpose"] != "data"}
+        except InvalidKey:
+            staged = staged_path(key_file) if key_file is not None else None
+            if staged is None or not staged.exists():
+                raise
+            try:  # a change committed in the database but not yet in the key file
+                master = read_key_file(staged)
+            except Sealed:
+                raise InvalidKey("an interrupted master-key change left master.key.new: "
+                                 "unlock with the new passphrase") from None
+            other = {r["purpose"]: unwrap_key(master, r["purpose"], r["term"], r["wrapped"])
+                     for r in rows if r["purpose"] != "data"}
         if "audit" not in other:
             raise InvalidKey("the vault has no audit key: it was not initialised by this software")
-        keys.barrier = Barrier(Keyring(terms))
+        keyring = load_keyring(master, [r for r in rows if r["purpose"] == "data"])
+        storage = self.storage
+
+        def newest(known: Keyring, master: bytes = master) -> Keyring:
+            with storage.transaction(write=False, durable=False) as rtx:
+                return load_keyring(master, rtx.wrapped_keys("data"), known)
+
+        keys = _Keys()
+        keys.barrier = Barrier(keyring, loader=newest)
         keys.audit_key = other["audit"]
         keys.hash_key = audit.hmac.new(other["audit"], b"vault/audit-hash/v1", "sha256").digest()
         keys.cookie_key = other.get("cookie")
         keys.master = master
         self._keys = keys
+        if key_file is not None:
+            resolve_staged(key_file, master)
 
     def _initialise(self, tx: Tx, master: bytes) -> None:
         now = self.clock()
-        for purpose in ("data", "audit", "cookie"):
-            tx.put_wrapped_key(purpose, 1, wrap_key(master, purpose, 1, os.urandom(32)), now)
+        raw = {purpose: os.urandom(32) for purpose in ("data", "audit", "cookie")}
+        for purpose, key in raw.items():
+            tx.put_wrapped_key(purpose, 1, wrap_key(master, purpose, 1, key), now)
         if tx.get_state() is None:
             tx.init_state(vault_id=pysecrets.token_hex(8), created_at=now, owner=self.process_identity,
                           rules_version=1, audit_seq=0, audit_mac=audit.GENESIS_MAC)
+            # Scheduled rotation runs as system:scheduler, whose only right is this
+            # visible, revocable rule (ROTATE everywhere for the rotator role),
+            # recorded as the first row of the audit chain like any other grant.
+            from ..rotation import ROTATOR_ROLE, SCHEDULER_PRINCIPAL
+
+            rule_id = tx.insert_rule(subject_kind="role", subject=ROTATOR_ROLE, environment="*", pattern="*",
+                                     levels="rotate", effect="allow", secret_id=None, created_at=now,
+                                     created_by=self.process_identity, note="built-in: scheduled rotation")
+            if tx.get_principal(SCHEDULER_PRINCIPAL) is None:
+                tx.insert_principal(name=SCHEDULER_PRINCIPAL, kind="service", display_name="rotation scheduler",
+                                    roles=f'["{ROTATOR_ROLE}"]', created_at=now, updated_at=now)
+            row = audit.make_row(raw["audit"], seq=1, prev_mac=audit.GENESIS_MAC, ts=now,
+                                 principal=self.process_identity, roles="", operation="rule_add",
+                                 outcome="allowed", reason=f"rule {rule_id}: allow rotate to role {ROTATOR_ROLE} "
+                                 f"on */* (built-in: scheduled rotation as {SCHEDULER_PRINCIPAL})")
+            tx.append_audit(row, now // audit.US_PER_DAY)
         if tx.get_principal(self.process_identity) is None:
             tx.insert_principal(name=self.process_identity, kind="service", display_name="vault owner",
                                 roles='["admin"]', created_at=now, updated_at=now)
@@ -249,7 +289,7 @@ class VaultBase:
                 **override: Any) -> None:
         """Chain one row to the head read at the start of this transaction."""
         fields = dict(environment=att.environment, secret_id=att.secret_id, secret_name=att.name,
-                      version=att.version) if att is not None else {}
+                      version=att.version, value_hash=att.value_hash) if att is not None else {}
         fields.update(override)
         ctx = att.ctx if att is not None else override.pop("ctx")
         fields.pop("ctx", None)

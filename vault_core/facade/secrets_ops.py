@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from contextlib import contextmanager
@@ -102,6 +104,7 @@ class SecretOps(VaultBase):
         att.tx.insert_version(secret_id=row["id"], version=version, ciphertext=blob, key_term=term, state=state,
                               created_at=self.clock(), created_by=att.ctx.user_id)
         att.tx.count_encryptions(term)
+        att.value_hash = hmac.new(keys.hash_key, data[1:], hashlib.sha256).hexdigest()
 
     def _open_version(self, row: Mapping[str, Any], version: int, blob: bytes) -> str | bytes:
         keys = self._unsealed()

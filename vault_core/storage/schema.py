@@ -137,6 +137,8 @@ audit_log = Table(
     Column("version", Integer),
     Column("outcome", String(8), nullable=False),  # allowed, denied, failed
     Column("reason", String(512), nullable=False, default=""),
+    # keyed HMAC of a value written by this operation (never the value): the audit-hash lookup
+    Column("value_hash", String(64)),
     Column("prev_mac", LargeBinary, nullable=False),
     Column("mac", LargeBinary, nullable=False),
 )
@@ -144,6 +146,8 @@ Index("ix_audit_ts", audit_log.c.ts, audit_log.c.seq)
 Index("ix_audit_principal_ts", audit_log.c.principal, audit_log.c.ts, audit_log.c.seq)
 Index("ix_audit_secret_ts", audit_log.c.secret_id, audit_log.c.ts, audit_log.c.seq)
 Index("ix_audit_operation_ts", audit_log.c.operation, audit_log.c.ts, audit_log.c.seq)
+Index("ix_audit_value_hash", audit_log.c.value_hash, sqlite_where=audit_log.c.value_hash.is_not(None),
+      postgresql_where=audit_log.c.value_hash.is_not(None))
 
 # Per-day counters kept with each audit row, so charts never scan the log.
 audit_daily = Table(

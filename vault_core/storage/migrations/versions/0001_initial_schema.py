@@ -55,6 +55,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=True),
     sa.Column('outcome', sa.String(length=8), nullable=False),
     sa.Column('reason', sa.String(length=512), nullable=False),
+    sa.Column('value_hash', sa.String(length=64), nullable=True),
     sa.Column('prev_mac', sa.LargeBinary(), nullable=False),
     sa.Column('mac', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('seq')
@@ -64,6 +65,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_audit_principal_ts', ['principal', 'ts', 'seq'], unique=False)
         batch_op.create_index('ix_audit_secret_ts', ['secret_id', 'ts', 'seq'], unique=False)
         batch_op.create_index('ix_audit_ts', ['ts', 'seq'], unique=False)
+        batch_op.create_index('ix_audit_value_hash', ['value_hash'], unique=False,
+                              sqlite_where=sa.text('value_hash IS NOT NULL'),
+                              postgresql_where=sa.text('value_hash IS NOT NULL'))
 
     op.create_table('leases',
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -207,6 +211,7 @@ def downgrade() -> None:
     op.drop_table('login_failures')
     op.drop_table('leases')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_value_hash')
         batch_op.drop_index('ix_audit_ts')
         batch_op.drop_index('ix_audit_secret_ts')
         batch_op.drop_index('ix_audit_principal_ts')
