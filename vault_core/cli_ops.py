@@ -95,10 +95,21 @@ def cmd_health(args: argparse.Namespace) -> int:
     """Exit 1 when a human is needed: sealed, unreachable, chain broken, overdue, expired, key worn out."""
     from .facade.health_ops import needs_attention
 
-    vault = open_vault(args.path, create=False, unlock=False, principal=args.principal)
+    try:
+        vault = open_vault(args.path, create=False, unlock=False, principal=args.principal)
+    except errors.Sealed as exc:  # no vault there
+        health = {"sealed": True, "reachable": None, "error": str(exc)}
+        health["needs_attention"] = needs_attention(health)
+        emit(health, args.json)
+        return 1
+    except Exception as exc:  # the database did not answer (migrations run at open)
+        health = {"sealed": None, "reachable": False, "error": type(exc).__name__}
+        health["needs_attention"] = needs_attention(health)
+        emit(health, args.json)
+        return 1
     try:
         vault.unlock()
-    except (errors.Sealed, errors.InvalidKey) as exc:
+    except (errors.Sealed, errors.InvalidKey, errors.StorageError) as exc:
         status = vault.status()
         health = {"sealed": True, "backend": status["backend"], "reachable": status.get("reachable"),
                   "error": str(exc)}
