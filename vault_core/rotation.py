@@ -1,42 +1,99 @@
-"""Value generators for rotation: passwords with a policy, URL-safe tokens, random keys."""
+"""Rotation building blocks: value generators, certificate expiry, safe failure reasons.
+
+Nothing here touches storage or keys; the facade (``facade/rotation_ops.py``)
+stages, tests and promotes, and ``scheduler.py`` runs due rotations.
+"""
 
 from __future__ import annotations
 
 import base64
 import secrets
 import string
+import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from .errors import ValidationError
+from .errors import ValidationError, VaultError
 from .models import SecretType
+from .names import printable
 
 _SYMBOLS = "!#$%&()*+,-.:;<=>?@[]^_{|}~"
+SCHEDULER_PRINCIPAL = "system:scheduler"
+ROTATOR_ROLE = "rotator"
+
+
+class RotationFailed(VaultError):
+    """A staged rotation did not complete: CURRENT is untouched, PENDING discarded.
+
+    ``stage`` is where it failed (generate, apply, test, promote); ``cause`` the
+    exception type name. The message never holds the value.
+    """
+
+    def __init__(self, message: str, *, stage: str, cause: str):
+        super().__init__(message)
+        self.stage, self.cause = stage, cause
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """Length, character classes and excluded characters of generated passwords."""
+
+    length: int = 32
+    lowercase: bool = True
+    uppercase: bool = True
+    digits: bool = True
+    symbols: bool = True
+    exclude: str = ""
+
+    def classes(self) -> list[str]:
+        chosen = [c for c, on in ((string.ascii_lowercase, self.lowercase), (string.ascii_uppercase, self.uppercase),
+                                  (string.digits, self.digits), (_SYMBOLS, self.symbols)) if on]
+        return ["".join(ch for ch in c if ch not in self.exclude) for c in chosen]
 
 
 def generate_password(length: int = 32, *, lowercase: bool = True, uppercase: bool = True, digits: bool = True,
                       symbols: bool = True, exclude: str = "") -> str:
-    """A random password holding at least one character of each enabled class."""
-    classes = [c for c, on in ((string.ascii_lowercase, lowercase), (string.ascii_uppercase, uppercase),
-                               (string.digits, digits), (_SYMBOLS, symbols)) if on]
-    classes = ["".join(ch for ch in c if ch not in exclude) for c in classes]
+    """A random password holding at least one character of each enabled class, none of ``exclude``."""
+    if isinstance(length, bool) or not isinstance(length, int) or not isinstance(exclude, str):
+        raise ValidationError("password length must be a whole number and exclude a string")
+    classes = PasswordPolicy(length, lowercase, uppercase, digits, symbols, exclude).classes()
     if not classes or not all(classes):
         raise ValidationError("the password policy leaves a character class empty")
     if not len(classes) <= length <= 4096:
         raise ValidationError("password length must cover every class and be at most 4096")
     alphabet = "".join(classes)
-    while True:
+    while True:  # rejection sampling keeps the choice uniform over policy-conforming passwords
         pw = "".join(secrets.choice(alphabet) for _ in range(length))
         if all(any(ch in c for ch in pw) for c in classes):
             return pw
 
 
+def password_generator(policy: PasswordPolicy | None = None, **options: Any) -> Callable[[], str]:
+    """A generator for ``register_generator``: ``password_generator(length=20, symbols=False)``."""
+    pol = policy or PasswordPolicy(**options)
+    generate_password(pol.length, lowercase=pol.lowercase, uppercase=pol.uppercase, digits=pol.digits,
+                      symbols=pol.symbols, exclude=pol.exclude)  # validate the policy now, not at 3 a.m.
+
+    def generate() -> str:
+        return generate_password(pol.length, lowercase=pol.lowercase, uppercase=pol.uppercase,
+                                 digits=pol.digits, symbols=pol.symbols, exclude=pol.exclude)
+    generate.__name__ = f"password_{pol.length}"
+    return generate
+
+
 def generate_token(nbytes: int = 32) -> str:
     """A URL-safe random token of ``nbytes`` random bytes."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or not 16 <= nbytes <= 1024:
+        raise ValidationError("a token needs 16 to 1024 random bytes")
     return secrets.token_urlsafe(nbytes)
 
 
 def generate_key(nbytes: int = 32) -> str:
     """A random encryption key, base64-encoded (256 bits by default)."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or not 16 <= nbytes <= 1024:
+        raise ValidationError("a key needs 16 to 1024 random bytes")
     return base64.b64encode(secrets.token_bytes(nbytes)).decode()
 
 
@@ -55,3 +112,45 @@ _DEFAULT_FOR_TYPE = {
 def default_generator_name(secret_type: str) -> str:
     """The built-in generator a type rotates with when none was chosen."""
     return _DEFAULT_FOR_TYPE.get(SecretType.parse(secret_type), "token")
+
+
+@dataclass(frozen=True)
+class RotationStrategy:
+    """A named generator with optional hooks: ``apply(value)`` sets it in the target, ``test(value)`` tries it."""
+
+    name: str
+    generate: Callable[[], Any] = field(repr=False)
+    apply: Callable[[Any], Any] | None = field(default=None, repr=False)
+    test: Callable[[Any], Any] | None = field(default=None, repr=False)
+
+
+def certificate_expiry(value: str | bytes) -> datetime | None:
+    """The earliest ``not_valid_after`` of the PEM certificates in ``value`` (UTC), or None.
+
+    A bundle (leaf + chain, or cert + key) is valid only while all its
+    certificates are, hence the minimum. Anything unparseable gives None.
+    """
+    from cryptography import x509
+
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        return None
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        return None
+    return min(c.not_valid_after_utc for c in certs) if certs else None
+
+
+def safe_reason(exc: BaseException, value: Any = None, limit: int = 200) -> str:
+    """``Type: message`` for an audit row, the message withheld if it could carry ``value``."""
+    kind = type(exc).__name__
+    msg = str(exc)
+    if value is not None and msg:
+        text = value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+        forms = {text, repr(text)[1:-1], urllib.parse.quote(text, safe=""), urllib.parse.quote_plus(text)}
+        # short values could match anywhere; long ones are matched in any common encoding
+        if len(text) < 6 or any(f and f in msg for f in forms) or any(
+                text[i:i + 12] in msg for i in range(0, max(1, len(text) - 11), 6)):
+            msg = "(message withheld: it may contain the value)"
+    return f"{kind}: {printable(msg, limit)}" if msg else kind

@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -42,11 +44,35 @@ class Barrier:
     kept in a small in-process LRU (the process already holds the master key).
     """
 
-    def __init__(self, keyring: Keyring, on_encrypt=None):
+    def __init__(self, keyring: Keyring, on_encrypt=None, loader: Callable[[Keyring], Keyring] | None = None,
+                 refresh_s: float = 10.0):
         self.keyring = keyring
         self._ciphers: OrderedDict[tuple[int, bytes], AESGCM] = OrderedDict()
         self._lock = threading.Lock()
         self._on_encrypt = on_encrypt
+        # Another process may add a key term (rotation): ``loader`` fetches the
+        # newest keyring from storage, on an unknown term at once and before a
+        # seal every ``refresh_s`` seconds, so every process moves to the new term.
+        self._loader = loader
+        self._refresh_s = refresh_s
+        self._checked = time.monotonic()
+
+    def reload(self) -> Keyring:
+        """Fetch the newest keyring through the loader (never goes back to an older one)."""
+        if self._loader is not None:
+            fresh = self._loader(self.keyring)
+            with self._lock:
+                if fresh.active.term >= self.keyring.active.term:
+                    self.keyring = fresh
+                self._checked = time.monotonic()
+        return self.keyring
+
+    def use(self, keyring: Keyring) -> None:
+        """Adopt a keyring this process just extended (a new term)."""
+        with self._lock:
+            if keyring.active.term >= self.keyring.active.term:
+                self.keyring = keyring
+            self._checked = time.monotonic()
 
     def _cipher(self, term: int, salt: bytes) -> AESGCM:
         key = (term, salt)
@@ -56,6 +82,11 @@ class Barrier:
                 self._ciphers.move_to_end(key)
                 return cipher
         kt = self.keyring.get(term)
+        if kt is None and self._loader is not None:
+            try:
+                kt = self.reload().get(term)
+            except Exception:  # noqa: BLE001 - storage or key trouble: report the missing term below
+                kt = None
         if kt is None:
             raise IntegrityError(f"ciphertext names key term {term}, which this keyring does not hold")
         data_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"vault/data-key/v1").derive(kt.key)
@@ -68,6 +99,11 @@ class Barrier:
 
     def seal(self, plaintext: bytes, *, salt: bytes, aad: bytes) -> bytes:
         """Encrypt under the active term with a fresh random 96-bit nonce."""
+        if self._loader is not None and time.monotonic() - self._checked > self._refresh_s:
+            try:
+                self.reload()
+            except Exception:  # noqa: BLE001 - keep sealing under the term we hold; retry later
+                self._checked = time.monotonic()
         term = self.keyring.active.term
         nonce = os.urandom(12)
         body = self._cipher(term, salt).encrypt(nonce, plaintext, aad)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -47,6 +47,20 @@ def unwrap_key(master_key: bytes, purpose: str, term: int, blob: bytes) -> bytes
         return AESGCM(master_key).decrypt(blob[:12], blob[12:], _wrap_aad(purpose, term))
     except (InvalidTag, ValueError):
         raise InvalidKey("the master key does not open this vault (wrong key or passphrase)") from None
+
+
+def load_keyring(master_key: bytes, rows, known: "Keyring | None" = None) -> "Keyring":
+    """A keyring from stored ``data`` rows; terms already in ``known`` are not unwrapped again."""
+    terms = []
+    for row in rows:
+        have = known.get(row["term"]) if known is not None else None
+        if have is not None:
+            terms.append(have)
+            continue
+        created = row["created_at"]
+        terms.append(KeyTerm(row["term"], unwrap_key(master_key, "data", row["term"], row["wrapped"]),
+                             datetime.fromtimestamp(created / 1e6, tz=timezone.utc) if created else None))
+    return Keyring(terms)
 
 
 class Keyring:

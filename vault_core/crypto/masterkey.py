@@ -88,7 +88,7 @@ def write_key_file(path: str | Path, key: bytes, *, passphrase: str | None = Non
     path = Path(path)
     if len(key) != 32:
         raise ValidationError("a master key is 32 bytes")
-    doc: dict = {"format": FORMAT}
+    doc: dict = {"format": FORMAT, "check": key_check(key)}
     if passphrase is None:
         doc.update(kdf="none", key=_b64(key))
     else:
@@ -104,6 +104,55 @@ def write_key_file(path: str | Path, key: bytes, *, passphrase: str | None = Non
                    wrapped=_b64(AESGCM(kek).encrypt(nonce, key, FORMAT.encode())))
     _create_private(path, json.dumps(doc).encode())
     return path
+
+
+def key_check(key: bytes) -> str:
+    """A public fingerprint of a master key (HMAC of a constant): tells two keys apart, reveals nothing."""
+    import hmac
+
+    return hmac.new(key, b"vault/master-key-check/v1", "sha256").hexdigest()[:32]
+
+
+def staged_path(path: str | Path) -> Path:
+    return Path(str(path) + ".new")
+
+
+def stage_key_file(path: str | Path, key: bytes, *, passphrase: str | None = None, kdf: str = "scrypt") -> Path:
+    """Write the next key file beside the current one (``master.key.new``), fsynced.
+
+    A master-key change is: stage the new file → commit the re-wrapped keys in
+    the database → ``commit_key_file``. A crash between leaves both files; the
+    next unlock finds out which one the database matches (``resolve_staged``).
+    """
+    new = staged_path(path)
+    new.unlink(missing_ok=True)
+    return write_key_file(new, key, passphrase=passphrase, kdf=kdf)
+
+
+def commit_key_file(path: str | Path) -> None:
+    """Atomically replace the key file with the staged one and make the rename durable."""
+    path = Path(path)
+    os.replace(staged_path(path), path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def resolve_staged(path: str | Path, working_key: bytes) -> None:
+    """After an unlock with ``working_key``: keep the staged file if it holds that key, else drop it."""
+    new = staged_path(path)
+    if not new.exists():
+        return
+    try:
+        doc = _read_doc(new)
+    except InvalidKey:
+        return
+    if doc.get("check") == key_check(working_key):
+        commit_key_file(path)
+    else:
+        new.unlink(missing_ok=True)
 
 
 def key_file_needs_passphrase(path: str | Path) -> bool:
@@ -140,6 +189,12 @@ def read_key_file(path: str | Path, passphrase: str | None = None) -> bytes:
     return key
 
 
+def key_file_path(vault_dir: str | Path | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """The key file a vault reads: ``VAULT_MASTER_KEY_FILE`` or ``<dir>/master.key``."""
+    name = environ.get("VAULT_MASTER_KEY_FILE")
+    return Path(name) if name else Path(vault_dir or ".") / KEY_FILE_NAME
+
+
 def load_master_key(
     vault_dir: str | Path,
     *,
@@ -165,4 +220,10 @@ def load_master_key(
             raise InvalidKey(f"VAULT_MASTER_KEY_FILE names {path}, which does not exist")
         return None
     kind = "key-file" if not key_file_needs_passphrase(path) else "passphrase-file"
-    return read_key_file(path, passphrase), MasterKeySource(kind, str(path))
+    try:
+        return read_key_file(path, passphrase), MasterKeySource(kind, str(path))
+    except InvalidKey:
+        # an interrupted master-key change: the new passphrase opens the staged file
+        if passphrase is None or not staged_path(path).exists():
+            raise
+        return read_key_file(staged_path(path), passphrase), MasterKeySource(kind, str(path))
