@@ -1,0 +1,9 @@
+"""Audit: placeholder until its issue fills it (the role is still checked)."""
+
+import streamlit as st
+
+from vault_core.console.auth import page_guard
+
+guard = page_guard("audit")
+st.title("Audit")
+st.info("This page is not built yet.")
