@@ -154,3 +154,86 @@ def safe_reason(exc: BaseException, value: Any = None, limit: int = 200) -> str:
                 text[i:i + 12] in msg for i in range(0, max(1, len(text) - 11), 6)):
             msg = "(message withheld: it may contain the value)"
     return f"{kind}: {printable(msg, limit)}" if msg else kind
+
+
+# -- results and reminders (plain data for the console and the CLI) ------------------------------
+SCHEDULER_LEASE = "rotation-scheduler"
+US_PER_DAY = 86_400_000_000
+REMINDER_WINDOWS = (7, 30, 90)
+
+
+@dataclass
+class RotationResult:
+    """One secret handled by ``rotate_due``: outcome rotated, skipped or failed."""
+
+    secret_id: str
+    outcome: str
+    version: int | None = None
+    reason: str = ""
+
+
+@dataclass
+class RotationRun:
+    """What one ``rotate_due`` call did; ``lease`` is False when another process held the scheduler lease."""
+
+    lease: bool = False
+    results: list[RotationResult] = field(default_factory=list)
+
+    @property
+    def rotated(self) -> list[RotationResult]:
+        return [r for r in self.results if r.outcome == "rotated"]
+
+    @property
+    def failed(self) -> list[RotationResult]:
+        return [r for r in self.results if r.outcome == "failed"]
+
+    def summary(self) -> dict[str, Any]:
+        return {"lease": self.lease, "rotated": len(self.rotated), "failed": len(self.failed),
+                "skipped": sum(r.outcome == "skipped" for r in self.results)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Counts and one entry per secret (ids, versions, reasons; never values), for JSON output."""
+        from dataclasses import asdict
+
+        return {**self.summary(), "results": [asdict(r) for r in self.results]}
+
+
+def remind(rows, now: int) -> dict[str, list[dict[str, Any]]]:
+    """Sort secrets into reminder buckets (each secret at most once per kind).
+
+    Rotation: ``overdue`` (due more than a day ago: the scheduler is not
+    keeping up), ``due`` (due now), ``due_7d`` (due within 7 days).
+    Expiry: ``expired``, then ``expiring_7d`` / ``expiring_30d`` / ``expiring_90d``
+    (exclusive: a secret expiring in 3 days is only in ``expiring_7d``).
+    """
+    out: dict[str, list[dict[str, Any]]] = {k: [] for k in (
+        "overdue", "due", "due_7d", "expired", *(f"expiring_{d}d" for d in REMINDER_WINDOWS))}
+    for r in rows:
+        item = {"secret_id": r["id"], "environment": r["environment"], "name": r["name"],
+                "secret_type": r["secret_type"], "next_rotation_at": _dt(r["next_rotation_at"]),
+                "expires_at": _dt(r["expires_at"]), "last_rotated_at": _dt(r["last_rotated_at"])}
+        nxt, exp = r["next_rotation_at"], r["expires_at"]
+        if nxt is not None:
+            item["rotation_days_left"] = round((nxt - now) / US_PER_DAY, 2)
+            if nxt <= now - US_PER_DAY:
+                out["overdue"].append(item)
+            elif nxt <= now:
+                out["due"].append(item)
+            elif nxt <= now + 7 * US_PER_DAY:
+                out["due_7d"].append(item)
+        if exp is not None:
+            item["expiry_days_left"] = round((exp - now) / US_PER_DAY, 2)
+            if exp <= now:
+                out["expired"].append(item)
+            else:
+                for days in REMINDER_WINDOWS:
+                    if exp <= now + days * US_PER_DAY:
+                        out[f"expiring_{days}d"].append(item)
+                        break
+    return out
+
+
+def _dt(us: int | None) -> datetime | None:
+    from datetime import timezone
+
+    return None if us is None else datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)

@@ -154,12 +154,12 @@ class VaultBase:
             raise InvalidKey("the vault has no audit key: it was not initialised by this software")
         keyring = load_keyring(master, [r for r in rows if r["purpose"] == "data"])
         storage = self.storage
-
-        def newest(known: Keyring, master: bytes = master) -> Keyring:
-            with storage.transaction(write=False, durable=False) as rtx:
-                return load_keyring(master, rtx.wrapped_keys("data"), known)
-
         keys = _Keys()
+
+        def newest(known: Keyring) -> Keyring:  # key terms added by any process, under the current master key
+            with storage.transaction(write=False, durable=False) as rtx:
+                return load_keyring(keys.master, rtx.wrapped_keys("data"), known)
+
         keys.barrier = Barrier(keyring, loader=newest)
         keys.audit_key = other["audit"]
         keys.hash_key = audit.hmac.new(other["audit"], b"vault/audit-hash/v1", "sha256").digest()

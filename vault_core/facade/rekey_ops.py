@@ -1,9 +1,211 @@
-"""(placeholder, filled by its issue)"""
+"""Master key rotation: new key terms, resumable re-encryption, retiring terms, changing the master key.
+
+* ``rotate_key_term()`` adds a data key term; new writes use it at once (other
+  processes pick it up within seconds, or at once when they meet it).
+* ``reencrypt(progress, batch)`` re-seals every version still under an older
+  term, one batch per transaction. Work left is simply "versions whose
+  ``key_term`` is below the target", so a crash (kill -9) loses nothing and
+  the next call resumes; ``rekey_jobs`` keeps the progress for the console.
+  Terms no version uses any more are then marked retired (their wrapped key
+  stays, so an old backup still opens).
+* The active term is replaced automatically once it has sealed
+  ``key_term_rotate_after`` values (2^31, well before the 2^32 random-nonce
+  limit of NIST SP 800-38D), checked by the scheduler and by every re-encryption.
+* ``change_master_key()`` re-wraps every wrapped key under a new master key in
+  one transaction and replaces the key file atomically (staged file, database
+  commit, rename; an interrupted change is finished or undone at the next unlock).
+
+Each step needs the admin role and writes its audit row in its own transaction.
+"""
 
 from __future__ import annotations
 
-from .base import VaultBase
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from ..audit import to_datetime
+from ..crypto import KeyTerm, secret_aad
+from ..crypto.keyring import ROTATE_BEFORE, unwrap_key, wrap_key
+from ..crypto.masterkey import (commit_key_file, generate_master_key, key_file_path, stage_key_file,
+                               staged_path)
+from ..errors import ValidationError
+from ..storage import rotation_repo as repo
+from .base import Attempt, VaultBase
+
+ProgressFn = Callable[[int, int], Any]
 
 
 class RekeyOps(VaultBase):
-    """(placeholder)"""
+    """Key terms, re-encryption and master-key change (admin role)."""
+
+    key_term_rotate_after = ROTATE_BEFORE
+
+    # -- key terms ------------------------------------------------------------------------------
+    def key_terms(self) -> list[dict[str, Any]]:
+        """Every data key term: created, encryptions, versions sealed under it, retired, active."""
+        with self.attempt("key_terms", durable=False, audited=False) as att:
+            att.require_role("admin", "auditor")
+            per_term = repo.versions_per_term(att.tx)
+            rows = repo.data_terms(att.tx)
+            active = max(r["term"] for r in rows)
+            return [{"term": r["term"], "created_at": to_datetime(r["created_at"]), "encryptions": r["encryptions"],
+                     "versions": per_term.get(r["term"], 0), "retired_at": to_datetime(r["retired_at"]),
+                     "active": r["term"] == active} for r in rows]
+
+    def rotate_key_term(self) -> int:
+        """Add a new data key term; returns its number. New writes use it from now on."""
+        with self.attempt("key_term_add") as att:
+            att.require_role("admin")
+            term = self._add_term(att, "requested")
+        self._adopt(term)
+        return term.term
+
+    def ensure_key_term_fresh(self) -> int | None:
+        """Add a term if the active one has sealed ``key_term_rotate_after`` values; returns the new term."""
+        with self.storage.transaction(write=False, durable=False) as tx:
+            active = repo.data_terms(tx)[-1]
+        if active["encryptions"] < self.key_term_rotate_after:
+            return None
+        with self.attempt("key_term_add") as att:  # automatic: no role needed, but audited as the caller
+            active = repo.data_terms(att.tx)[-1]
+            if active["encryptions"] < self.key_term_rotate_after:
+                att.reason = f"not needed: term {active['term']} is fresh (another process rotated it)"
+                return None
+            term = self._add_term(att, f"automatic: term {active['term']} sealed {active['encryptions']} values")
+        self._adopt(term)
+        return term.term
+
+    def _add_term(self, att: Attempt, why: str) -> KeyTerm:
+        keys = self._unsealed()
+        audit_row = att.tx.wrapped_keys("audit")[0]
+        # the master key we hold must still be the vault's (another process may have changed it)
+        unwrap_key(keys.master, "audit", audit_row["term"], audit_row["wrapped"])
+        term = repo.data_terms(att.tx)[-1]["term"] + 1
+        raw, now = os.urandom(32), self.clock()
+        att.tx.put_wrapped_key("data", term, wrap_key(keys.master, "data", term, raw), now)
+        att.reason = f"term {term} added ({why}); new writes use it"
+        return KeyTerm(term, raw, datetime.fromtimestamp(now / 1e6, tz=timezone.utc))
+
+    def _adopt(self, term: KeyTerm) -> None:
+        """After the commit only: never seal under a term the database does not hold."""
+        barrier = self._unsealed().barrier
+        barrier.use(barrier.keyring.with_term(term))
+
+    # -- re-encryption ------------------------------------------------------------------------------
+    def reencrypt(self, progress: ProgressFn | None = None, batch: int = 500) -> dict[str, Any]:
+        """Re-seal every version under an older term with the active term, ``batch`` per transaction.
+
+        ``progress(done, total)`` is called after each committed batch. Safe to
+        interrupt anywhere and to call again: it resumes where it stopped.
+        Returns the job: target term, versions re-encrypted, retired terms.
+        """
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
+            raise ValidationError("batch must be from 1 to 10000")
+        if progress is not None and not callable(progress):
+            raise ValidationError("progress must be a callable taking (done, total)")
+        self.ensure_key_term_fresh()
+        barrier = self._unsealed().barrier
+        with self.attempt("reencrypt_start") as att:
+            att.require_role("admin")
+            target = repo.data_terms(att.tx)[-1]["term"]
+            job = repo.open_job(att.tx, target, self.clock(), repo.count_below(att.tx, target))
+            att.reason = f"job {job['id']}: {job['total'] - job['done']} versions to term {target}" + \
+                (f" (resuming at {job['done']})" if job["done"] else "")
+        if barrier.keyring.active.term < target:
+            barrier.reload()
+        done, total = job["done"], job["total"]
+        if progress is not None:
+            progress(done, total)
+        while True:
+            with self.attempt("reencrypt_batch") as att:
+                att.require_role("admin")
+                n = self._reencrypt_batch(att, target, batch, job["id"])
+                att.reason = f"job {job['id']}: {n} versions re-sealed under term {target}"
+            done += n
+            total = max(total, done)
+            if progress is not None and n:
+                progress(done, total)
+            if n < batch:
+                break
+        with self.attempt("reencrypt_finish") as att:
+            att.require_role("admin")
+            retired = self._retire_unused(att, target)
+            repo.finish_job(att.tx, job["id"], self.clock())
+            att.reason = f"job {job['id']}: {done} versions under term {target}; retired terms {retired or 'none'}"
+        return {"job": job["id"], "target_term": target, "done": done, "total": total, "retired": retired}
+
+    def _reencrypt_batch(self, att: Attempt, target: int, batch: int, job_id: int) -> int:
+        barrier = self._unsealed().barrier
+        rows = repo.versions_below(att.tx, target, batch)
+        sealed: dict[int, int] = {}
+        for r in rows:
+            aad = secret_aad(r["environment"], r["secret_id"], r["name"], r["version"])
+            blob = barrier.seal(barrier.open(r["ciphertext"], salt=r["salt"], aad=aad), salt=r["salt"], aad=aad)
+            term = barrier.term_of(blob)
+            if repo.rewrite_version(att.tx, r["secret_id"], r["version"], r["key_term"], blob, term):
+                sealed[term] = sealed.get(term, 0) + 1
+        for term, n in sealed.items():
+            att.tx.count_encryptions(term, n)
+        repo.advance_job(att.tx, job_id, len(rows))
+        return len(rows)
+
+    def _retire_unused(self, att: Attempt, target: int) -> list[int]:
+        used = repo.versions_per_term(att.tx)
+        retired = []
+        for r in repo.data_terms(att.tx):
+            if r["term"] < target and r["retired_at"] is None and not used.get(r["term"]):
+                repo.retire_term(att.tx, r["term"], self.clock())
+                retired.append(r["term"])
+        return retired
+
+    def rekey_jobs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Recent re-encryption jobs (progress for the console), newest first."""
+        with self.attempt("rekey_jobs", durable=False, audited=False) as att:
+            att.require_role("admin", "auditor")
+            return [{"id": j["id"], "target_term": j["target_term"], "started_at": to_datetime(j["started_at"]),
+                     "finished_at": to_datetime(j["finished_at"]), "done": j["done"], "total": j["total"]}
+                    for j in repo.jobs(att.tx, limit)]
+
+    # -- master key ------------------------------------------------------------------------------------
+    def change_master_key(self, new_key: bytes | None = None, passphrase: str | None = None, *,
+                          kdf: str = "scrypt") -> None:
+        """Re-wrap every key under a new master key (random unless given) and replace the key file.
+
+        With a key file, the new file is written atomically (0600), passphrase-
+        wrapped when ``passphrase`` is given (required if the old one was). With
+        ``VAULT_MASTER_KEY`` or an explicit key, pass ``new_key`` and store it
+        yourself before restarting. Other processes must unlock again afterwards.
+        """
+        keys = self._unsealed()
+        file_based = self.key_source in ("key-file", "passphrase-file")
+        if new_key is not None and (not isinstance(new_key, (bytes, bytearray)) or len(new_key) != 32):
+            raise ValidationError("new_key must be 32 bytes")
+        if not file_based and new_key is None:
+            raise ValidationError("the master key does not come from a key file here: pass new_key and "
+                                  "store it where the vault reads its key")
+        if self.key_source == "passphrase-file" and passphrase is None:
+            raise ValidationError("the key file is passphrase-protected: give the (new) passphrase")
+        new = bytes(new_key) if new_key is not None else generate_master_key()
+        path = key_file_path(self.vault_dir) if file_based else None
+        try:
+            with self.attempt("master_key_change") as att:
+                att.require_role("admin")
+                if path is not None:  # staged first: a crash after the commit is finished at next unlock
+                    stage_key_file(path, new, passphrase=passphrase, kdf=kdf)
+                rows = att.tx.wrapped_keys()
+                for r in rows:
+                    raw = unwrap_key(keys.master, r["purpose"], r["term"], r["wrapped"])
+                    att.tx.rewrap_key(r["purpose"], r["term"], wrap_key(new, r["purpose"], r["term"], raw))
+                att.reason = f"{len(rows)} keys re-wrapped" + ("; key file replaced" if path else
+                                                                "; store the new key before restarting")
+        except BaseException:
+            if path is not None:  # nothing was committed: the current key file stays the only one
+                staged_path(path).unlink(missing_ok=True)
+            raise
+        if path is not None:
+            commit_key_file(path)
+        keys.master = new
+        if file_based:
+            self.key_source = "passphrase-file" if passphrase is not None else "key-file"

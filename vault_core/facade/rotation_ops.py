@@ -1,55 +1,389 @@
-"""Rotation: a new value from a generator becomes the current version."""
+"""Rotation: generators, staged rotation (PENDING → test → CURRENT), revert, due rotations, history.
+
+A rotation with ``apply``/``test`` hooks runs in three steps so slow hooks
+never hold the database write lock: (1) write the new value as PENDING in
+one transaction, (2) run the hooks outside any transaction, (3) promote it
+in a second transaction with check-and-set on the current version. A hook
+that fails (raises, or ``test`` returns False) leaves CURRENT untouched: the
+PENDING version is deleted and an audit row with outcome ``failed`` records
+the stage and exception type (never the value). Without hooks, rotation is
+a single transaction.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ValidationError
+from .. import rotation as rot
+from ..errors import AccessDenied, AuditFailure, Conflict, NotFound, ValidationError, VaultError
 from ..models import AccessLevel
 from ..names import check_value
-from ..rotation import BUILTIN_GENERATORS, default_generator_name
-from .base import NO_NAME
+from ..storage import rotation_repo as repo
+from .base import NO_NAME, Attempt
 from .secrets_ops import US_PER_DAY, SecretOps, encode_plain
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+US = 1_000_000
+
+
+class _Outcome:
+    """How a rotation step ends: audited (allowed/failed) or silently skipped."""
+
+    __slots__ = ("audit", "outcome")
+
+    def __init__(self) -> None:
+        self.audit, self.outcome = True, "allowed"
+
+
+class _NotDue(Exception):
+    """A scheduled rotation found the secret no longer due: another process did it."""
 
 
 class RotationOps(SecretOps):
-    """Rotate secrets with built-in, registered or passed-in generators."""
+    """Rotate secrets with built-in, registered or passed-in generators, staged when hooks are given."""
 
-    def register_generator(self, name: str, generator: Callable[[], Any]) -> None:
-        """Make a custom generator findable by name (for scheduled rotations)."""
-        if not isinstance(name, str) or not name or len(name) > 128 or not callable(generator):
-            raise ValidationError("register_generator needs a name and a callable")
+    rotation_retry_s = 3600  # a claimed-but-failed scheduled rotation is retried after this
+    pending_stale_s = 3600  # a PENDING version older than this was abandoned by a crashed rotation
+
+    # -- generators -----------------------------------------------------------------------------
+    def register_generator(self, name: str, generator: Callable[[], Any], *,
+                           apply: Callable[[Any], Any] | None = None,
+                           test: Callable[[Any], Any] | None = None) -> None:
+        """Make a generator (and optional ``apply``/``test`` hooks) findable by name, for scheduled rotations.
+
+        The name is stored with each secret rotated by it (``secrets.generator``);
+        every process that runs the scheduler must register the same names.
+        """
+        if not isinstance(name, str) or not _NAME.match(name) or not callable(generator):
+            raise ValidationError("register_generator needs a name (letters, digits, _.:-) and a callable")
+        if any(h is not None and not callable(h) for h in (apply, test)):
+            raise ValidationError("apply and test hooks must be callables taking the new value")
         self._generators[name] = generator
+        self._hooks()[name] = (apply, test)
+
+    def generator_names(self) -> list[str]:
+        """Built-in and registered generator names (for the console's rotation form)."""
+        return sorted({*rot.BUILTIN_GENERATORS, *self._generators})
+
+    def _hooks(self) -> dict[str, tuple]:
+        return self.__dict__.setdefault("_rotation_hooks", {})
 
     def _generator(self, spec: Any, row) -> tuple[Callable[[], Any], str | None]:
         if callable(spec):
-            return spec, getattr(spec, "__name__", None)
-        name = spec or row["generator"] or default_generator_name(row["secret_type"])
-        gen = self._generators.get(name) or BUILTIN_GENERATORS.get(name)
+            named = next((n for n, g in self._generators.items() if g is spec), None)
+            return spec, named
+        if spec is not None and not isinstance(spec, str):
+            raise ValidationError("generator must be a callable or the name of a registered generator")
+        name = spec or row["generator"] or rot.default_generator_name(row["secret_type"])
+        gen = self._generators.get(name) or rot.BUILTIN_GENERATORS.get(name)
         if gen is None:
             raise ValidationError(f"no generator named {name!r} is registered in this process")
         return gen, name
 
+    # -- one audited step in one transaction ----------------------------------------------------------
+    @contextmanager
+    def _step(self, operation: str) -> Iterator[tuple[Attempt, _Outcome]]:
+        """Like ``attempt`` but the step may end unaudited (not due) or audited as ``failed``."""
+        keys = self._unsealed()
+        ctx = self._caller()
+        att: Attempt | None = None
+        try:
+            with self.storage.transaction() as tx:
+                state = tx.get_state(lock=True)
+                att = Attempt(self, tx, ctx, operation, state)
+                out = _Outcome()
+                yield att, out
+                if out.audit:
+                    self._append(keys, tx, state, att, out.outcome, att.reason)
+        except _NotDue:
+            raise
+        except AuditFailure:
+            raise
+        except AccessDenied as exc:
+            self._record(keys, ctx, operation, "denied", str(exc), *_where(att))
+            raise
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, VaultError) else f"{type(exc).__name__} raised during {operation}"
+            self._record(keys, ctx, operation, "failed", reason, *_where(att))
+            raise
+
+    @staticmethod
+    def _target_row(att: Attempt, secret_id: str):
+        row = att.tx.secret_by_id(secret_id)
+        if row is None or row["deleted_at"] is not None:
+            raise NotFound("the secret was deleted during its rotation")
+        att.target(row)
+        att.version = row["current_version"]
+        att.require(AccessLevel.ROTATE)
+        return row
+
+    # -- rotation -------------------------------------------------------------------------------------
     def rotate_secret(self, secret_id: str | None = None, generator: Any = None, *, name: str | None = None,
-                      environment: Any = None) -> int:
-        """Replace the value with a freshly generated one; returns the new version. Needs ROTATE."""
+                      environment: Any = None, apply: Callable[[Any], Any] | None = None,
+                      test: Callable[[Any], Any] | None = None) -> int:
+        """Replace the value with a freshly generated one; returns the new CURRENT version. Needs ROTATE.
+
+        ``generator``: a callable, or the name of a built-in ("password", "token",
+        "key") or registered generator; by default the secret's stored generator,
+        else the default for its type. With ``apply``/``test`` hooks (or hooks
+        registered with the generator) the rotation is staged; a failing hook
+        raises ``RotationFailed`` and leaves CURRENT as it was.
+        """
+        for hook in (apply, test):
+            if hook is not None and not callable(hook):
+                raise ValidationError("apply and test hooks must be callables taking the new value")
+        return self._rotate(secret_id, name, environment, generator, apply, test, scheduled=False)
+
+    def _rotate(self, secret_id, name, environment, generator, apply, test, *, scheduled: bool) -> int:
         env = environment if secret_id is None else None
-        with self.attempt("rotate", name=name if secret_id is None else NO_NAME, environment=env) as att:
+        # 1. who, what and how, in a read transaction (denials and misses are audited)
+        with self.attempt("rotate", name=name if secret_id is None else NO_NAME, environment=env,
+                          durable=False, audited=False) as att:
             if secret_id is None:
                 att.require(AccessLevel.ROTATE)
             row = self._locate(att, secret_id)
             att.require(AccessLevel.ROTATE)
             if row is None or row["deleted_at"] is not None:
-                from ..errors import NotFound
-
                 raise NotFound(f"no secret {att.environment}/{att.name}")
             gen, gen_name = self._generator(generator, row)
+            registered = self._hooks().get(gen_name or "", (None, None))
+            apply, test = apply or registered[0], test or registered[1]
+            sid, where = row["id"], (att.environment, att.name, row["id"])
+        # 2. the value, outside any transaction (a generator may be slow)
+        value = None
+        try:
             value = gen()
             data = encode_plain(check_value(value, self.max_value_bytes), isinstance(value, str))
+        except Exception as exc:
+            reason = f"generator failed: {rot.safe_reason(exc, value)}"
+            self._record(self._unsealed(), self._caller(), "rotate", "failed", reason, *where)
+            raise rot.RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}",
+                                     stage="generate", cause=type(exc).__name__) from None
+        if apply is None and test is None:
+            return self._rotate_now(sid, data, gen_name, scheduled)
+        return self._rotate_staged(sid, value, data, gen_name, apply, test, scheduled, where)
+
+    def _schedule_fields(self, row, gen_name: str | None, now: int) -> dict[str, Any]:
+        interval = row["rotation_interval_days"]
+        extra: dict[str, Any] = dict(last_rotated_at=now,
+                                     next_rotation_at=now + interval * US_PER_DAY if interval else None)
+        if gen_name and (gen_name in self._generators or gen_name in rot.BUILTIN_GENERATORS):
+            extra["generator"] = gen_name
+        return extra
+
+    def _claim(self, att: Attempt, row, scheduled: bool) -> None:
+        """The once-only check of a scheduled rotation, inside its write transaction."""
+        now = self.clock()
+        if scheduled and not repo.claim_due(att.tx, row["id"], now, now + self.rotation_retry_s * US):
+            raise _NotDue()
+
+    def _rotate_now(self, sid: str, data: bytes, gen_name: str | None, scheduled: bool) -> int:
+        with self._step("rotate") as (att, _out):
+            row = self._target_row(att, sid)
+            self._claim(att, row, scheduled)
+            current = row["current_version"]
+            new = self._new_version(att, row, data, cas=current,
+                                    extra=self._schedule_fields(row, gen_name, self.clock()))
+            att.reason = f"v{current} -> v{new}" + (f" by {gen_name}" if gen_name else "") + \
+                (" (scheduled)" if scheduled else "")
+            return new
+
+    def _rotate_staged(self, sid, value, data, gen_name, apply, test, scheduled, where) -> int:
+        # (1) PENDING, in its own transaction
+        with self._step("rotate_stage") as (att, _out):
+            row = self._target_row(att, sid)
+            self._claim(att, row, scheduled)
+            current = row["current_version"]
+            pending = current + 1
+            for p in repo.pending_versions(att.tx, sid):
+                if p["created_at"] > self.clock() - self.pending_stale_s * US:
+                    raise Conflict(f"{row['environment']}/{row['name']} already has a rotation in progress")
+                repo.delete_pending(att.tx, sid, p["version"])  # left by a crashed rotation
+            self._seal_version(att, row, pending, data, "pending")
+            blob = repo.version_blob(att.tx, sid, pending)
+            att.version = pending
+            att.reason = f"v{pending} pending (current v{current})"
+        # (2) the hooks, with no transaction open
+        stage = "apply"
+        try:
+            if apply is not None:
+                apply(value)
+            stage = "test"
+            if test is not None and test(value) is False:
+                raise AssertionError("the test hook returned False")
+        except Exception as exc:
+            reason = f"{stage} hook failed: {rot.safe_reason(exc, value)}; v{pending} discarded, v{current} " \
+                     "stays current"
+            with self._step("rotate") as (att, out):
+                att.environment, att.name, att.secret_id, att.version = where[0], where[1], sid, pending
+                repo.delete_pending(att.tx, sid, pending, blob)
+                out.outcome, att.reason = "failed", reason
+            raise rot.RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}", stage=stage,
+                                     cause=type(exc).__name__) from None
+        # (3) promote, with check-and-set on the version that was current at (1)
+        try:
+            with self._step("rotate") as (att, _out):
+                row = self._target_row(att, sid)
+                if row["current_version"] != current or repo.version_blob(att.tx, sid, pending) != blob:
+                    raise Conflict(f"{row['environment']}/{row['name']} changed during its rotation; "
+                                   f"v{pending} discarded")
+                self._promote(att, row, pending, gen_name)
+                att.reason = f"v{current} -> v{pending} (staged" + (f", by {gen_name}" if gen_name else "") + \
+                    (", scheduled" if scheduled else "") + ")"
+                return pending
+        except VaultError as exc:
+            with self.storage.transaction() as tx:  # the failure row is written; drop what we staged
+                repo.delete_pending(tx, sid, pending, blob)
+            raise rot.RotationFailed(str(exc), stage="promote", cause=type(exc).__name__) from None
+
+    def _promote(self, att: Attempt, row, pending: int, gen_name: str | None) -> None:
+        current, sid, now = row["current_version"], row["id"], self.clock()
+        values = dict(current_version=pending, previous_version=current, updated_at=now,
+                      updated_by=att.ctx.user_id, **self._schedule_fields(row, gen_name, now))
+        if not att.tx.cas_update_secret(sid, current, **values):
+            raise Conflict(f"{row['environment']}/{row['name']} changed concurrently")
+        att.tx.demote_versions(sid, keep=[current, pending])
+        att.tx.set_version_state(sid, current, "previous")
+        att.tx.set_version_state(sid, pending, "current")
+        att.tx.prune_versions(sid, below=pending - row["max_versions"] + 1, keep=[current])
+        att.version = pending
+
+    def _new_version(self, att: Attempt, row: Mapping[str, Any], data: bytes, *, cas: int | None,
+                     extra: Mapping[str, Any] | None = None) -> int:
+        """A direct write supersedes a staged rotation: its PENDING slot (current + 1) is freed first.
+
+        The rotation then fails its check-and-set and reports a conflict.
+        """
+        repo.delete_pending(att.tx, row["id"], row["current_version"] + 1)
+        return super()._new_version(att, row, data, cas=cas, extra=extra)
+
+    # -- revert ------------------------------------------------------------------------------------------
+    def revert_secret(self, name: str | None = None, environment: Any = None, *,
+                      secret_id: str | None = None) -> int:
+        """Put the PREVIOUS value back as CURRENT in one call; returns the new CURRENT version. Needs ROTATE.
+
+        The value is re-sealed as a new version (numbers only grow, so history
+        and check-and-set stay simple); the reverted-from version becomes
+        PREVIOUS, so a second revert undoes the first.
+        """
+        env = environment if secret_id is None else None
+        with self.attempt("revert", name=name if secret_id is None else NO_NAME, environment=env) as att:
+            if secret_id is None:
+                att.require(AccessLevel.ROTATE)
+            row = self._locate(att, secret_id)
+            att.require(AccessLevel.ROTATE)
+            if row is None or row["deleted_at"] is not None:
+                raise NotFound(f"no secret {att.environment}/{att.name}")
+            prev, current = row["previous_version"], row["current_version"]
+            vrow = att.tx.get_version(row["id"], prev) if prev else None
+            if vrow is None:
+                raise Conflict(f"{att.environment}/{att.name} has no previous version to revert to")
+            keys = self._unsealed()
+            from ..crypto import secret_aad
+
+            plain = keys.barrier.open(vrow["ciphertext"], salt=row["salt"],
+                                      aad=secret_aad(row["environment"], row["id"], row["name"], prev))
+            new = self._new_version(att, row, plain, cas=current)
+            att.reason = f"v{new} restores v{prev}; v{current} becomes previous"
+            return new
+
+    # -- due rotations (the scheduler's work) ----------------------------------------------------
+    def rotate_due(self, limit: int = 100) -> rot.RotationRun:
+        """Rotate up to ``limit`` due secrets, each once across every process sharing the database.
+
+        Callers need the admin or rotator role (the cron command runs as the
+        process owner). The rotations run as ``system:scheduler`` — rights from
+        the built-in, revocable ``rotator`` rule — under a database lease, and
+        each one re-checks ``next_rotation_at <= now`` in its own transaction.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationError("limit must be from 1 to 1000")
+        with self.attempt("rotate_due", durable=False, audited=False) as att:
+            if att.ctx.user_id != rot.SCHEDULER_PRINCIPAL:
+                att.require_role("admin", rot.ROTATOR_ROLE)
+        self.ensure_key_term_fresh()
+        run = rot.RotationRun(lease=False)
+        from ..scheduler import LeaseKeeper
+
+        with LeaseKeeper(self, rot.SCHEDULER_LEASE) as lease:
+            if not lease.held:
+                return run
+            run.lease = True
+            with self.storage.transaction(write=False, durable=False) as tx:
+                due = repo.due_secret_ids(tx, self.clock(), limit)
+            with self.security_context(rot.SCHEDULER_PRINCIPAL):
+                for sid in due:
+                    if not lease.renew():
+                        break  # another process took over: it will see what is left
+                    run.results.append(self._rotate_one_due(sid))
+        return run
+
+    def _rotate_one_due(self, sid: str) -> rot.RotationResult:
+        try:
+            version = self._rotate(sid, None, None, None, None, None, scheduled=True)
+            return rot.RotationResult(sid, "rotated", version)
+        except _NotDue:
+            return rot.RotationResult(sid, "skipped", None, "no longer due")
+        except VaultError as exc:  # recorded in the audit log already; the run goes on
+            if isinstance(exc, (rot.RotationFailed, AccessDenied, ValidationError, NotFound, Conflict)):
+                self._push_back(sid)
+            return rot.RotationResult(sid, "failed", None, str(exc)[:300])
+
+    def _push_back(self, sid: str) -> None:
+        """A failed scheduled rotation is retried later, not in a tight loop."""
+        now = self.clock()
+        with self.storage.transaction() as tx:
+            repo.claim_due(tx, sid, now, now + self.rotation_retry_s * US)
+
+    # -- schedule, reminders, history (the console's rotation page) ----------------------------------
+    def rotation_schedule(self, days: int = 90, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Secrets the caller may see whose rotation falls within ``days`` (overdue first)."""
+        rows = self._visible_upcoming(days, 0, limit)
+        out = [r for r in rows if r["next_rotation_at"] is not None]
+        out.sort(key=lambda r: r["next_rotation_at"])
+        return [{"secret_id": r["id"], "environment": r["environment"], "name": r["name"],
+                 "secret_type": r["secret_type"], "generator": r["generator"],
+                 "rotation_interval_days": r["rotation_interval_days"],
+                 "next_rotation_at": rot._dt(r["next_rotation_at"]), "last_rotated_at": rot._dt(r["last_rotated_at"]),
+                 "overdue": r["next_rotation_at"] <= self.clock()} for r in out]
+
+    def reminders(self) -> dict[str, list[dict[str, Any]]]:
+        """Due and overdue rotations, expired secrets and those expiring within 7/30/90 days (see ``rotation.remind``)."""
+        return rot.remind(self._visible_upcoming(7, max(rot.REMINDER_WINDOWS), 1000), self.clock())
+
+    def _visible_upcoming(self, rotate_days: int, expire_days: int, limit: int) -> list:
+        if isinstance(rotate_days, bool) or not isinstance(rotate_days, int) or not 0 <= rotate_days <= 3650:
+            raise ValidationError("days must be from 0 to 3650")
+        with self.attempt("reminders", durable=False, audited=False) as att:
             now = self.clock()
-            interval = row["rotation_interval_days"]
-            extra = dict(last_rotated_at=now, next_rotation_at=now + interval * US_PER_DAY if interval else None)
-            if gen_name and (gen_name in self._generators or gen_name in BUILTIN_GENERATORS):
-                extra["generator"] = gen_name
-            return self._new_version(att, row, data, cas=None, extra=extra)
+            rows = repo.upcoming(att.tx, now + rotate_days * US_PER_DAY, now + expire_days * US_PER_DAY, limit)
+            return [r for r in rows if att.rules.has_any(att.ctx.user_id, att.roles, r["environment"], r["name"])]
+
+    def rotation_history(self, secret_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Rotations, staged steps, reverts and failures, newest first: who, when, versions, outcome.
+
+        Admins and auditors see every row; others only rows of secrets they hold a level on.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationError("limit must be from 1 to 1000")
+        if secret_id is not None and (not isinstance(secret_id, str) or len(secret_id) > 64):
+            raise ValidationError("secret_id must be a secret id string")
+        with self.attempt("rotation_history", durable=False, audited=False) as att:
+            everything = bool(att.roles & {"admin", "auditor"})
+            rows = repo.rotation_events(att.tx, HISTORY_OPERATIONS, secret_id, limit)
+            return [{"seq": r["seq"], "at": rot._dt(r["ts"]), "principal": r["principal"],
+                     "operation": r["operation"], "environment": r["environment"], "secret_id": r["secret_id"],
+                     "name": r["secret_name"], "version": r["version"], "outcome": r["outcome"],
+                     "reason": r["reason"]}
+                    for r in rows if everything or (r["environment"] and r["secret_name"] and att.rules.has_any(
+                        att.ctx.user_id, att.roles, r["environment"], r["secret_name"]))]
+
+
+HISTORY_OPERATIONS = ("rotate", "rotate_stage", "revert")
+
+
+def _where(att: Attempt | None) -> tuple:
+    return (att.environment, att.name, att.secret_id) if att is not None else (None, None, None)
