@@ -224,6 +224,6 @@ def bench_pykeepass(workdir: Path, size: int, iterations: int) -> dict[str, Any]
 
     out: dict[str, Any] = {"store": measure(store, iterations, warmup=0),
                            "retrieve": measure(retrieve, max(iterations, 20), warmup=1), "entries": size}
-    out["open"] = measure(lambda n: PyKeePass(path, password="bench keepass passphrase"), max(2, iterations // 3),
+    out["open"] = measure(lambda n: PyKeePass(path, password="bench keepass passphrase"), max(1, iterations // 3),
                           warmup=0)
     return out

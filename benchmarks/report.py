@@ -175,13 +175,18 @@ def _other_tables(res: dict, lines: list[str]) -> None:
     pages = res.get("pages", {})
     for page in ("secrets", "audit", "health"):
         st = pages.get("runs", {}).get(page)
-        note = pages.get("note", "") if not isinstance(st, dict) else st.get("file", "")
+        note = pages.get("note", "") if not isinstance(st, dict) else (
+            st.get("error") or f"{st.get('file')}, cold run {st.get('cold_ms')} ms"
+            + (" (placeholder page)" if st.get("placeholder") else ""))
         lines.append(f"| page run (AppTest, warm): {page} [page/{page}] | "
                      f"{fmt(st.get('median_ms') if isinstance(st, dict) else None)} | "
                      f"{fmt(st.get('p99_ms') if isinstance(st, dict) else None)} | {note} |")
     for backend, ver in res.get("verify", {}).items():
         lines.append(f"| audit verify, whole chain [verify/{backend}] | {fmt(ver.get('ms'))} | – | "
                      f"{backend}: {ver.get('rows', 0):,} rows, ok={ver.get('ok')} |")
+    for op, st in res.get("cpu_only", {}).items():
+        lines.append(f"| {op} on a SQLite vault in /dev/shm (no fsync cost) [cpu_only/{op}] | {fmt(st['median_ms'])} | "
+                     f"{fmt(st['p99_ms'])} | the software's own cost at {res['meta']['sizes'][-1]:,} secrets |")
     rot = res.get("rotation_bench", {})
     for key, val in rot.items():
         if isinstance(val, dict) and "median_ms" in val:
@@ -195,7 +200,9 @@ def render(res: dict) -> str:
     lines = [f"# Benchmark results ({res['meta']['mode']} run)", "",
              f"Date: {res['meta']['date']}. Command: `{res['meta']['command']}`. Seed: {res['meta']['seed']}.", "",
              f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, Linux {m['kernel']}; "
-             "shared with other work while measured, so figures are noisy.", "",
+             "shared with other work while measured, so figures are noisy. "
+             f"One fsync on the benchmark disk: {m.get('fsync_ms', '?')} ms (median), the floor of any durable commit.",
+             "",
              "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val), "",
              "All times in milliseconds. Medians unless marked p99. Bracketed ids name the rows of results.json.", ""]
     _vault_tables(res, lines)
@@ -220,6 +227,7 @@ def row_ids(res: dict) -> list[str]:
     ids += ["access/uncached", "access/cached", "secrets_mapping/cached", "secrets_mapping/after_rotation",
             "page/secrets", "page/audit", "page/health"]
     ids += [f"verify/{b}" for b in res.get("verify", {})]
+    ids += [f"cpu_only/{op}" for op in res.get("cpu_only", {})]
     ids += [g["id"] for g in res["goals"]]
     return ids
 

@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # `python benchmarks/run.py` works as well as `-m
 from vault_core import open_vault  # noqa: E402
 
 from . import build, extras, peers, report  # noqa: E402
-from .vault_ops import THREADS, THROUGHPUT_OPS, VaultBench, bench_access  # noqa: E402
+from .vault_ops import THREADS, THROUGHPUT_OPS, VaultBench, bench_access, bench_cpu_only, fsync_ms  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FULL = dict(sizes=(1_000, 10_000, 100_000), audit_rows=1_000_000, tp_seconds=3.0, peer_iters=8, floor_iters=2000,
@@ -88,7 +88,7 @@ def run_peers(cfg: dict, work: Path, seed: int, pg_url: str | None) -> dict[str,
     guarded("seed-literal", lambda: {**peers.bench_seed_literal(work, 1000, cfg["seed_literal_iters"], seed),
                                      "entries": 1000})
     guarded("keyrings.cryptfile", lambda: peers.bench_cryptfile(work, cfg["cryptfile_entries"], cfg["peer_iters"]))
-    guarded("pykeepass", lambda: peers.bench_pykeepass(work, cfg["kdbx_entries"], max(2, cfg["peer_iters"])))
+    guarded("pykeepass", lambda: peers.bench_pykeepass(work, cfg["kdbx_entries"], cfg["peer_iters"]))
     guarded("floor (sqlite3)", lambda: {**peers.bench_floor(work, big, cfg["floor_iters"], seed), "entries": big})
     if pg_url:
         guarded("floor (psycopg)", lambda: {**peers.bench_floor_pg(pg_url, big, cfg["floor_iters"], seed),
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "sizes": list(cfg["sizes"]), "audit_rows": cfg["audit_rows"],
                                     "machine": report.machine()},
                            "vault": {}, "peers": {}, "notes": [], "verify": {}}
+    res["meta"]["machine"]["fsync_ms"] = round(fsync_ms(work), 3)
     pg = None
     vaults = []
     try:
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         log("access check, st.secrets replacement, pages")
         acc = bench_access(cfg["rules"], cfg["access_iters"], args.seed)
         res["access"] = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in acc.items()}
+        cpu = bench_cpu_only(cfg["sizes"][-1], cfg["iters"], args.seed)
+        res["cpu_only"] = {k: v.to_dict() for k, v in cpu.items()}
         res["secrets_mapping"] = extras.secrets_mapping(sqlite_vault, cfg, work)
         res["rotation_bench"] = extras.rotation(sqlite_vault, cfg, work)
         res["pages"] = ({"runs": {}, "note": "skipped (--skip-pages)"} if args.skip_pages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -136,3 +137,48 @@ def bench_access(n_rules: int, iterations: int, seed: int) -> dict[str, Any]:
 
     return {"uncached": measure(uncached, iterations, warmup=0), "cached": measure(cached, iterations),
             "rules": n_rules, "candidates": len(compiled._candidates(user, roles))}
+
+
+def fsync_ms(folder, rounds: int = 40) -> float:
+    """Median cost of one fsync of a 4 KiB write in ``folder`` (what a durable commit waits for)."""
+    import os
+    import statistics
+    import time
+
+    path = os.path.join(folder, ".fsync-probe")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    samples = []
+    try:
+        for _ in range(rounds):
+            os.write(fd, b"x" * 4096)
+            t = time.perf_counter_ns()
+            os.fsync(fd)
+            samples.append((time.perf_counter_ns() - t) / 1e6)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return statistics.median(samples)
+
+
+CPU_OPS = ("store", "retrieve", "update_cas", "rotate")
+
+
+def bench_cpu_only(size: int, iters: dict[str, int], seed: int) -> dict[str, Stat]:
+    """Point operations on a SQLite vault in /dev/shm, where fsync is free: the software's own cost."""
+    import shutil
+    import tempfile
+
+    from vault_core import open_vault
+
+    from .build import add_secrets
+
+    folder = tempfile.mkdtemp(prefix="vault-bench-shm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    try:
+        vault = open_vault(os.path.join(folder, "v"), principal="bench-owner")
+        add_secrets(vault, 0, size, seed=seed, now=vault.clock())
+        bench = VaultBench(vault, size, seed=seed, iters=iters)
+        out = {op: measure(getattr(bench, f"op_{op}"), iters[op]) for op in CPU_OPS}
+        vault.storage.dispose()
+        return out
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
