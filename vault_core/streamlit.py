@@ -117,12 +117,13 @@ class _SqliteSignal:
 
         self._conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True,
                                      check_same_thread=False, isolation_level=None)
+        self._cursor = self._conn.cursor()
         self._lock = threading.Lock()
 
     def stamp(self) -> int | None:
         with self._lock:
             try:
-                return self._conn.execute("PRAGMA data_version").fetchone()[0]
+                return self._cursor.execute("PRAGMA data_version").fetchone()[0]
             except sqlite3.Error:
                 return None
 
@@ -284,10 +285,7 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
 
     def _lookup(self, key: Any, prefix: str, attr: bool) -> Any:
         view = self._view()
-        try:
-            name = canonical_name(prefix + key) if isinstance(key, str) else None
-        except ValidationError:
-            name = None
+        name = _canonical(prefix + key) if isinstance(key, str) and len(key) <= 300 else None
         if name is None:
             raise _missing(key, view.environment, attr)
         if name in view.listing:
@@ -326,9 +324,8 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
 
     def __contains__(self, key: object) -> bool:
         """True when the caller may READ ``key`` (a secret or a section); reads no value."""
-        try:
-            name = canonical_name(key)
-        except ValidationError:
+        name = _canonical(key) if isinstance(key, str) and len(key) <= 300 else None
+        if name is None:
             return False
         view = self._view()
         return name in view.listing or name in view.sections
@@ -390,6 +387,15 @@ class SecretsSection(_ReadOnly, Mapping[str, Any]):
         return f"SecretsSection({self._prefix[:-1]!r}, keys={keys!r})"
 
     __str__ = __repr__
+
+
+@lru_cache(maxsize=4096)
+def _canonical(key: str) -> str | None:
+    """The canonical name of a lookup key (memoised: this is on the cached-read path)."""
+    try:
+        return canonical_name(key)
+    except ValidationError:
+        return None
 
 
 @lru_cache(maxsize=64)

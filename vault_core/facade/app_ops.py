@@ -26,8 +26,9 @@ class AppOps(VaultBase):
         with self.attempt("versions", environment=environment, durable=False, audited=False) as att:
             env, user, roles = att.environment, att.ctx.user_id, att.roles
             out: dict[str, tuple[int, tuple[str, ...]]] = {}
+            evaluate = att.rules.evaluate  # (granted levels, ...): no Decision text per name
             for name, version, tags in live_versions(att.tx, env, wanted):
-                if att.rules.check(user, roles, env, name, AccessLevel.READ).allowed:
+                if AccessLevel.READ in evaluate(user, roles, env, name)[0]:
                     out[name] = (version, tuple(json.loads(tags)) if tags and tags != "[]" else ())
             return out
 
