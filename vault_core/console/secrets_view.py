@@ -26,6 +26,7 @@ SCAN_PAGES = 20  # bound on server pages read to fill one filtered page
 EXPIRY = ("any", "expiring within 30 days", "expired or rotation overdue")
 ENVS = [e.value for e in Environment]
 TYPES = [t.value for t in SecretType]
+PENDING = "_secrets_pending_dialog"
 USER_ERRORS = (ValidationError, Conflict, NotFound, AccessDenied)
 
 
@@ -150,6 +151,8 @@ def _details(g: Guard, m: SecretMetadata, read_only: bool, admin: bool) -> None:
     _edit_form(g, m)
     _rollback(g, m, [n for n in numbers if n != m.current_version])
     if st.button("Delete…", key=f"delete_{m.id}", icon=":material/delete:"):
+        st.session_state[PENDING] = ("delete", m.id)
+    if st.session_state.get(PENDING) == ("delete", m.id):
         _confirm_delete(g, m)
 
 
@@ -191,33 +194,40 @@ def _rollback(g: Guard, m: SecretMetadata, older: list[int]) -> None:
         st.success(f"Version {target} is now the current value (as version {new}).")
 
 
-@st.dialog("Delete secret")
-def _confirm_delete(g: Guard, m: SecretMetadata) -> None:
-    st.text(f"Delete {m.environment}/{m.name}? An admin can restore it.")
-    if st.button("Delete", type="primary", key="confirm_delete"):
-        with g.context():
+def _close_dialog() -> None:
+    st.session_state.pop(PENDING, None)
+
+
+def _confirmed(g: Guard, label: str, action) -> None:
+    """Confirm / Cancel buttons of a dialog; the action runs in the caller's security context."""
+    left, right = st.columns(2)
+    if right.button("Cancel", key=f"cancel_{label}"):
+        _close_dialog()
+        st.rerun()
+    if left.button(label, type="primary", key=f"confirm_{label}"):
+        with g.context():  # a dialog rerun skips the page body, so enter the context here
             try:
-                g.vault.delete_secret(secret_id=m.id)
+                action()
             except USER_ERRORS as exc:
                 st.error(str(exc))
                 return
+        _close_dialog()
         st.session_state.pop("secret_pick", None)
         st.rerun()
 
 
-@st.dialog("Purge secret")
+@st.dialog("Delete secret", on_dismiss=_close_dialog)
+def _confirm_delete(g: Guard, m: SecretMetadata) -> None:
+    st.text(f"Delete {m.environment}/{m.name}? An admin can restore it.")
+    _confirmed(g, "Delete", lambda: g.vault.delete_secret(secret_id=m.id))
+
+
+@st.dialog("Purge secret", on_dismiss=_close_dialog)
 def _confirm_purge(g: Guard, m: SecretMetadata) -> None:
     st.text(f"Purging destroys {m.environment}/{m.name} and every version. Type its name to confirm.")
     typed = st.text_input("Name", key="purge_name")
-    if st.button("Purge", type="primary", key="confirm_purge", disabled=typed != m.name):
-        with g.context():
-            try:
-                g.vault.purge_secret(secret_id=m.id)
-            except USER_ERRORS as exc:
-                st.error(str(exc))
-                return
-        st.session_state.pop("secret_pick", None)
-        st.rerun()
+    if typed == m.name:
+        _confirmed(g, "Purge", lambda: g.vault.purge_secret(secret_id=m.id))
 
 
 def _deleted_actions(g: Guard, m: SecretMetadata) -> None:
@@ -230,6 +240,8 @@ def _deleted_actions(g: Guard, m: SecretMetadata) -> None:
             return
         st.success("Restored.")
     if cols[1].button("Purge…", key=f"purge_{m.id}"):
+        st.session_state[PENDING] = ("purge", m.id)
+    if st.session_state.get(PENDING) == ("purge", m.id):
         _confirm_purge(g, m)
 
 

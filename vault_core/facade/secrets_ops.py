@@ -361,7 +361,7 @@ class SecretOps(VaultBase):
                 exhausted = len(batch) < batch_size
                 for i, row in enumerate(batch):
                     after = (row["environment"], row["name"])
-                    if att.rules.has_any(att.ctx.user_id, att.roles, row["environment"], row["name"]):
+                    if _sees(att, row["environment"], row["name"]):
                         out.append(metadata_from_row(row))
                         if len(out) == limit:
                             exhausted = exhausted and i == len(batch) - 1
@@ -377,7 +377,7 @@ class SecretOps(VaultBase):
         with self.attempt("metadata", name=name if secret_id is None else NO_NAME, environment=env,
                           durable=False, audited=False) as att:
             row = self._locate(att, secret_id)
-            if not att.rules.has_any(att.ctx.user_id, att.roles, att.environment, att.name):
+            if not _sees(att, att.environment, att.name):
                 raise AccessDenied(f"{att.ctx.user_id} holds no level on {att.environment}/{att.name}")
             return None if row is None else metadata_from_row(row)
 
@@ -388,12 +388,17 @@ class SecretOps(VaultBase):
         with self.attempt("versions", name=name if secret_id is None else NO_NAME, environment=env,
                           durable=False, audited=False) as att:
             row = self._locate(att, secret_id)
-            if not att.rules.has_any(att.ctx.user_id, att.roles, att.environment, att.name):
+            if not _sees(att, att.environment, att.name):
                 raise AccessDenied(f"{att.ctx.user_id} holds no level on {att.environment}/{att.name}")
             if row is None:
                 return []
             return [VersionInfo(v["version"], v["state"], to_datetime(v["created_at"]), v["created_by"])
                     for v in att.tx.list_versions(row["id"])]
+
+
+def _sees(att: Attempt, environment: str, name: str) -> bool:
+    """May the caller see this secret's metadata? Any level on it, or the auditor role (metadata only)."""
+    return "auditor" in att.roles or att.rules.has_any(att.ctx.user_id, att.roles, environment, name)
 
 
 def _parse_cursor(cursor: Any) -> tuple[str, str] | None:
