@@ -20,20 +20,17 @@ Behaves like ``st.secrets`` (a read-only mapping; sections as attribute dicts;
   microseconds; otherwise a version query), so a rotation or a revoked grant is seen on
   the next access.
 
-Key names are canonical secret names: lookups fold case (``secrets.DB_URL`` finds
-``db_url``), iteration yields the stored lowercase names. ``"name" in secrets`` and
-iteration list what the caller may READ, without reading (nor auditing) values.
+Keys are canonical names: lookups fold case (``secrets.DB_URL`` finds ``db_url``);
+``in``, ``len`` and iteration show what the caller may READ, without reading values.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-import sqlite3
 import sys
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
@@ -45,6 +42,7 @@ from .errors import Sealed, ValidationError
 from .facade.app_ops import secret_versions
 from .migration import decode_typed, nest
 from .names import canonical_name, printable
+from .storage.change_signal import change_signal
 
 SESSION_KEY = "vault_identity"
 MAX_VIEWS = 256  # identities x environments cached per mapping; the oldest is dropped first
@@ -107,52 +105,6 @@ def current_identity() -> SecurityContext | None:
     return None if raw is None else _to_context(raw, run_ctx.session_id)
 
 
-# -- change signal ----------------------------------------------------------------------
-class _SqliteSignal:
-    """``PRAGMA data_version`` on a private connection: it changes on every commit by any
-    other connection or process, so an unchanged value proves the cache is current."""
-
-    def __init__(self, path: str):
-        from pathlib import Path
-
-        self._conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True,
-                                     check_same_thread=False, isolation_level=None)
-        self._cursor = self._conn.cursor()
-        self._lock = threading.Lock()
-
-    def stamp(self) -> int | None:
-        with self._lock:
-            try:
-                return self._cursor.execute("PRAGMA data_version").fetchone()[0]
-            except sqlite3.Error:
-                return None
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-_signals: "weakref.WeakKeyDictionary[Any, _SqliteSignal | None]" = weakref.WeakKeyDictionary()
-_signals_lock = threading.Lock()
-
-
-def _signal(storage: Any) -> _SqliteSignal | None:
-    try:
-        return _signals[storage]
-    except KeyError:
-        pass
-    with _signals_lock:
-        if storage not in _signals:
-            sig = None
-            if storage.backend == "sqlite" and storage.path is not None:
-                try:
-                    sig = _SqliteSignal(str(storage.path))
-                    weakref.finalize(storage, sig.close)
-                except sqlite3.Error:
-                    sig = None
-            _signals[storage] = sig
-        return _signals[storage]
-
-
 # -- per-identity cache ------------------------------------------------------------------
 class _View:
     """What one identity may read in one environment: listing and cached values."""
@@ -169,8 +121,8 @@ class _View:
         self.values: dict[str, tuple[int, Any]] = {}
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a vault call as this view's identity."""
-        if self.ctx is None or current_context() is self.ctx:
+        """Run a vault call as this view's identity (an active context is already it)."""
+        if self.ctx is None or current_context() is not None:
             return fn(*args)
         with use_context(self.ctx):
             return fn(*args)
@@ -218,9 +170,10 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
     __slots__ = ("_vault", "_environment", "_max_age", "_views", "_lock", "_children")
 
     def __init__(self, environment: Environment | str | None = None, *, vault: Any = None,
-                 max_age: float | None = None):
+                 max_age: float = 0.0):
         """``vault`` defaults to ``get_vault()``, ``environment`` to ``VAULT_ENVIRONMENT``;
-        ``max_age`` (seconds) additionally bounds how long a listing is trusted."""
+        ``max_age``: where the database has no change signal (PostgreSQL), how many seconds
+        a version check is trusted (0: check on every access, so a rotation is seen at once)."""
         env = None if environment is None else Environment.parse(environment).value
         for slot, value in (("_vault", vault), ("_environment", env), ("_max_age", max_age),
                             ("_views", OrderedDict()), ("_lock", threading.Lock()), ("_children", {})):
@@ -235,6 +188,14 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
             if child is None:
                 child = self._children[env] = VaultSecrets(env, vault=self._vault, max_age=self._max_age)
             return child
+
+    def clear_cache(self) -> None:
+        """Forget every cached value and listing (e.g. at logout); the next access re-reads."""
+        with self._lock:
+            self._views.clear()
+            children = list(self._children.values())
+        for child in children:
+            child.clear_cache()
 
     @property
     def environment(self) -> str:
@@ -259,11 +220,13 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
                 view = self._views[key] = _View(vault, env, ctx)
                 while len(self._views) > MAX_VIEWS:
                     self._views.popitem(last=False)
-        sig = _signal(vault.storage)
+        sig = change_signal(vault.storage)
         stamp = sig.stamp() if sig is not None else None  # taken before the listing: no lost change
-        if (stamp is None or stamp != view.stamp
-                or (self._max_age is not None and time.monotonic() - view.checked > self._max_age)):
-            view.refresh(stamp if stamp is not None else object())
+        if stamp is None:
+            if not self._max_age or time.monotonic() - view.checked > self._max_age or view.stamp is not None:
+                view.refresh(None)
+        elif stamp != view.stamp:
+            view.refresh(stamp)
         return view
 
     def _value(self, view: _View, name: str, key: Any, attr: bool) -> Any:
