@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 
 from .errors import AccessDenied, ValidationError
-from .facade.app_ops import secret_versions
 from .names import canonical_name, printable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -190,7 +189,7 @@ def _readable_values(vault: "Vault", environment: Any) -> tuple[str, dict[str, A
     env = vault._environment(environment)
     values: dict[str, Any] = {}
     binary: list[str] = []
-    for name, (_version, tags) in sorted(secret_versions(vault, env).items()):
+    for name, (_version, tags) in sorted(vault.secret_versions(env).items()):
         value = vault.get_secret(name, env)
         if value is None:  # deleted since the listing
             continue

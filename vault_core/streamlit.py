@@ -39,7 +39,6 @@ from typing import Any, NamedTuple, NoReturn
 from .context import SecurityContext, current_context, make_context, use_context
 from .environments import Environment
 from .errors import Sealed, ValidationError
-from .facade.app_ops import secret_versions
 from .migration import decode_typed, nest
 from .names import canonical_name, printable
 from .storage.change_signal import change_signal
@@ -129,7 +128,7 @@ class _View:
 
     def refresh(self, stamp: Any) -> None:
         with self.lock:
-            listing = self.call(secret_versions, self.vault, self.environment)
+            listing = self.call(self.vault.secret_versions, self.environment)
             self.listing = listing
             self.sections = frozenset(".".join(p[:i]) for p in (n.split(".") for n in listing)
                                       for i in range(1, len(p)))

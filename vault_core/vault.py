@@ -16,6 +16,7 @@ from .crypto import generate_master_key, load_master_key, write_key_file
 from .crypto.masterkey import KEY_FILE_NAME
 from .errors import InvalidKey, Sealed
 from .facade.access_ops import AccessOps
+from .facade.app_ops import AppOps
 from .facade.audit_ops import AuditOps
 from .facade.backup_ops import BackupOps
 from .facade.health_ops import HealthOps
@@ -28,7 +29,7 @@ DB_FILE_NAME = "vault.db"
 DEFAULT_DIR = ".vault"
 
 
-class Vault(RotationOps, RekeyOps, AccessOps, UsersOps, AuditOps, BackupOps, HealthOps):
+class Vault(RotationOps, RekeyOps, AccessOps, UsersOps, AuditOps, BackupOps, HealthOps, AppOps):
     """An open vault. Thread-safe; open one per process and share it."""
 
     def unlock(self, master_key: bytes | None = None, passphrase: str | None = None, *,

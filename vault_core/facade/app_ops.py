@@ -32,11 +32,3 @@ class AppOps(VaultBase):
                     out[name] = (version, tuple(json.loads(tags)) if tags and tags != "[]" else ())
             return out
 
-
-def secret_versions(vault: VaultBase, environment: Any = None, names: Iterable[str] | None = None
-                    ) -> dict[str, tuple[int, tuple[str, ...]]]:
-    """``vault.secret_versions`` (works whether or not ``Vault`` composes ``AppOps`` yet)."""
-    method = getattr(vault, "secret_versions", None)
-    if method is not None:
-        return method(environment, names)
-    return AppOps.secret_versions(vault, environment, names)  # type: ignore[arg-type]
