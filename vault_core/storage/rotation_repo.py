@@ -35,8 +35,8 @@ def acquire_lease(tx: Tx, name: str, holder: str, now: int, ttl_us: int) -> bool
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     res = tx.conn.execute(dialect_insert(leases).values(name=name, holder=holder, expires_at=now + ttl_us)
-                          .on_conflict_do_nothing(index_elements=["name"]))
-    return res.rowcount == 1
+                          .on_conflict_do_nothing(index_elements=["name"]).returning(_L.name))
+    return res.first() is not None  # (rowcount is not reliable with RETURNING on every driver)
 
 
 def release_lease(tx: Tx, name: str, holder: str) -> None:
