@@ -215,12 +215,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise errors.ValidationError("give a command after --, e.g. vault-console run -- python app.py")
+    from .environments import Environment, default_environment
+
+    environment = Environment.parse(args.env) if args.env else default_environment()
     vault = open_for(args)
     child_env = dict(os.environ)
     injected: dict[str, str] = {}
     cursor = None
     while True:
-        page = vault.list_secrets(args.env, prefix=args.prefix, limit=1000, cursor=cursor)
+        page = vault.list_secrets(environment, prefix=args.prefix, limit=1000, cursor=cursor)
         for meta in page:
             var = env_var_name(meta.name)
             if var in injected:
