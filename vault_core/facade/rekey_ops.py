@@ -28,8 +28,8 @@ from typing import Any
 from ..audit import to_datetime
 from ..crypto import KeyTerm, secret_aad
 from ..crypto.keyring import ROTATE_BEFORE, unwrap_key, wrap_key
-from ..crypto.masterkey import (commit_key_file, generate_master_key, key_file_path, stage_key_file,
-                               staged_path)
+from ..crypto.masterkey import (commit_key_file, generate_master_key, key_file_needs_passphrase, key_file_path,
+                               stage_key_file, staged_path)
 from ..errors import ValidationError
 from ..storage import rotation_repo as repo
 from .base import Attempt, VaultBase
@@ -185,10 +185,11 @@ class RekeyOps(VaultBase):
         if not file_based and new_key is None:
             raise ValidationError("the master key does not come from a key file here: pass new_key and "
                                   "store it where the vault reads its key")
-        if self.key_source == "passphrase-file" and passphrase is None:
+        path = key_file_path(self.vault_dir) if file_based else None
+        # ask the file, not key_source: never downgrade a passphrase-protected key file to a plain one
+        if path is not None and key_file_needs_passphrase(path) and passphrase is None:
             raise ValidationError("the key file is passphrase-protected: give the (new) passphrase")
         new = bytes(new_key) if new_key is not None else generate_master_key()
-        path = key_file_path(self.vault_dir) if file_based else None
         try:
             with self.attempt("master_key_change") as att:
                 att.require_role("admin")
