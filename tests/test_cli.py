@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vault_core import Vault, open_vault
+from vault_core import open_vault
 from vault_core.crypto.masterkey import read_key_file
 
 CANARY = "canary-Cl1-v4lue-never-in-argv"
@@ -143,15 +143,23 @@ def test_rotate_and_rotate_due(vpath):
     store(vpath, ("svc.token", "old", "development"))
     r = vc(vpath, "--json", "rotate", "svc.token", "--generator", "token")
     assert r.returncode == 0 and json.loads(out(r))["version"] == 2
+    assert vc(vpath, "rotate", "missing").returncode == 5
     v = open_vault(vpath, principal="ops")
     assert v.get_secret("svc.token", "development") not in (None, "old")
+    v.store_secret("db.password", "due", environment="production", secret_type="password", rotation_interval_days=1)
+    with v.storage.transaction() as tx:  # its date passed yesterday
+        tx.conn.exec_driver_sql("UPDATE secrets SET next_rotation_at = ? WHERE name = 'db.password'",
+                                (v.clock() - 86_400_000_000,))
     v.storage.dispose()
-    assert vc(vpath, "rotate", "missing").returncode == 5
-    due = vc(vpath, "rotate-due")
-    if hasattr(Vault, "rotate_due"):
-        assert due.returncode == 0, err(due)
-    else:  # the scheduler's rotate_due() has not landed: the command says so
-        assert due.returncode == 7 and "rotate_due" in err(due)
+    due = vc(vpath, "--json", "rotate-due")
+    assert due.returncode == 0, err(due)
+    report = json.loads(out(due))
+    assert report["rotated"] == 1 and report["failed"] == 0 and "due" not in out(due).split('"')
+    v = open_vault(vpath, principal="ops")
+    assert v.get_secret("db.password", "production") != "due"
+    v.storage.dispose()
+    again = vc(vpath, "--json", "rotate-due")
+    assert again.returncode == 0 and json.loads(out(again))["rotated"] == 0  # nothing due any more
 
 
 def test_audit_tail_verify_export(vpath, tmp_path):
@@ -247,12 +255,18 @@ def test_users_commands(vpath):
 
 
 def test_rekey_command(vpath):
-    store(vpath, ("a", "v", "development"))
-    r = vc(vpath, "rekey")
-    if hasattr(Vault, "rekey"):
-        assert r.returncode == 0, err(r)
-        v = open_vault(vpath, principal="ops")
-        assert v.get_secret("a", "development") == "v"
-        v.storage.dispose()
-    else:  # the rekey engineer's method has not landed: the command says so
-        assert r.returncode == 7 and "rekey" in err(r)
+    store(vpath, *[(f"s{i}", f"value-{i}", "development") for i in range(5)])
+    r = vc(vpath, "--json", "rekey", "--batch", "2")
+    assert r.returncode == 0, err(r)
+    job = json.loads(out(r))
+    assert job["new_term"] == 2 and job["done"] == 5 and job["retired"] == [1]
+    assert "[" + "#" * 30 + "] 5/5" in err(r)  # the progress bar reached the end
+    old_key = (vpath / "master.key").read_bytes()
+    m = vc(vpath, "rekey", "--resume", "--master-key")
+    assert m.returncode == 0, err(m)
+    assert (vpath / "master.key").read_bytes() != old_key
+    v = open_vault(vpath, principal="ops", create=False)
+    assert [v.get_secret(f"s{i}", "development") for i in range(5)] == [f"value-{i}" for i in range(5)]
+    assert max(t["term"] for t in v.key_terms() if t["active"]) == 2
+    v.storage.dispose()
+    assert vc(vpath, "--principal", "mallory", "rekey").returncode == 3

@@ -13,6 +13,7 @@ audit failure, 8 integrity (audit chain broken, corrupted backup);
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
 import json
 import os
@@ -161,8 +162,7 @@ def cmd_get(args: argparse.Namespace) -> int:
         raise errors.NotFound(f"no secret {args.name} in this environment")
     if args.json:
         emit({"name": args.name, "value": value if isinstance(value, str) else None,
-              "value_base64": None if isinstance(value, str) else __import__("base64").b64encode(value).decode()},
-             True)
+              "value_base64": None if isinstance(value, str) else base64.b64encode(value).decode()}, True)
     elif isinstance(value, bytes):
         sys.stdout.buffer.write(value)
     else:
@@ -196,14 +196,11 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate_due(args: argparse.Namespace) -> int:
+    """For cron: exit 0 when nothing failed, 1 when a rotation failed (it is retried later)."""
     vault = open_for(args)
-    rotate_due = getattr(vault, "rotate_due", None)
-    if rotate_due is None:
-        print("error: this vault_core has no rotate_due() yet", file=sys.stderr)
-        return 7
-    result = rotate_due()
-    emit(result if isinstance(result, (dict, list)) else {"result": result}, args.json)
-    return 0
+    run = vault.rotate_due(limit=args.limit)
+    emit(run.to_dict() if args.json else run.summary(), args.json)
+    return 1 if run.failed else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -329,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=1000)
     p = add_command(sub, "rotate", cmd_rotate, "replace a value with a generated one", env=True, secret=True)
     p.add_argument("--generator", help="password, token, key or a registered name")
-    add_command(sub, "rotate-due", cmd_rotate_due, "rotate every secret whose rotation date has passed (for cron)")
+    p = add_command(sub, "rotate-due", cmd_rotate_due, "rotate every secret whose rotation date has passed "
+                                                       "(for cron; once across replicas)")
+    p.add_argument("--limit", type=int, default=100, help="at most N secrets this run (default 100)")
     p = add_command(sub, "run", cmd_run, "run a command with the environment's secrets as variables "
                                          "(db.password → DB_PASSWORD)", env=True)
     p.add_argument("--prefix", help="only secrets under this prefix")

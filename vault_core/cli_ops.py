@@ -83,7 +83,10 @@ def cmd_export_key(args: argparse.Namespace) -> int:
     vault = open_for(args)
     key = vault.export_master_key()
     if args.out:
-        write_key_file(args.out, base64.b64decode(key))
+        passphrase = None
+        if args.passphrase:  # wrap the exported copy (scrypt), prompted twice
+            passphrase = read_secret_input("passphrase for the exported key file")
+        write_key_file(args.out, base64.b64decode(key), passphrase=passphrase)
         emit({"written": str(Path(args.out).absolute())}, args.json)
     else:
         print(key)
@@ -153,13 +156,6 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 # -- users -------------------------------------------------------------------------------------------------
-def _users_method(vault, name: str):
-    method = getattr(vault, name, None)
-    if method is None:
-        raise errors.StorageError(f"this vault_core has no {name}() yet")
-    return method
-
-
 def cmd_users(args: argparse.Namespace) -> int:
     vault = open_for(args)
     action = args.action
@@ -171,13 +167,13 @@ def cmd_users(args: argparse.Namespace) -> int:
         raise errors.ValidationError(f"users {action} needs a user name")
     if action == "add":
         password = read_secret_input(f"password for {args.user}")
-        _users_method(vault, "add_user")(args.user, password, args.roles or ())
+        vault.add_user(args.user, password, args.roles or ())
     elif action == "passwd":
-        _users_method(vault, "set_password")(args.user, read_secret_input(f"new password for {args.user}"))
+        vault.set_password(args.user, read_secret_input(f"new password for {args.user}"))
     elif action == "lock":
-        _users_method(vault, "lock_user")(args.user)
+        vault.lock_user(args.user)
     elif action == "unlock":
-        _users_method(vault, "unlock_user")(args.user)
+        vault.unlock_user(args.user)
     elif action == "roles":
         vault.set_roles(args.user, args.roles or ())
     emit(vault.get_principal(args.user) or {"name": args.user}, args.json)
@@ -192,15 +188,19 @@ def _progress(done: int, total: int) -> None:
 
 
 def cmd_rekey(args: argparse.Namespace) -> int:
+    """New data key term + re-encryption with a progress bar; ``--master-key`` also re-wraps under a new master key."""
     vault = open_for(args)
-    rekey = getattr(vault, "rekey", None)
-    if rekey is None:
-        print("error: this vault_core has no rekey() yet", file=sys.stderr)
-        return 7
-    kwargs = {"progress": _progress} if "progress" in inspect.signature(rekey).parameters else {}
-    result = rekey(**kwargs)
+    out: dict = {}
+    if args.master_key:
+        passphrase = read_secret_input("new passphrase for the master key") if args.passphrase else None
+        vault.change_master_key(passphrase=passphrase)
+        out["master_key"] = "changed (key file replaced; restart other processes)"
+    if not args.resume:
+        out["new_term"] = vault.rotate_key_term()
+    job = vault.reencrypt(progress=_progress, batch=args.batch)
     print(file=sys.stderr)
-    emit(result if isinstance(result, (dict, list)) else {"result": result}, args.json)
+    out.update(job)
+    emit(out, args.json)
     return 0
 
 
@@ -236,6 +236,7 @@ def add_commands(sub) -> None:
     p = add_command(sub, "export-key", cmd_export_key, "export the master key (audited); keep it offline")
     p.add_argument("--out", help="write a 0600 key file (usable as VAULT_MASTER_KEY_FILE)")
     p.add_argument("--print", action="store_true", help="print the base64 key to stdout")
+    p.add_argument("--passphrase", action="store_true", help="wrap the --out file with a passphrase (stdin/prompt)")
     p = add_command(sub, "health", cmd_health, "health for monitoring: exit 1 when a human is needed")
     p.add_argument("--no-verify", action="store_true", help="skip the audit chain check")
     p = add_command(sub, "metrics", cmd_metrics, "serve Prometheus metrics until stopped")
@@ -246,4 +247,9 @@ def add_commands(sub) -> None:
     p.add_argument("action", choices=("add", "passwd", "lock", "unlock", "roles", "list"))
     p.add_argument("user", nargs="?")
     p.add_argument("roles", nargs="*", help="roles (for add and roles)")
-    add_command(sub, "rekey", cmd_rekey, "rotate the master key: new key term, re-encrypt with progress")
+    p = add_command(sub, "rekey", cmd_rekey, "rotate keys: a new data key term, then re-encrypt every value "
+                                              "under it with a progress bar")
+    p.add_argument("--resume", action="store_true", help="only finish an interrupted re-encryption")
+    p.add_argument("--master-key", action="store_true", help="also replace the master key (re-wrap every key)")
+    p.add_argument("--passphrase", action="store_true", help="protect the new master key file with a passphrase")
+    p.add_argument("--batch", type=int, default=500, help="versions per transaction (default 500)")
