@@ -14,7 +14,7 @@ import pytest
 
 from vault_core import AccessDenied, open_vault
 from vault_core.rotation import SCHEDULER_LEASE, SCHEDULER_PRINCIPAL
-from vault_core.scheduler import LeaseKeeper, run_due, start_scheduler, stop_scheduler
+from vault_core.scheduler import LeaseKeeper, start_scheduler, stop_scheduler
 from vault_core.storage import rotation_repo
 
 ROOT = Path(__file__).parent.parent
@@ -176,7 +176,6 @@ def test_two_processes_rotate_each_due_secret_exactly_once(tmp_path, request, ba
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     results = [json.loads(o[0]) for o in outs]
     per_process = Counter(sid for r in results for sid in r["rotated"])
-    print("rotated per process", [len(r["rotated"]) for r in results])
     assert sorted(per_process) == sorted(ids) and set(per_process.values()) == {1}
     for sid in ids:
         rows = vault.get_audit_log(secret_id=sid, operation="rotate", outcome="allowed")

@@ -233,6 +233,21 @@ def remind(rows, now: int) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def schedule_item(r, now: int) -> dict[str, Any]:
+    """One row of the rotation schedule (metadata only)."""
+    return {"secret_id": r["id"], "environment": r["environment"], "name": r["name"],
+            "secret_type": r["secret_type"], "generator": r["generator"],
+            "rotation_interval_days": r["rotation_interval_days"], "next_rotation_at": _dt(r["next_rotation_at"]),
+            "last_rotated_at": _dt(r["last_rotated_at"]), "overdue": r["next_rotation_at"] <= now}
+
+
+def history_item(r) -> dict[str, Any]:
+    """One rotation event from its audit row: who, when, which version, outcome and why."""
+    return {"seq": r["seq"], "at": _dt(r["ts"]), "principal": r["principal"], "operation": r["operation"],
+            "environment": r["environment"], "secret_id": r["secret_id"], "name": r["secret_name"],
+            "version": r["version"], "outcome": r["outcome"], "reason": r["reason"]}
+
+
 def _dt(us: int | None) -> datetime | None:
     from datetime import timezone
 

@@ -24,7 +24,7 @@ from .. import audit
 from .. import metrics as _metrics
 from ..access import CompiledRules, rule_from_row
 from ..context import SecurityContext, current_context, make_context, process_principal, use_context
-from ..crypto import Barrier, Keyring, KeyTerm
+from ..crypto import Barrier, Keyring
 from ..crypto.keyring import load_keyring, unwrap_key, wrap_key
 from ..environments import Environment, default_environment
 from ..errors import AccessDenied, AuditFailure, InvalidKey, Sealed, StorageError, ValidationError, VaultError

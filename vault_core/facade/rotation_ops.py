@@ -13,15 +13,20 @@ a single transaction.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import metrics as _metrics
 from .. import rotation as rot
-from ..errors import AccessDenied, AuditFailure, Conflict, NotFound, ValidationError, VaultError
+from ..errors import AccessDenied, AuditFailure, Conflict, NotFound, StorageError, ValidationError, VaultError
 from ..models import AccessLevel
 from ..names import check_value
 from ..storage import rotation_repo as repo
+from ..storage.engine import _reason
 from .base import NO_NAME, Attempt
 from .secrets_ops import US_PER_DAY, SecretOps, encode_plain
 
@@ -90,6 +95,7 @@ class RotationOps(SecretOps):
         keys = self._unsealed()
         ctx = self._caller()
         att: Attempt | None = None
+        started, error = time.perf_counter(), None
         try:
             with self.storage.transaction() as tx:
                 state = tx.get_state(lock=True)
@@ -99,16 +105,26 @@ class RotationOps(SecretOps):
                 if out.audit:
                     self._append(keys, tx, state, att, out.outcome, att.reason)
         except _NotDue:
+            started = None  # not an operation: another process did it
             raise
-        except AuditFailure:
+        except AuditFailure as exc:
+            error = exc
             raise
         except AccessDenied as exc:
+            error = exc
             self._record(keys, ctx, operation, "denied", str(exc), *_where(att))
             raise
+        except SQLAlchemyError as exc:
+            error = StorageError(f"the {self.storage.backend} database failed: {_reason(exc)}")
+            raise error from None
         except Exception as exc:
+            error = exc
             reason = str(exc) if isinstance(exc, VaultError) else f"{type(exc).__name__} raised during {operation}"
             self._record(keys, ctx, operation, "failed", reason, *_where(att))
             raise
+        finally:  # the same metrics hook as ``attempt``: outcome and duration, never arguments
+            if started is not None:
+                _metrics.observe(operation, error, time.perf_counter() - started)
 
     @staticmethod
     def _target_row(att: Attempt, secret_id: str):
@@ -344,11 +360,7 @@ class RotationOps(SecretOps):
         rows = self._visible_upcoming(days, 0, limit)
         out = [r for r in rows if r["next_rotation_at"] is not None]
         out.sort(key=lambda r: r["next_rotation_at"])
-        return [{"secret_id": r["id"], "environment": r["environment"], "name": r["name"],
-                 "secret_type": r["secret_type"], "generator": r["generator"],
-                 "rotation_interval_days": r["rotation_interval_days"],
-                 "next_rotation_at": rot._dt(r["next_rotation_at"]), "last_rotated_at": rot._dt(r["last_rotated_at"]),
-                 "overdue": r["next_rotation_at"] <= self.clock()} for r in out]
+        return [rot.schedule_item(r, self.clock()) for r in out]
 
     def reminders(self) -> dict[str, list[dict[str, Any]]]:
         """Due and overdue rotations, expired secrets and those expiring within 7/30/90 days (see ``rotation.remind``)."""
@@ -374,12 +386,8 @@ class RotationOps(SecretOps):
         with self.attempt("rotation_history", durable=False, audited=False) as att:
             everything = bool(att.roles & {"admin", "auditor"})
             rows = repo.rotation_events(att.tx, HISTORY_OPERATIONS, secret_id, limit)
-            return [{"seq": r["seq"], "at": rot._dt(r["ts"]), "principal": r["principal"],
-                     "operation": r["operation"], "environment": r["environment"], "secret_id": r["secret_id"],
-                     "name": r["secret_name"], "version": r["version"], "outcome": r["outcome"],
-                     "reason": r["reason"]}
-                    for r in rows if everything or (r["environment"] and r["secret_name"] and att.rules.has_any(
-                        att.ctx.user_id, att.roles, r["environment"], r["secret_name"]))]
+            return [rot.history_item(r) for r in rows if everything or (r["environment"] and r["secret_name"] and
+                    att.rules.has_any(att.ctx.user_id, att.roles, r["environment"], r["secret_name"]))]
 
 
 HISTORY_OPERATIONS = ("rotate", "rotate_stage", "revert")
