@@ -1,0 +1,146 @@
+"""Leak scan (design statement 11): a canary value goes through the vault, then is searched for.
+
+The canary is stored, read, revealed, rotated (to a second canary), exported (audit), backed up and
+pushed through failing calls; afterwards neither value may appear in a log record, an audit row or
+export, an exception message, the CLI's output (no ``--reveal``), a backup file, or the raw bytes
+of the database (SQLite: vault.db, -wal, -shm; PostgreSQL: every file of the server's data folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vault_core import VaultError
+
+from .common import all_audit_rows, database_files, files_containing, open_test_vault, worker_env
+
+ENV = "production"
+NAME = "leak/canary"
+
+
+@dataclass
+class LeakFigures:
+    places: int = 0
+    bytes_scanned: int = 0
+    exceptions: int = 0
+    log_records: int = 0
+    control_found: bool = False
+    hits: list[str] = field(default_factory=list)
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record) + repr(record.__dict__))
+
+
+def run_leak_scan(workdir: Path, url: str | None = None, pg_data_dir: Path | None = None) -> LeakFigures:
+    canary, rotated = "CANARY-" + secrets.token_hex(12), "CANARY-ROT-" + secrets.token_hex(12)
+    figures = LeakFigures()
+    handler = _Collect()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)  # every library's debug output, SQLAlchemy's SQL and parameters included
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+    texts: list[str] = []
+    try:
+        vault = open_test_vault(workdir / "vault", url)
+        _exercise(vault, canary, rotated, texts, figures)
+        texts += _cli_outputs(workdir / "vault", url)
+        backup_files = _backup(vault, workdir / "backups", texts)
+        texts += [repr(r) for r in all_audit_rows(vault)]
+        live_files = {p.name: p.read_bytes() for p in database_files(workdir / "vault")}  # -wal before checkpoint
+        vault.storage.dispose()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    texts += handler.lines
+    needles = [canary, rotated]
+    for i, text in enumerate(texts):
+        figures.places += 1
+        figures.bytes_scanned += len(text)
+        figures.hits += [f"text #{i}: {text[:120]!r}" for n in needles if n in text]
+    files = database_files(workdir / "vault") + backup_files
+    if pg_data_dir is not None:
+        with_checkpoint(url)
+        files += [p for p in pg_data_dir.rglob("*") if p.is_file()]
+    figures.places += len(files)
+    figures.bytes_scanned += sum(p.stat().st_size for p in files if p.exists())
+    figures.hits += files_containing(files, [n.encode() for n in needles])
+    figures.hits += [f"{name} (while open)" for name, data in live_files.items() for n in needles
+                     if n.encode() in data]
+    figures.places += len(live_files)
+    figures.log_records = len(handler.lines)
+    # positive control: the same scan finds the canary where it is expected (a READ holder's copy)
+    control = workdir / "control.txt"
+    control.write_text(f"revealed: {canary}")
+    figures.control_found = bool(files_containing([control], [canary.encode()]))
+    control.unlink()
+    return figures
+
+
+def with_checkpoint(url: str | None) -> None:
+    """Flush PostgreSQL's buffers to its data files, so a value in clear would be on disk to find."""
+    if url:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("CHECKPOINT"))
+        engine.dispose()
+
+
+def _exercise(vault, canary: str, rotated: str, texts: list[str], figures: LeakFigures) -> None:
+    def failing(call) -> None:
+        try:
+            call()
+        except VaultError as exc:
+            figures.exceptions += 1
+            texts.extend([str(exc), repr(exc), repr(exc.args)])
+
+    vault.store_secret(NAME, canary, environment=ENV, description="leak scan", tags=["leak"])
+    assert vault.get_secret(NAME, ENV) == canary and vault.reveal_secret(NAME, ENV) == canary
+    assert vault.get_secret(NAME, ENV, version=1) == canary
+    failing(lambda: vault.store_secret(NAME, canary, environment=ENV, cas=0))        # Conflict
+    failing(lambda: vault.update_secret(NAME, ENV, value=canary, cas=99))             # Conflict
+    failing(lambda: vault.update_secret(NAME, ENV, value=canary + "\x00"))           # ValidationError
+    failing(lambda: vault.store_secret("bad name!", canary, environment=ENV))        # ValidationError
+    failing(lambda: vault.update_secret(NAME, ENV, value=canary * 5000))             # too large
+    with vault.security_context("intruder", "10.9.8.7"):
+        failing(lambda: vault.get_secret(NAME, ENV))                                 # AccessDenied
+        failing(lambda: vault.update_secret(NAME, ENV, value=canary))
+    vault.rotate_secret(name=NAME, environment=ENV, generator=lambda: rotated)
+    assert vault.get_secret(NAME, ENV) == rotated
+    failing(lambda: vault.rotate_secret(name=NAME, environment=ENV, generator=lambda: rotated + "\x00"))
+    texts += [repr(vault.get_metadata(NAME, ENV)), repr(list(vault.list_secrets())), repr(vault),
+              repr(vault.list_versions(NAME, ENV)), repr(vault.verify_audit_log()), repr(vault.status())]
+    texts += ["".join(vault.export_audit("csv")), "".join(vault.export_audit("jsonl"))]
+
+
+def _cli_outputs(vault_dir: Path, url: str | None) -> list[str]:
+    env = {**worker_env(), "VAULT_PATH": str(vault_dir), "VAULT_PRINCIPAL": "owner"}
+    if url:
+        env["VAULT_DATABASE_URL"] = url
+    out = []
+    for args in (["get", NAME, "--env", ENV], ["list", "--env", ENV], ["audit", "tail"], ["--json", "status"]):
+        proc = subprocess.run([sys.executable, "-m", "vault_core.cli", *args], capture_output=True, text=True,
+                              env=env, timeout=120, stdin=subprocess.DEVNULL)
+        out += [proc.stdout, proc.stderr]
+    return out
+
+
+def _backup(vault, folder: Path, texts: list[str]) -> list[Path]:
+    if not hasattr(vault, "backup"):
+        return []
+    texts.append(repr(vault.backup(folder)))
+    return [p for p in folder.rglob("*") if p.is_file()]
