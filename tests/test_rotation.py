@@ -313,6 +313,17 @@ def test_certificate_expiry_from_a_generated_certificate():
     assert certificate_expiry("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n") is None
 
 
+def test_rotating_or_reverting_a_certificate_takes_its_expiry(vault):
+    first, first_end = _self_signed(45)
+    second, second_end = _self_signed(400)
+    sid = vault.store_secret("tls", first, SecretType.CERTIFICATE, expires_at=first_end)
+    vault.rotate_secret(sid, lambda: second, test=lambda pem: "BEGIN CERTIFICATE" in pem)
+    assert vault.get_metadata(secret_id=sid).expires_at == second_end
+    vault.revert_secret(secret_id=sid)
+    assert vault.get_metadata(secret_id=sid).expires_at == first_end
+    assert [i["name"] for i in vault.reminders()["expiring_90d"]] == ["tls"]
+
+
 def test_safe_reason_withholds_the_value():
     import urllib.parse
 

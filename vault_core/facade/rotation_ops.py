@@ -182,10 +182,13 @@ class RotationOps(SecretOps):
             return self._rotate_now(sid, data, gen_name, scheduled)
         return self._rotate_staged(sid, value, data, gen_name, apply, test, scheduled, where)
 
-    def _schedule_fields(self, row, gen_name: str | None, now: int) -> dict[str, Any]:
+    def _schedule_fields(self, row, gen_name: str | None, now: int, data: bytes) -> dict[str, Any]:
         interval = row["rotation_interval_days"]
         extra: dict[str, Any] = dict(last_rotated_at=now,
                                      next_rotation_at=now + interval * US_PER_DAY if interval else None)
+        expiry = rot.certificate_expiry(data[1:]) if row["secret_type"] == "certificate" else None
+        if expiry is not None:  # a new certificate brings its own expiry
+            extra["expires_at"] = int(expiry.timestamp() * US)
         if gen_name and (gen_name in self._generators or gen_name in rot.BUILTIN_GENERATORS):
             extra["generator"] = gen_name
         return extra
@@ -202,7 +205,7 @@ class RotationOps(SecretOps):
             self._claim(att, row, scheduled)
             current = row["current_version"]
             new = self._new_version(att, row, data, cas=current,
-                                    extra=self._schedule_fields(row, gen_name, self.clock()))
+                                    extra=self._schedule_fields(row, gen_name, self.clock(), data))
             att.reason = f"v{current} -> v{new}" + (f" by {gen_name}" if gen_name else "") + \
                 (" (scheduled)" if scheduled else "")
             return new
@@ -246,7 +249,7 @@ class RotationOps(SecretOps):
                 if row["current_version"] != current or repo.version_blob(att.tx, sid, pending) != blob:
                     raise Conflict(f"{row['environment']}/{row['name']} changed during its rotation; "
                                    f"v{pending} discarded")
-                self._promote(att, row, pending, gen_name)
+                self._promote(att, row, pending, gen_name, data)
                 att.reason = f"v{current} -> v{pending} (staged" + (f", by {gen_name}" if gen_name else "") + \
                     (", scheduled" if scheduled else "") + ")"
                 return pending
@@ -255,10 +258,10 @@ class RotationOps(SecretOps):
                 repo.delete_pending(tx, sid, pending, blob)
             raise rot.RotationFailed(str(exc), stage="promote", cause=type(exc).__name__) from None
 
-    def _promote(self, att: Attempt, row, pending: int, gen_name: str | None) -> None:
+    def _promote(self, att: Attempt, row, pending: int, gen_name: str | None, data: bytes) -> None:
         current, sid, now = row["current_version"], row["id"], self.clock()
         values = dict(current_version=pending, previous_version=current, updated_at=now,
-                      updated_by=att.ctx.user_id, **self._schedule_fields(row, gen_name, now))
+                      updated_by=att.ctx.user_id, **self._schedule_fields(row, gen_name, now, data))
         if not att.tx.cas_update_secret(sid, current, **values):
             raise Conflict(f"{row['environment']}/{row['name']} changed concurrently")
         att.tx.demote_versions(sid, keep=[current, pending])
@@ -302,7 +305,9 @@ class RotationOps(SecretOps):
 
             plain = keys.barrier.open(vrow["ciphertext"], salt=row["salt"],
                                       aad=secret_aad(row["environment"], row["id"], row["name"], prev))
-            new = self._new_version(att, row, plain, cas=current)
+            expiry = rot.certificate_expiry(plain[1:]) if row["secret_type"] == "certificate" else None
+            new = self._new_version(att, row, plain, cas=current,
+                                    extra={"expires_at": int(expiry.timestamp() * US)} if expiry else None)
             att.reason = f"v{new} restores v{prev}; v{current} becomes previous"
             return new
 
