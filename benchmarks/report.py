@@ -166,9 +166,12 @@ def _other_tables(res: dict, lines: list[str]) -> None:
                      f"{fmt(st.get('median_ms'))} | {fmt(st.get('p99_ms'))} | "
                      f"{acc.get('candidates', '?')} candidate rules for the caller |")
     mapping = res.get("secrets_mapping", {})
-    for key in ("cached", "after_rotation"):
+    for key in ("cached", "after_rotation", "pg_cached", "pg_after_rotation"):
         st = mapping.get(key)
-        note = mapping.get("note", "") if not isinstance(st, dict) else mapping.get("detail", "")
+        if key.startswith("pg_") and st is None:
+            continue
+        note = mapping.get("note", "") if not isinstance(st, dict) else mapping.get("detail", "") \
+            if key == "cached" else ""
         lines.append(f"| st.secrets replacement read, {key.replace('_', ' ')} [secrets_mapping/{key}] | "
                      f"{fmt(st.get('median_ms') if isinstance(st, dict) else None)} | "
                      f"{fmt(st.get('p99_ms') if isinstance(st, dict) else None)} | {note} |")
@@ -188,10 +191,19 @@ def _other_tables(res: dict, lines: list[str]) -> None:
         lines.append(f"| {op} on a SQLite vault in /dev/shm (no fsync cost) [cpu_only/{op}] | {fmt(st['median_ms'])} | "
                      f"{fmt(st['p99_ms'])} | the software's own cost at {res['meta']['sizes'][-1]:,} secrets |")
     rot = res.get("rotation_bench", {})
+    where = f"rotation_bench.py, {rot.get('backend', '?')}, {rot.get('secrets', 0):,} secrets"
     for key, val in rot.items():
         if isinstance(val, dict) and "median_ms" in val:
             lines.append(f"| rotation_bench: {key} [rotation/{key}] | {fmt(val['median_ms'])} | "
-                         f"{fmt(val.get('p99_ms'))} | from benchmarks/rotation_bench.py |")
+                         f"{fmt(val.get('p99_ms'))} | {where} |")
+    if "rotate_due_100_s" in rot:
+        lines.append(f"| rotation_bench: rotate_due, one batch of 100 [rotation/rotate_due_100] | "
+                     f"{fmt(rot['rotate_due_100_s'] * 1e3)} | – | {rot.get('rotate_due_rotated')} rotated; {where} |")
+    if isinstance(rot.get("reencrypt"), dict):
+        re_ = rot["reencrypt"]
+        lines.append(f"| rotation_bench: re-encrypt every version to a new key term [rotation/reencrypt] | "
+                     f"{fmt(re_.get('total_s', 0) * 1e3)} | – | {re_.get('versions', 0):,} versions, "
+                     f"{re_.get('versions_per_s')} versions/s; {where} |")
     lines.append("")
 
 

@@ -142,13 +142,17 @@ def main(argv: list[str] | None = None) -> int:
         res["meta"]["versions"] = report.versions(pg_version)
         log("peers and the floor")
         res["peers"] = run_peers(cfg, work, args.seed, pg.url("vault_floor") if pg else None)
-        log("access check, st.secrets replacement, pages")
+        log("access check and the tmpfs CPU-only run")
         acc = bench_access(cfg["rules"], cfg["access_iters"], args.seed)
         res["access"] = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in acc.items()}
         cpu = bench_cpu_only(cfg["sizes"][-1], cfg["iters"], args.seed)
         res["cpu_only"] = {k: v.to_dict() for k, v in cpu.items()}
-        res["secrets_mapping"] = extras.secrets_mapping(sqlite_vault, cfg, work)
-        res["rotation_bench"] = extras.rotation(sqlite_vault, cfg, work)
+        log("st.secrets replacement and rotation benches (benchmarks/secrets_mapping_bench.py, rotation_bench.py)")
+        if pg:
+            pg.create_database("vault_mapping")
+        res["secrets_mapping"] = extras.secrets_mapping(cfg, work, pg.url("vault_mapping") if pg else None)
+        res["rotation_bench"] = extras.rotation(cfg, work)
+        log("console pages (AppTest)")
         res["pages"] = ({"runs": {}, "note": "skipped (--skip-pages)"} if args.skip_pages
                         else extras.pages(sqlite_vault, cfg, work))
         log("verifying the audit chains")
