@@ -30,6 +30,11 @@ class RequestInfo:
     forwarded_trusted: bool
 
 
+def _bounded(raw: str, limit: int) -> str:
+    """Escaped, then cut: the stored text never exceeds ``limit`` characters."""
+    return printable(raw, limit)[:limit]
+
+
 def trusted_proxies(raw: str | None = None) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """Parse ``VAULT_TRUSTED_PROXIES`` (bad entries are ignored: they never widen trust)."""
     text = os.environ.get("VAULT_TRUSTED_PROXIES", "") if raw is None else raw
@@ -71,13 +76,13 @@ def request_info(ip_address: str | None = None, headers: Mapping[str, Any] | Non
         except Exception:  # no request behind this run (AppTest, bare mode)
             headers = {}
     headers = {str(k).lower(): v for k, v in (headers or {}).items()}
-    peer = printable(ip_address or LOCAL, 64)
+    peer = _bounded(ip_address or LOCAL, 64)
     ua = headers.get("user-agent")
-    ua = printable(ua, MAX_USER_AGENT) if ua else None
+    ua = _bounded(str(ua), MAX_USER_AGENT) if ua else None
     xff = headers.get("x-forwarded-for")
     if not xff:
         return RequestInfo(peer, ua, None, False)
-    xff_text = printable(str(xff), MAX_FORWARDED)
+    xff_text = _bounded(str(xff), MAX_FORWARDED)
     nets = trusted_proxies(proxies)
     if not _is_trusted(peer, nets):
         return RequestInfo(peer, ua, xff_text, False)  # claimed, not believed
@@ -90,4 +95,4 @@ def request_info(ip_address: str | None = None, headers: Mapping[str, Any] | Non
         client = hop
         if not _is_trusted(hop, nets):
             break
-    return RequestInfo(printable(client, 64), ua, xff_text, True)
+    return RequestInfo(_bounded(client, 64), ua, xff_text, True)

@@ -157,6 +157,7 @@ def _details(g: Guard, m: SecretMetadata, read_only: bool, admin: bool) -> None:
 
 
 def _edit_form(g: Guard, m: SecretMetadata) -> None:
+    box = st.container()  # messages stay visible when the expander closes
     with st.expander("Edit"), st.form(f"edit_{m.id}", clear_on_submit=True):
         value = st.text_input("New value (leave empty to keep the current one)", type="password")
         description = st.text_area("Description", value=m.description, max_chars=2000)
@@ -171,9 +172,9 @@ def _edit_form(g: Guard, m: SecretMetadata) -> None:
         try:
             version = g.vault.update_secret(secret_id=m.id, cas=m.current_version, **changes)
         except USER_ERRORS as exc:
-            st.error(str(exc))
+            box.error(str(exc))
             return
-        st.success(f"Saved (version {version}).")
+        box.success(f"Saved (version {version}).")
 
 
 def _rollback(g: Guard, m: SecretMetadata, older: list[int]) -> None:
@@ -250,6 +251,7 @@ def _tags(text: str) -> list[str]:
 
 
 def _create_form(g: Guard) -> None:
+    box = st.container()  # messages stay visible when the expander closes
     with st.expander("New secret"), st.form("create_secret", clear_on_submit=True):
         c1, c2 = st.columns(2)
         name = c1.text_input("Name", max_chars=256, key="new_name")
@@ -263,16 +265,16 @@ def _create_form(g: Guard) -> None:
         if not st.form_submit_button("Create"):
             return
         if not value:
-            st.error("Enter a value.")
+            box.error("Enter a value.")
             return
         when = datetime.combine(expires, time(0), tzinfo=timezone.utc) if expires else None
         try:
             g.vault.store_secret(name=name, value=value, secret_type=stype, environment=env, description=description,
                                  rotation_interval_days=int(days) or None, tags=_tags(tags), expires_at=when, cas=0)
         except USER_ERRORS as exc:
-            st.error(str(exc))
+            box.error(str(exc))
             return
-        st.success(f"Created {env}/{name.strip().lower()}.")
+        box.success(f"Created {env}/{name.strip().lower()}.")
 
 
 def render(g: Guard) -> None:

@@ -55,7 +55,9 @@ def main(args: argparse.Namespace) -> int:
     vault_dir = prepare(getattr(args, "path", None), bool(getattr(args, "demo", False)))
     out = sys.stdout
     out.flush()
-    env = dict(os.environ, VAULT_PATH=str(vault_dir))
+    # uvicorn (Streamlit's server) would otherwise believe X-Forwarded-For from loopback peers and
+    # hand us the claimed address as the peer; proxy trust is VAULT_TRUSTED_PROXIES' job alone.
+    env = dict(os.environ, VAULT_PATH=str(vault_dir), FORWARDED_ALLOW_IPS="")
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(args.port),
            "--server.address", str(args.address)]
     try:

@@ -1,0 +1,36 @@
+"""`vault-console serve` preparation: first admin with a one-time password, demo data (idempotent)."""
+
+from __future__ import annotations
+
+import io
+
+from vault_core import open_vault
+from vault_core.console.serve import prepare
+
+
+def test_first_admin_once_and_demo_idempotent(tmp_path):
+    out = io.StringIO()
+    path = prepare(str(tmp_path / "v"), True, out=out)
+    text = out.getvalue()
+    line = next(l for l in text.splitlines() if l.startswith("First admin created"))
+    password = line.rsplit(" ", 1)[1]
+    vault = open_vault(path, strict=True, create=False)
+    session = vault.check_session(vault.verify_login("admin", password))
+    assert session.roles == ("admin",) and session.must_change_password
+    with vault.security_context("admin", roles=["admin"]):
+        counts = {}
+        for m in vault.list_secrets(limit=1000):
+            counts[m.environment] = counts.get(m.environment, 0) + 1
+        audit_rows = len(vault.get_audit_log(limit=10_000))
+        users = {p["name"] for p in vault.list_principals()}
+    assert set(counts) == {"development", "staging", "production", "testing"} and len(set(counts.values())) == 1
+    assert {"admin", "alice", "bob", "carol"} <= users
+    again = io.StringIO()
+    prepare(str(path), True, out=again)
+    assert again.getvalue() == ""  # no new admin, no new users, nothing printed twice
+    with vault.security_context("admin", roles=["admin"]):
+        assert len(vault.list_secrets(limit=1000)) == sum(counts.values())
+        rows = vault.get_audit_log(limit=10_000)
+        assert password not in vault.export_audit("jsonl")
+    assert len(rows) > audit_rows - 1
+    vault.storage.dispose()
