@@ -1,9 +1,8 @@
-"""Access: placeholder until its issue fills it (the role is still checked)."""
+"""Access: rules, roles and a permission simulator (admin)."""
 
-import streamlit as st
-
+from vault_core.console import access_view
 from vault_core.console.auth import page_guard
 
 guard = page_guard("access")
-st.title("Access")
-st.info("This page is not built yet.")
+with guard.context():
+    access_view.render(guard)

@@ -1,9 +1,8 @@
-"""Audit: placeholder until its issue fills it (the role is still checked)."""
+"""Audit: filter, page, verify, export the audit log (admin, auditor)."""
 
-import streamlit as st
-
+from vault_core.console import audit_view
 from vault_core.console.auth import page_guard
 
 guard = page_guard("audit")
-st.title("Audit")
-st.info("This page is not built yet.")
+with guard.context():
+    audit_view.render(guard)

@@ -1,9 +1,8 @@
-"""Health: placeholder until its issue fills it (the role is still checked)."""
+"""Health: counts, expiry, rotation, key terms and audit activity (admin, auditor)."""
 
-import streamlit as st
-
+from vault_core.console import health_view
 from vault_core.console.auth import page_guard
 
 guard = page_guard("health")
-st.title("Health")
-st.info("This page is not built yet.")
+with guard.context():
+    health_view.render(guard)

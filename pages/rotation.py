@@ -1,9 +1,8 @@
-"""Rotation: placeholder until its issue fills it (the role is still checked)."""
+"""Rotation: schedule, rotate now, revert, history (admin, operator)."""
 
-import streamlit as st
-
+from vault_core.console import rotation_view
 from vault_core.console.auth import page_guard
 
 guard = page_guard("rotation")
-st.title("Rotation")
-st.info("This page is not built yet.")
+with guard.context():
+    rotation_view.render(guard)

@@ -1,9 +1,8 @@
-"""Users: placeholder until its issue fills it (the role is still checked)."""
+"""Users: add, roles, passwords, locks and sessions (admin)."""
 
-import streamlit as st
-
+from vault_core.console import users_view
 from vault_core.console.auth import page_guard
 
 guard = page_guard("users")
-st.title("Users")
-st.info("This page is not built yet.")
+with guard.context():
+    users_view.render(guard)

@@ -1,0 +1,159 @@
+"""The Access page (admins): rules in an editor with a diff to confirm, roles, a permission simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from ..access import ANY_ENV, parse_levels
+from ..environments import Environment
+from ..errors import AccessDenied, Conflict, NotFound, ValidationError
+from ..models import AccessLevel
+from ..names import canonical_pattern, canonical_principal
+from .auth import Guard
+
+USER_ERRORS = (ValidationError, Conflict, NotFound, AccessDenied)
+FIELDS = ["subject_kind", "subject", "environment", "pattern", "levels", "effect", "note"]
+ENV_CHOICES = [ANY_ENV] + [e.value for e in Environment]
+
+
+def _row(rule) -> dict[str, Any]:
+    d = rule.to_dict()
+    return {"id": d["id"], **{f: d[f] for f in FIELDS if f != "levels"}, "levels": ",".join(d["levels"])}
+
+
+def _clean(raw: dict[str, Any]) -> dict[str, Any]:
+    """A rule row as grant() takes it; raises ValidationError with the reason."""
+    subject = raw.get("subject")
+    if not isinstance(subject, str) or not subject.strip():
+        raise ValidationError("each rule needs a subject")
+    kind = raw.get("subject_kind") or "any"
+    if kind not in ("user", "role", "any"):
+        raise ValidationError("subject_kind must be user, role or any")
+    effect = raw.get("effect") or "allow"
+    if effect not in ("allow", "deny"):
+        raise ValidationError("effect must be allow or deny")
+    env = raw.get("environment") or ANY_ENV
+    if env not in ENV_CHOICES:
+        raise ValidationError(f"environment must be one of {', '.join(ENV_CHOICES)}")
+    pattern = (raw.get("pattern") or "*").strip()
+    levels = sorted(lv.value for lv in parse_levels([p.strip() for p in str(raw.get("levels") or "").split(",")
+                                                     if p.strip()]))
+    note = raw.get("note") if isinstance(raw.get("note"), str) else ""
+    return {"subject_kind": kind, "subject": canonical_principal(subject), "environment": env,
+            "pattern": pattern if pattern == "*" else canonical_pattern(pattern), "levels": ",".join(levels),
+            "effect": effect, "note": note}
+
+
+def diff_rules(before: pd.DataFrame, after: pd.DataFrame) -> tuple[list[int], list[dict[str, Any]], list[str]]:
+    """(rule ids to revoke, rules to grant, validation errors) between two editor tables."""
+    old = {int(r["id"]): {f: r[f] for f in FIELDS} for r in before.to_dict("records")}
+    revoke, grant, errors = [], [], []
+    seen: set[int] = set()
+    for i, raw in enumerate(after.to_dict("records"), start=1):
+        rid = raw.get("id")
+        rid = None if rid is None or pd.isna(rid) else int(rid)
+        try:
+            clean = _clean(raw)
+        except ValidationError as exc:
+            errors.append(f"row {i}: {exc}")
+            continue
+        if rid is not None and rid in old:
+            seen.add(rid)
+            if {f: old[rid][f] or "" for f in FIELDS} != {f: clean[f] or "" for f in FIELDS}:
+                revoke.append(rid)
+                grant.append(clean)
+        else:
+            grant.append(clean)
+    revoke += [rid for rid in old if rid not in seen]
+    return sorted(set(revoke)), grant, errors
+
+
+def _rules(g: Guard) -> None:
+    rules = g.vault.list_rules()
+    builtin = [r for r in rules if r.id <= 0]
+    editable = pd.DataFrame([_row(r) for r in rules if r.id > 0], columns=["id"] + FIELDS)
+    st.caption("Built-in rules (not editable)")
+    st.dataframe(pd.DataFrame([_row(r) for r in builtin], columns=["id"] + FIELDS), hide_index=True)
+    edited = st.data_editor(
+        editable, key="rules_editor", num_rows="dynamic", hide_index=True, width="stretch",
+        column_config={
+            "id": st.column_config.NumberColumn("id", disabled=True),
+            "subject_kind": st.column_config.SelectboxColumn("subject kind", options=["user", "role", "any"]),
+            "environment": st.column_config.SelectboxColumn("environment", options=ENV_CHOICES),
+            "effect": st.column_config.SelectboxColumn("effect", options=["allow", "deny"]),
+            "levels": st.column_config.TextColumn("levels", help="comma separated: read, write, rotate, admin"),
+        })
+    revoke, grant, errors = diff_rules(editable, edited)
+    for err in errors:
+        st.error(err)
+    if errors or not (revoke or grant):
+        return
+    st.subheader("Changes to apply")
+    for rid in revoke:
+        st.text(f"- revoke rule {rid}")
+    for rule in grant:
+        st.text(f"+ {rule['effect']} {rule['levels']} to {rule['subject_kind']} {rule['subject']} on "
+                f"{rule['environment']}/{rule['pattern']}")
+    if st.button(f"Apply {len(revoke) + len(grant)} change(s)", type="primary", key="rules_apply"):
+        done = 0
+        try:
+            for rid in revoke:
+                g.vault.revoke(rid)
+                done += 1
+            for rule in grant:
+                g.vault.grant(rule["subject"], rule["levels"].split(","), environment=rule["environment"],
+                              pattern=rule["pattern"], effect=rule["effect"], subject_kind=rule["subject_kind"],
+                              note=rule["note"])
+                done += 1
+        except USER_ERRORS as exc:
+            st.error(f"Stopped after {done} change(s): {exc}")
+            return
+        st.session_state.pop("rules_editor", None)
+        st.success(f"Applied {done} change(s).")
+        st.rerun()
+
+
+def _roles(g: Guard) -> None:
+    people = g.vault.list_principals()
+    st.dataframe(pd.DataFrame([{"principal": p["name"], "kind": p["kind"], "roles": ", ".join(p["roles"])}
+                               for p in people]), hide_index=True)
+    st.caption("Change roles on the Users page.")
+
+
+def _simulator(g: Guard) -> None:
+    with st.form("simulate"):
+        c = st.columns(3)
+        who = c[0].text_input("Principal", key="sim_who")
+        env = c[1].selectbox("Environment", [e.value for e in Environment], key="sim_env")
+        name = c[2].text_input("Secret name", key="sim_name")
+        level = st.selectbox("Who holds level", [lv.value for lv in AccessLevel], key="sim_level")
+        go = st.form_submit_button("Simulate")
+    if not go:
+        return
+    try:
+        if who.strip():
+            result = g.vault.effective_permissions(who, env, name)
+            st.text(f"{result['principal']} (roles: {', '.join(result['roles']) or 'none'}) on "
+                    f"{result['environment']}/{result['name']}: {', '.join(result['levels']) or 'nothing'}")
+            reasons = [{"level": lv, "decision": "allowed", "rule": why} for lv, why in result["allowed_by"].items()]
+            reasons += [{"level": lv, "decision": "denied", "rule": why} for lv, why in result["denied_by"].items()]
+            st.dataframe(pd.DataFrame(reasons, columns=["level", "decision", "rule"]), hide_index=True)
+        holders = g.vault.who_can(name, env, level)
+        st.caption(f"Who holds {level} on {env}/{name}")
+        st.dataframe(pd.DataFrame(holders, columns=["principal", "roles", "reason"]), hide_index=True)
+    except USER_ERRORS as exc:
+        st.error(str(exc))
+
+
+def render(g: Guard) -> None:
+    st.title("Access")
+    tab_rules, tab_roles, tab_sim = st.tabs(["Rules", "Roles", "Simulator"])
+    with tab_rules:
+        _rules(g)
+    with tab_roles:
+        _roles(g)
+    with tab_sim:
+        _simulator(g)

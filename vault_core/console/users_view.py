@@ -1,0 +1,99 @@
+"""The Users page (admins): add users, set roles, reset passwords, lock, unlock, end sessions."""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+from datetime import datetime, timezone
+
+import pandas as pd
+import streamlit as st
+
+from ..errors import AccessDenied, Conflict, NotFound, ValidationError
+from ..facade.users_ops import LOCKED_FOREVER
+from .auth import Guard
+
+USER_ERRORS = (ValidationError, Conflict, NotFound, AccessDenied)
+KNOWN_ROLES = ["admin", "auditor", "operator"]
+
+
+def _when(us: int | None) -> str:
+    if us is None:
+        return ""
+    if us >= LOCKED_FOREVER:
+        return "until unlocked"
+    return f"{datetime.fromtimestamp(us / 1e6, timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def _roles(text: str) -> list[str]:
+    return [r.strip() for r in text.split(",") if r.strip()]
+
+
+def _add(g: Guard) -> None:
+    box = st.container()
+    with st.expander("Add user"), st.form("u_add", clear_on_submit=True):
+        name = st.text_input("User name", key="u_new_name")
+        roles = st.multiselect("Roles", KNOWN_ROLES, key="u_new_roles")
+        extra = st.text_input("Other roles (comma separated)", key="u_new_extra")
+        if not st.form_submit_button("Add user"):
+            return
+        password = pysecrets.token_urlsafe(12)
+        try:
+            user = g.vault.add_user(name, password, roles + _roles(extra), must_change_password=True)
+        except USER_ERRORS as exc:
+            box.error(str(exc))
+            return
+        box.success(f"User {user} added. One-time password (shown once, must be changed at first login):")
+        box.code(password, language=None)
+
+
+def _manage(g: Guard, users: list[dict]) -> None:
+    names = [u["name"] for u in users if u["kind"] == "user"]
+    if not names:
+        return
+    who = st.selectbox("Manage user", names, index=None, key="u_pick")
+    if who is None:
+        return
+    current = next(u for u in users if u["name"] == who)
+    with st.form("u_roles"):
+        chosen = st.multiselect("Roles", sorted(set(KNOWN_ROLES) | set(current["roles"])),
+                                default=current["roles"], key=f"u_roles_{who}")
+        if st.form_submit_button("Save roles (ends the user's sessions)"):
+            try:
+                g.vault.set_roles(who, chosen)
+                st.success(f"Roles of {who}: {', '.join(chosen) or 'none'}")
+            except USER_ERRORS as exc:
+                st.error(str(exc))
+    c = st.columns(4)
+    actions = {"Reset password": c[0], "Lock": c[1], "Unlock": c[2], "End sessions": c[3]}
+    pressed = [label for label, col in actions.items() if col.button(label, key=f"u_{label}")]
+    try:
+        if "Reset password" in pressed:
+            password = pysecrets.token_urlsafe(12)
+            g.vault.set_password(who, password, must_change=True)
+            st.success("New one-time password (shown once):")
+            st.code(password, language=None)
+        if "Lock" in pressed:
+            g.vault.lock_user(who)
+            st.success(f"{who} is locked and logged out.")
+        if "Unlock" in pressed:
+            g.vault.unlock_user(who)
+            st.success(f"{who} is unlocked.")
+        if "End sessions" in pressed:
+            g.vault.end_sessions(who)
+            st.success(f"Every session of {who} has ended.")
+    except USER_ERRORS as exc:
+        st.error(str(exc))
+    sessions = g.vault.list_sessions(who)
+    st.caption(f"Active sessions of {who}")
+    st.dataframe(pd.DataFrame(sessions, columns=["session", "created_at", "expires_at", "client_ip", "user_agent"]),
+                 hide_index=True)
+
+
+def render(g: Guard) -> None:
+    st.title("Users")
+    _add(g)
+    users = g.vault.list_principals()
+    table = pd.DataFrame([{**u, "roles": ", ".join(u["roles"]), "locked_until": _when(u["locked_until"]),
+                           "created_at": _when(u["created_at"])} for u in users])
+    st.dataframe(table, hide_index=True, width="stretch")
+    _manage(g, users)
