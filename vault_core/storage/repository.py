@@ -37,7 +37,8 @@ _READ_CURRENT = (
 )
 _STATE = select(vault_state).where(vault_state.c.id == 1)
 _STATE_LOCKED = _STATE.with_for_update()
-_AUDIT_INSERT = insert(audit_log).values({c.key: bindparam(c.key) for c in audit_log.c})
+_AUDIT_COLUMNS = tuple(c.key for c in audit_log.c)
+_AUDIT_INSERT = insert(audit_log).values({c: bindparam(c) for c in _AUDIT_COLUMNS})
 _HEAD_UPDATE = (update(vault_state).where(vault_state.c.id == 1)
                 .values(audit_seq=bindparam("h_seq"), audit_mac=bindparam("h_mac")))
 _DAILY_BUMP = (update(audit_daily)
@@ -276,7 +277,7 @@ class Tx:
     # -- audit ------------------------------------------------------------------------------
     def append_audit(self, row: dict[str, Any], day: int) -> None:
         """Insert one chained row, move the head and count it, all in this transaction."""
-        self._fast(_AUDIT_INSERT, row)
+        self._fast(_AUDIT_INSERT, {c: row.get(c) for c in _AUDIT_COLUMNS})
         self._fast(_HEAD_UPDATE, {"h_seq": row["seq"], "h_mac": row["mac"]})
         key = {"d_day": day, "d_op": row["operation"], "d_outcome": row["outcome"]}
         self._fast(_DAILY_BUMP, key)
