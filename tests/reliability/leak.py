@@ -46,10 +46,12 @@ def run_leak_scan(workdir: Path, url: str | None = None, pg_data_dir: Path | Non
     canary, rotated = "CANARY-" + secrets.token_hex(12), "CANARY-ROT-" + secrets.token_hex(12)
     figures = LeakFigures()
     handler = _Collect()
-    root = logging.getLogger()
-    old_level = root.level
+    root, ours = logging.getLogger(), logging.getLogger("vault_core")  # ours may not propagate (logs.py)
+    old_level, old_ours = root.level, ours.level
     root.addHandler(handler)
+    ours.addHandler(handler)
     root.setLevel(logging.DEBUG)  # every library's debug output, SQLAlchemy's SQL and parameters included
+    ours.setLevel(logging.DEBUG)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     texts: list[str] = []
     try:
@@ -62,7 +64,9 @@ def run_leak_scan(workdir: Path, url: str | None = None, pg_data_dir: Path | Non
         vault.storage.dispose()
     finally:
         root.removeHandler(handler)
+        ours.removeHandler(handler)
         root.setLevel(old_level)
+        ours.setLevel(old_ours)
         logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     texts += handler.lines
     needles = [canary, rotated]
@@ -132,7 +136,8 @@ def _cli_outputs(vault_dir: Path, url: str | None) -> list[str]:
     if url:
         env["VAULT_DATABASE_URL"] = url
     out = []
-    for args in (["get", NAME, "--env", ENV], ["list", "--env", ENV], ["audit", "tail"], ["--json", "status"]):
+    for args in (["--log-level", "DEBUG", "get", NAME, "--env", ENV], ["list", "--env", ENV], ["audit", "tail"],
+                 ["--log-level", "DEBUG", "--json", "status"], ["--log-level", "DEBUG", "rotate", NAME, "--env", ENV]):
         proc = subprocess.run([sys.executable, "-m", "vault_core.cli", *args], capture_output=True, text=True,
                               env=env, timeout=120, stdin=subprocess.DEVNULL)
         out += [proc.stdout, proc.stderr]

@@ -44,6 +44,7 @@ def test_hostile_input_to_every_public_function_sqlite(tmp_path):
     vault.storage.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_hostile_input_to_every_public_function_postgres(tmp_path, pg_url):
     vault = open_test_vault(tmp_path / "vault", pg_url)
@@ -53,6 +54,7 @@ def test_hostile_input_to_every_public_function_postgres(tmp_path, pg_url):
     vault.storage.dispose()
 
 
+@pytest.mark.slow
 def test_hostile_cli_arguments(tmp_path):
     vault = open_test_vault(tmp_path / "vault")
     vault.store_secret("canary/cli", "CANARY-cli-5d1e0a77", environment="development")
