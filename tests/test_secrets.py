@@ -173,3 +173,27 @@ def test_rotation_interval_sets_next_rotation(vault):
     vault.store_secret("jwt", "k", SecretType.ENCRYPTION_KEY, rotation_interval_days=30)
     meta = vault.get_metadata("jwt")
     assert before + timedelta(days=30) <= meta.next_rotation_at <= datetime.now(timezone.utc) + timedelta(days=30)
+
+
+def _certificate(days: int) -> tuple[str, datetime]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vault.test")])
+    not_after = datetime(2031, 1, 1, tzinfo=timezone.utc) + timedelta(days=days)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(datetime(2025, 1, 1, tzinfo=timezone.utc))
+            .not_valid_after(not_after).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), not_after
+
+
+def test_certificate_expiry_comes_from_the_certificate(vault):
+    pem, not_after = _certificate(0)
+    vault.store_secret("tls.cert", pem, SecretType.CERTIFICATE)
+    assert vault.get_metadata("tls.cert").expires_at == not_after
+    pem2, not_after2 = _certificate(365)
+    vault.update_secret("tls.cert", value=pem2)
+    assert vault.get_metadata("tls.cert").expires_at == not_after2

@@ -47,7 +47,7 @@ class Vault(RotationOps, RekeyOps, AccessOps, UsersOps, AuditOps, BackupOps, Hea
                     raise Sealed("this vault exists but its master key file is missing")
             master = generate_master_key()
             write_key_file(self.vault_dir / KEY_FILE_NAME, master, passphrase=passphrase)
-            self.key_source = "key-file"
+            self.key_source = "key-file" if passphrase is None else "passphrase-file"
         else:
             master, source = found
             self.key_source = source.kind

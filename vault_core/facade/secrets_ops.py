@@ -17,6 +17,7 @@ from ..audit import to_datetime
 from ..crypto import secret_aad
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..models import AccessLevel, Page, SecretMetadata, SecretType, VersionInfo
+from ..rotation import certificate_expiry
 from ..names import canonical_name, canonical_principal, check_description, check_tags, check_value
 from .base import NO_NAME, Attempt, VaultBase
 
@@ -169,6 +170,8 @@ class SecretOps(VaultBase):
         tag_list = check_tags(tags)
         interval = check_interval(rotation_interval_days)
         expires = to_us(expires_at, "expires_at")
+        if expires is None and stype is SecretType.CERTIFICATE:  # expiry from the certificate itself
+            expires = to_us(certificate_expiry(value), "expires_at")
         cas = check_cas(cas)
         if generator is not None and (not isinstance(generator, str) or len(generator) > 128):
             raise ValidationError("generator must be the name of a registered generator")
@@ -282,6 +285,9 @@ class SecretOps(VaultBase):
             if row is None or row["deleted_at"] is not None:
                 raise NotFound(f"{att.environment}/{att.name} does not exist")
             if data is not None:
+                stype = meta.get("secret_type", row["secret_type"])
+                if "expires_at" not in meta and stype == SecretType.CERTIFICATE.value:
+                    meta["expires_at"] = to_us(certificate_expiry(value), "expires_at") or row["expires_at"]
                 return self._new_version(att, row, data, cas=cas, extra=meta)
             if cas is not None and cas != row["current_version"]:
                 raise Conflict(f"check-and-set failed: {att.environment}/{att.name} is at version "
