@@ -116,6 +116,9 @@ def notes(res: dict, cfg: dict) -> list[str]:
     out.append("Peers run at their own sizes (column 'entries'): keyrings.cryptfile costs one Argon2id "
                "(t=15, 64 MiB) per value whatever its size; pykeepass re-encrypts and re-derives its key on every "
                "save; seed-literal runs one PBKDF2-SHA256 100k per operation. Their per-operation KDF dominates.")
+    out.append("Bulk data: 4 environments, 6 types; 60% of secrets rotate on a 30/90/365-day schedule with ~3% "
+               "a few days overdue (a scheduler that keeps up), 20% expire; 1,000,000 audit rows over the last "
+               "365 days from 200 principals (Pareto), 7 operations, 3% denied or failed.")
     out.append("SQLite: store/update/rotate commit with synchronous=FULL (durable); a retrieve's audit row "
                "commits with synchronous=NORMAL (durable at the next checkpoint or FULL commit; a power cut "
                "can lose the last read-audit rows, never a secret change).")
