@@ -149,7 +149,8 @@ def run_postgres_outage(workdir: Path, outages: int = 1, down_seconds: float = 1
 
 def _probe_down(vault, figures: OutageFigures, load: _Load) -> None:
     """While down, a read, a store and a listing each fail with StorageError naming the backend."""
-    for call in (lambda: vault.get_secret("load/0", ENV), lambda: vault.store_secret("down/x", "v-down", environment=ENV),
+    for call in (lambda: vault.get_secret("load/0", ENV),
+                 lambda: vault.store_secret("down/x", "v-down", environment=ENV),
                  lambda: vault.list_secrets()):
         try:
             call()

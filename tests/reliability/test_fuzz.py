@@ -25,10 +25,11 @@ KNOWN = {
     "effective_permissions: undocumented TypeError", "security_context: undocumented TypeError",
     "revoke: input reached the database", "get_audit_log: input reached the database",
     "get_audit_log: undocumented UnicodeEncodeError", "export_audit: input reached the database",
-    "export_audit: undocumented UnicodeEncodeError",
+    "export_audit: undocumented UnicodeEncodeError", "revoke: undocumented OverflowError",
+    "get_audit_log: undocumented OverflowError", "export_audit: undocumented OverflowError",
 } | {f"{fn}: {kind}" for fn in ("get_secret", "reveal_secret", "update_secret", "rotate_secret", "delete_secret",
                                 "restore_secret", "purge_secret", "get_metadata", "list_versions")
-     for kind in ("input reached the database", "undocumented UnicodeEncodeError")}
+     for kind in ("input reached the database", "undocumented UnicodeEncodeError", "undocumented OverflowError")}
 
 
 def _unexpected(findings: dict[str, str]) -> dict[str, str]:
@@ -74,7 +75,8 @@ _PG_ONLY = "on PostgreSQL the value reaches the driver (NUL / out-of-range / sur
 FINDINGS = [
     ("verify_audit_log(checkpoint='x')", lambda v: v.verify_audit_log(checkpoint="x"),
      "facade/audit_ops.py verify_audit_log: checkpoint is not validated (TypeError/KeyError/ValueError)"),
-    ("verify_audit_log(checkpoint={})", lambda v: v.verify_audit_log(checkpoint={}), "same: KeyError 'seq'"),
+    ("verify_audit_log(checkpoint={'x': 1})", lambda v: v.verify_audit_log(checkpoint={"x": 1}),
+     "same: KeyError 'seq'"),
     ("list_secrets(prefix=5)", lambda v: v.list_secrets(prefix=5),
      "facade/secrets_ops.py list_secrets: prefix not type-checked (AttributeError)"),
     ("list_secrets(tag=datetime)", lambda v: v.list_secrets(tag=datetime(2020, 1, 1)),
@@ -90,8 +92,12 @@ FINDINGS = [
      "facade/secrets_ops.py _locate: secret_id only length-checked; must be the hex id format"),
     ("get_audit_log(operation='a\\x00')", lambda v: v.get_audit_log(operation="a\x00"),
      "facade/audit_ops.py _audit_filters: operation/secret_id not pattern-checked; " + _PG_ONLY),
-    ("revoke(2**70)", lambda v: v.revoke(2**70), "facade/access_ops.py revoke: rule_id not range-checked; "
-     + _PG_ONLY),
+    ("revoke(2**70)", lambda v: v.revoke(2**70), "facade/access_ops.py revoke: rule_id not range-checked "
+     "(SQLite: OverflowError; PostgreSQL: StorageError 'integer out of range')"),
+    ("get_secret(version=2**70)", lambda v: v.get_secret("a/b", "development", version=2**70),
+     "facade/secrets_ops.py _read: version not bounded to 64 bits (SQLite OverflowError, PostgreSQL StorageError)"),
+    ("get_audit_log(cursor='2**70:1')", lambda v: v.get_audit_log(cursor=f"{2**70}:1"),
+     "facade/audit_ops.py _parse_audit_cursor: numbers not bounded to 64 bits"),
 ]
 
 
@@ -101,6 +107,7 @@ FINDINGS = [
 def test_pinned_hostile_input_finding(call, backend, tmp_path, request):
     url = request.getfixturevalue("pg_url") if backend == "postgres" else None
     vault = open_test_vault(tmp_path / "vault", url)
+    vault.store_secret("a/b", "pinned-value", environment="development")
     try:
         with pytest.raises(ValidationError):
             call(vault)
