@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from .names import canonical_principal, printable
+from .names import canonical_principal, check_roles, printable
 
 MAX_USER_AGENT = 512
 
@@ -58,7 +58,7 @@ def make_context(
         user_id=canonical_principal(user_id),
         ip_address=printable(ip_address, 64) if ip_address else None,
         user_agent=printable(user_agent, MAX_USER_AGENT) if user_agent else None,
-        roles=tuple(sorted({canonical_principal(r) for r in (roles or ())})),
+        roles=tuple(check_roles(() if roles is None else roles)),
         session_id=printable(session_id, 128) if session_id else None,
         forwarded_for=printable(forwarded_for, 512) if forwarded_for else None,
         forwarded_trusted=bool(forwarded_trusted),

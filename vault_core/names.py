@@ -116,6 +116,49 @@ def check_tags(raw: Any) -> tuple[str, ...]:
     return tuple(tags)
 
 
+_SECRET_ID = re.compile(r"[0-9a-f]{32}")
+_OPERATION = re.compile(r"[a-z_]{1,32}")
+MAX_INT64 = 2**63 - 1
+
+
+def check_secret_id(raw: Any) -> str:
+    """A secret id as the vault makes them: 32 lowercase hex digits."""
+    if not isinstance(raw, str) or not _SECRET_ID.fullmatch(raw):
+        raise ValidationError("secret_id must be a secret id (32 hexadecimal digits)")
+    return raw
+
+
+def check_operation(raw: Any) -> str:
+    if not isinstance(raw, str) or not _OPERATION.fullmatch(raw):
+        raise ValidationError("operation must be an operation name (letters a-z and _)")
+    return raw
+
+
+def check_int(raw: Any, what: str, low: int = 0, high: int = MAX_INT64) -> int:
+    """A whole number within [low, high] (64-bit by default, so it fits every backend)."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+        raise ValidationError(f"{what} must be a whole number from {low} to {high}")
+    return raw
+
+
+def check_roles(raw: Any) -> list[str]:
+    """A list (or tuple/set) of role names, canonicalised; a bare string is refused, not split."""
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple, set, frozenset)):
+        raise ValidationError("roles must be a list of role names")
+    return sorted({canonical_principal(r) for r in raw})
+
+
+def check_text(raw: Any, what: str, limit: int = 256) -> str:
+    """A short free-text filter (no NUL, no lone surrogates)."""
+    if not isinstance(raw, str) or len(raw) > limit or "\x00" in raw:
+        raise ValidationError(f"{what} must be a string of at most {limit} characters")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{what} is not valid Unicode text") from None
+    return raw
+
+
 def printable(raw: Any, limit: int = 256) -> str:
     """A bounded, escaped rendering of untrusted text for audit rows and messages."""
     text = raw if isinstance(raw, str) else repr(raw)

@@ -1,7 +1,7 @@
 """Hostile input (design statement 16): every public vault function, the CLI and header parsing.
 
-Known findings (undocumented exceptions, input reaching the database) are pinned by the strict
-xfail tests at the bottom; the fuzz runs tolerate exactly those, so a new finding fails them.
+Earlier findings (undocumented exceptions, input reaching the database) are regression tests at
+the bottom; the fuzz runs tolerate no finding.
 """
 
 from __future__ import annotations
@@ -16,20 +16,9 @@ from .common import open_test_vault, scaled
 from .fuzz import run_fuzz
 from .fuzz_cli import run_cli_fuzz, run_header_fuzz
 
-# (function: kind) of findings reported to the owners; each is pinned by a strict xfail test below.
-KNOWN = {
-    "verify_audit_log: undocumented TypeError", "verify_audit_log: undocumented KeyError",
-    "verify_audit_log: undocumented ValueError", "verify_audit_log: undocumented AttributeError",
-    "list_secrets: undocumented AttributeError", "list_secrets: undocumented TypeError",
-    "add_principal: undocumented TypeError", "set_roles: undocumented TypeError",
-    "effective_permissions: undocumented TypeError", "security_context: undocumented TypeError",
-    "revoke: input reached the database", "get_audit_log: input reached the database",
-    "get_audit_log: undocumented UnicodeEncodeError", "export_audit: input reached the database",
-    "export_audit: undocumented UnicodeEncodeError", "revoke: undocumented OverflowError",
-    "get_audit_log: undocumented OverflowError", "export_audit: undocumented OverflowError",
-} | {f"{fn}: {kind}" for fn in ("get_secret", "reveal_secret", "update_secret", "rotate_secret", "delete_secret",
-                                "restore_secret", "purge_secret", "get_metadata", "list_versions")
-     for kind in ("input reached the database", "undocumented UnicodeEncodeError", "undocumented OverflowError")}
+# Findings once pinned here (undocumented TypeError/OverflowError, secret ids and operation names
+# reaching the driver) are fixed; any finding now fails the fuzz runs.
+KNOWN: set[str] = set()
 
 
 def _unexpected(findings: dict[str, str]) -> dict[str, str]:
@@ -70,7 +59,7 @@ def test_hostile_request_headers():
     assert figures.findings == {}
 
 
-# -- pinned findings: each must raise ValidationError; the owners' fix turns these into passes ---------
+# -- former findings, kept as regression tests: each must raise ValidationError --------------------------
 _PG_ONLY = "on PostgreSQL the value reaches the driver (NUL / out-of-range / surrogate); SQLite just misses"
 FINDINGS = [
     ("verify_audit_log(checkpoint='x')", lambda v: v.verify_audit_log(checkpoint="x"),
@@ -101,8 +90,7 @@ FINDINGS = [
 ]
 
 
-@pytest.mark.parametrize("call", [pytest.param(c, id=i, marks=pytest.mark.xfail(strict=True, reason=r))
-                                  for i, c, r in FINDINGS])
+@pytest.mark.parametrize("call", [pytest.param(c, id=i) for i, c, _r in FINDINGS])
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_pinned_hostile_input_finding(call, backend, tmp_path, request):
     url = request.getfixturevalue("pg_url") if backend == "postgres" else None

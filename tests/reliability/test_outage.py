@@ -28,8 +28,6 @@ def test_full_sqlite_file_fails_cleanly_and_recovers(tmp_path):
     assert figures.recovered and figures.lost_writes == 0
 
 
-@pytest.mark.xfail(strict=True, reason="AuditFailure from a full database says only '(OperationalError)': "
-                   "facade/base.py _append must carry the storage reason (see the reliability report)")
 def test_full_sqlite_file_errors_say_why(tmp_path):
     """An operator reading the error must learn that the sqlite database is full, whichever row failed."""
     figures = run_sqlite_full(tmp_path)
@@ -38,12 +36,6 @@ def test_full_sqlite_file_errors_say_why(tmp_path):
         assert "sqlite" in message and "full" in message, message
 
 
-_RAW_LEAK = ("storage/engine.py Storage.transaction: engine.connect() runs outside the try, so a refused "
-             "connection escapes as a raw sqlalchemy OperationalError to callers outside facade attempt() "
-             "(export_audit's row iterator, verify_audit_log's walk, backup)")
-
-
-@pytest.mark.xfail(strict=True, reason=_RAW_LEAK)
 def test_unreachable_postgres_is_a_storage_error_not_a_raw_sqlalchemy_error():
     from tests.pgserver import _free_port
     from vault_core.storage import Storage
@@ -55,7 +47,6 @@ def test_unreachable_postgres_is_a_storage_error_not_a_raw_sqlalchemy_error():
     assert "postgresql" in str(info.value) and "pw-do-not-print" not in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason=_RAW_LEAK)
 @pytest.mark.postgres
 def test_audit_export_interrupted_by_lost_server_raises_storage_error(tmp_path):
     import shutil

@@ -9,7 +9,7 @@ from typing import Any
 from ..access import ANY_ENV, Rule, parse_levels, rule_from_row
 from ..errors import NotFound, ValidationError
 from ..models import AccessLevel
-from ..names import canonical_name, canonical_pattern, canonical_principal
+from ..names import canonical_name, canonical_pattern, canonical_principal, check_int, check_roles
 from .base import VaultBase
 
 KINDS = ("user", "service")
@@ -25,7 +25,7 @@ class AccessOps(VaultBase):
                       display_name: str = "", email: str = "") -> str:
         """Create a user or service identity; returns its canonical name. Needs the admin role."""
         principal = canonical_principal(name)
-        role_list = sorted({canonical_principal(r) for r in roles})
+        role_list = check_roles(roles)
         if kind not in KINDS:
             raise ValidationError(f"kind must be one of {', '.join(KINDS)}")
         for text in (display_name, email):
@@ -48,7 +48,7 @@ class AccessOps(VaultBase):
     def set_roles(self, name: str, roles: Iterable[str]) -> list[str]:
         """Replace a principal's roles (created as a user if unknown). Needs the admin role."""
         principal = canonical_principal(name)
-        role_list = sorted({canonical_principal(r) for r in roles})
+        role_list = check_roles(roles)
         with self.attempt("roles_set") as att:
             att.name = principal
             att.require_role("admin")
@@ -111,8 +111,7 @@ class AccessOps(VaultBase):
 
     def revoke(self, rule_id: int) -> None:
         """Remove a rule. The caller must hold ADMIN over the rule's scope."""
-        if isinstance(rule_id, bool) or not isinstance(rule_id, int):
-            raise ValidationError("rule_id must be a rule number")
+        check_int(rule_id, "rule_id")
         with self.attempt("rule_remove") as att:
             row = att.tx.get_rule(rule_id)
             if row is None:
@@ -151,7 +150,7 @@ class AccessOps(VaultBase):
         who = canonical_principal(principal)
         env = self._environment(environment)
         nm = canonical_name(name)
-        extra = frozenset(canonical_principal(r) for r in roles)
+        extra = frozenset(check_roles(roles))
         with self.attempt("rule_query", durable=False, audited=False) as att:
             if who != att.ctx.user_id:
                 att.require_role("admin", "auditor")

@@ -12,7 +12,7 @@ from sqlalchemy import and_
 
 from .. import audit
 from ..errors import AuditFailure, StorageError, ValidationError
-from ..names import canonical_name, canonical_principal
+from ..names import canonical_name, canonical_principal, check_int, check_operation, check_secret_id
 from ..storage.schema import audit_log
 from .base import VaultBase
 from .secrets_ops import to_us
@@ -29,15 +29,11 @@ class AuditOps(VaultBase):
         a = audit_log.c
         where = []
         if secret_id is not None:
-            if not isinstance(secret_id, str) or len(secret_id) > 64:
-                raise ValidationError("secret_id must be a secret id string")
-            where.append(a.secret_id == secret_id)
+            where.append(a.secret_id == check_secret_id(secret_id))
         if principal:
             where.append(a.principal == canonical_principal(principal))
         if operation:
-            if not isinstance(operation, str) or len(operation) > 32:
-                raise ValidationError("operation must be an operation name")
-            where.append(a.operation == operation)
+            where.append(a.operation == check_operation(operation))
         if environment:
             where.append(a.environment == self._environment(environment))
         if outcome:
@@ -97,6 +93,7 @@ class AuditOps(VaultBase):
     def verify_audit_log(self, checkpoint: Mapping[str, Any] | None = None) -> audit.VerifyReport:
         """Check every row of the chain; ``checkpoint`` (from ``audit_checkpoint``) also catches a cut-off tail."""
         keys = self._unsealed()
+        checkpoint = _check_checkpoint(checkpoint)
         with self.attempt("audit_verify", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
         with self.storage.transaction(write=False) as tx:  # one snapshot for the whole walk
@@ -164,11 +161,26 @@ def audit_cursor(row: Mapping[str, Any]) -> str:
     return f"{row['ts']}:{row['seq']}"
 
 
+def _check_checkpoint(checkpoint: Any) -> dict[str, Any] | None:
+    """A checkpoint from ``audit_checkpoint()``: {"seq": int, "mac": 64 hex digits, ...}."""
+    if checkpoint is None:
+        return None
+    try:
+        seq = check_int(checkpoint["seq"], "checkpoint seq")
+        mac = checkpoint["mac"]
+        bytes.fromhex(mac)
+        if len(mac) != 64:
+            raise ValueError
+    except (TypeError, KeyError, ValueError, ValidationError):
+        raise ValidationError("checkpoint must be the dict returned by audit_checkpoint()") from None
+    return {"seq": seq, "mac": mac}
+
+
 def _parse_audit_cursor(cursor: Any) -> tuple[int, int] | None:
     if cursor is None:
         return None
     try:
         ts, seq = str(cursor).split(":")
-        return int(ts), int(seq)
-    except ValueError:
+        return check_int(int(ts), "cursor"), check_int(int(seq), "cursor")
+    except (ValueError, ValidationError):
         raise ValidationError("cursor must come from audit_cursor()") from None

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .. import audit
 from .. import metrics as _metrics
@@ -31,7 +31,6 @@ from ..errors import AccessDenied, AuditFailure, InvalidKey, Sealed, StorageErro
 from ..models import AccessLevel
 from ..names import DEFAULT_MAX_VALUE_BYTES, canonical_name, printable
 from ..storage import Storage
-from ..storage.engine import _reason
 from ..storage.repository import Tx
 
 
@@ -273,11 +272,17 @@ class VaultBase:
             raise
         except AuditFailure:
             raise
+        except StorageError as exc:
+            try:  # the database may be down or full: then the original error is what the caller needs
+                self._record(keys, ctx, operation, "failed", str(exc), env_text, name_text, _target(att))
+            except (StorageError, AuditFailure):
+                pass
+            raise
         except VaultError as exc:
             self._record(keys, ctx, operation, "failed", str(exc), env_text, name_text, _target(att))
             raise
         except SQLAlchemyError as exc:
-            raise StorageError(f"the {self.storage.backend} database failed: {_reason(exc)}") from None
+            raise self.storage.error(exc) from None
         except Exception as exc:  # e.g. a custom generator that raised: record it, never its message
             self._record(keys, ctx, operation, "failed", f"{type(exc).__name__} raised during {operation}",
                          env_text, name_text, _target(att))
@@ -303,6 +308,11 @@ class VaultBase:
                 operation=att.operation if att is not None else fields.pop("operation"),
                 outcome=outcome, reason=reason, **fields)
             tx.append_audit(row, ts // audit.US_PER_DAY)
+        except OperationalError as exc:  # the database itself failed (down, full): say so
+            raise self.storage.error(exc) from None
+        except SQLAlchemyError as exc:
+            raise AuditFailure(f"the audit row could not be written: {self.storage.error(exc)}; "
+                               "the operation was not performed") from None
         except Exception as exc:
             raise AuditFailure(f"the audit row could not be written ({type(exc).__name__}); "
                                "the operation was not performed") from None
@@ -315,10 +325,8 @@ class VaultBase:
                 state = tx.get_state(lock=True)
                 self._append(keys, tx, state, None, outcome, reason, ctx=ctx, operation=operation,
                              environment=environment, secret_name=name, secret_id=secret_id)
-        except (VaultError, SQLAlchemyError) as exc:  # the original error is what the caller needs
-            if isinstance(exc, AuditFailure):
-                raise
-            raise StorageError(f"could not record the {outcome} attempt: {type(exc).__name__}") from None
+        except SQLAlchemyError as exc:
+            raise self.storage.error(exc) from None
 
     def record_event(self, operation: str, outcome: str = "allowed", reason: str = "", *,
                      principal: str | None = None, environment: str | None = None,

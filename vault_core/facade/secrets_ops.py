@@ -18,7 +18,9 @@ from ..crypto import secret_aad
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..models import AccessLevel, Page, SecretMetadata, SecretType, VersionInfo
 from ..rotation import certificate_expiry
-from ..names import canonical_name, canonical_principal, check_description, check_tags, check_value
+from ..environments import Environment
+from ..names import (canonical_name, canonical_principal, check_description, check_int, check_secret_id, check_tags,
+                     check_text, check_value)
 from .base import NO_NAME, Attempt, VaultBase
 
 _UNSET: Any = object()
@@ -82,9 +84,7 @@ class SecretOps(VaultBase):
     def _locate(self, att: Attempt, secret_id: str | None):
         """The row named by the attempt's (environment, name) or by ``secret_id``."""
         if secret_id is not None:
-            if not isinstance(secret_id, str) or len(secret_id) > 64:
-                raise ValidationError("secret_id must be a secret id string")
-            row = att.tx.secret_by_id(secret_id)
+            row = att.tx.secret_by_id(check_secret_id(secret_id))
             if row is None:
                 raise NotFound("no secret has that id")
             att.environment, att.name = row["environment"], row["name"]
@@ -221,8 +221,8 @@ class SecretOps(VaultBase):
         return self._read("reveal", name, environment, secret_id, version, label)
 
     def _read(self, operation: str, name, environment, secret_id, version, label) -> str | bytes | None:
-        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
-            raise ValidationError("version must be a positive whole number")
+        if version is not None:
+            check_int(version, "version", 1)
         if label is not None and label not in ("current", "previous", "pending"):
             raise ValidationError("label must be current, previous or pending")
         env = environment if secret_id is None else None
@@ -351,10 +351,11 @@ class SecretOps(VaultBase):
             raise ValidationError("limit must be from 1 to 1000")
         envs = None if environment is None else [self._environment(environment)]
         stype = None if secret_type is None else SecretType.parse(secret_type).value
-        pre = None if not prefix else canonical_name(prefix) if not prefix.endswith(("/", ".")) \
-            else canonical_name(prefix[:-1]) + prefix[-1]
-        if search is not None and (not isinstance(search, str) or len(search) > 256):
-            raise ValidationError("search must be a string of at most 256 characters")
+        pre = None if prefix is None or prefix == "" else _canonical_prefix(prefix)
+        if search is not None:
+            check_text(search, "search")
+        if tag is not None:
+            check_text(tag, "tag", 64)
         after = _parse_cursor(cursor)
         with self.attempt("list", durable=False, audited=False) as att:
             out: list[SecretMetadata] = []
@@ -407,11 +408,23 @@ def _sees(att: Attempt, environment: str, name: str) -> bool:
     return "auditor" in att.roles or att.rules.has_any(att.ctx.user_id, att.roles, environment, name)
 
 
+def _canonical_prefix(prefix: Any) -> str:
+    """A name prefix may end in '.' or '/' (a folder); the rest is a canonical name."""
+    if not isinstance(prefix, str):
+        raise ValidationError("prefix must be a string")
+    if prefix.endswith(("/", ".")):
+        return canonical_name(prefix[:-1]) + prefix[-1]
+    return canonical_name(prefix)
+
+
 def _parse_cursor(cursor: Any) -> tuple[str, str] | None:
     if cursor is None:
         return None
     if not isinstance(cursor, str) or "/" not in cursor or len(cursor) > 300:
         raise ValidationError("cursor must be the next_cursor of a previous page")
     env, name = cursor.split("/", 1)
-    return env, name
+    try:
+        return Environment.parse(env).value, canonical_name(name)
+    except ValidationError:
+        raise ValidationError("cursor must be the next_cursor of a previous page") from None
 

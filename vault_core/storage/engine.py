@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..errors import StorageError
 from .repository import Tx
@@ -146,25 +146,36 @@ class Storage:
         """
         delay = 0.005
         for attempt in range(attempts):
-            conn = self.engine.connect().execution_options(vault_write=write, vault_durable=durable)
+            conn = None
             try:
+                conn = self.engine.connect().execution_options(vault_write=write, vault_durable=durable)
                 trans = conn.begin()
                 break
             except (OperationalError, DBAPIError) as exc:
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 if attempt + 1 == attempts or not _is_transient(exc):
-                    raise StorageError(f"the {self.backend} database is not available: {_reason(exc)}") from None
+                    raise self.error(exc) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
         try:
             yield Tx(conn, self.backend)
             trans.commit()
-        except BaseException:
+        except BaseException as exc:
             if trans.is_active:
-                trans.rollback()
+                try:
+                    trans.rollback()
+                except DBAPIError:
+                    pass  # the connection is gone; the server discards the transaction
+            if isinstance(exc, (OperationalError, DBAPIError)) and not isinstance(exc, IntegrityError):
+                raise self.error(exc) from None
             raise
         finally:
             conn.close()
+
+    def error(self, exc: BaseException) -> StorageError:
+        """A StorageError naming the backend and the driver's reason (never the URL)."""
+        return StorageError(f"the {self.backend} database failed: {_reason(exc)}")
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` (``ok`` when sound); PostgreSQL: a ping."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import DBAPIError
 
 from .schema import (
     access_rules,
@@ -90,9 +91,14 @@ class Tx:
         prep = _PREPARED.get(key)
         if prep is None:
             prep = _PREPARED[key] = _Prepared(stmt, self.conn.dialect)
-        if self._cursor is None:
-            self._cursor = self.conn.connection.driver_connection.cursor()
-        self._cursor.execute(prep.sql, prep.params(values or {}))
+        params = prep.params(values or {})
+        dbapi = self.conn.dialect.loaded_dbapi
+        try:
+            if self._cursor is None:
+                self._cursor = self.conn.connection.driver_connection.cursor()
+            self._cursor.execute(prep.sql, params)
+        except dbapi.Error as exc:  # the same exception classes SQLAlchemy itself would raise
+            raise DBAPIError.instance(prep.sql, None, exc, dbapi.Error) from None
         return prep
 
     def _fast_one(self, stmt, values: dict | None = None) -> dict | None:
