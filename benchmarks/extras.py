@@ -7,15 +7,10 @@ row says so, and the run goes on.
 from __future__ import annotations
 
 import importlib
-import inspect
-import time
 from pathlib import Path
 from typing import Any
 
 from .report import GROWTH_LIMIT, POINT_OPS
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def _optional(module: str):
     try:
@@ -24,14 +19,6 @@ def _optional(module: str):
         if exc.name == module:
             return None
         raise
-
-
-def _call(fn, **available: Any) -> Any:
-    """Call ``fn`` with the keyword arguments it accepts among ``available``."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return fn(**available)
-    return fn(**{k: v for k, v in available.items() if k in params})
 
 
 def _stat(value: Any) -> Any:
