@@ -18,6 +18,9 @@ class _ParseEnum(str, enum.Enum):
         if isinstance(raw, cls):
             return raw
         if isinstance(raw, str):
+            member = cls._value2member_map_.get(raw)  # the common case: exactly a value
+            if member is not None:
+                return member
             key = raw.strip().lower()
             for member in cls:
                 if key in (member.value, member.name.lower()):

@@ -29,7 +29,7 @@ from .keyring import Keyring
 FORMAT_V1 = 1
 _HEADER = struct.Struct(">BI")
 HEADER_BYTES = _HEADER.size + 12
-_CACHE_SIZE = 4096
+_CACHE_SIZE = 65_536  # about 100 bytes each; a miss costs an HKDF + cipher setup (~5 us)
 
 
 def secret_aad(environment: str, secret_id: str, name: str, version: int) -> bytes:

@@ -46,6 +46,46 @@ _DAILY_BUMP = (update(audit_daily)
                .where(and_(audit_daily.c.day == bindparam("d_day"), audit_daily.c.operation == bindparam("d_op"),
                            audit_daily.c.outcome == bindparam("d_outcome")))
                .values(count=audit_daily.c.count + 1))
+_SECRET_COLUMNS = tuple(c.key for c in secrets.c)
+_SECRET_DEFAULTS = {c.key: c.default.arg for c in secrets.c
+                    if c.default is not None and not callable(c.default.arg)}
+_FIND_SECRET = select(secrets).where(and_(_S.environment == bindparam("env"), _S.name == bindparam("name")))
+_SECRET_BY_ID = select(secrets).where(_S.id == bindparam("sid"))
+_INSERT_SECRET = insert(secrets).values({c: bindparam(c) for c in _SECRET_COLUMNS})
+_VERSION_COLUMNS = tuple(c.key for c in secret_versions.c)
+_INSERT_VERSION = insert(secret_versions).values({c: bindparam(c) for c in _VERSION_COLUMNS})
+_SET_STATE = (update(secret_versions).where(and_(_V.secret_id == bindparam("sid"), _V.version == bindparam("ver")))
+              .values(state=bindparam("state")))
+# "keep" holds one or two versions (current, and the pending one a staged rotation promotes)
+_DEMOTE = (update(secret_versions)
+           .where(and_(_V.secret_id == bindparam("sid"), _V.version != bindparam("k1"), _V.version != bindparam("k2"),
+                       or_(_V.state == "current", _V.state == "previous")))
+           .values(state="old"))
+_PRUNE = delete(secret_versions).where(and_(_V.secret_id == bindparam("sid"), _V.version < bindparam("below"),
+                                            _V.version != bindparam("k1"), _V.version != bindparam("k2")))
+_COUNT_ENCRYPTIONS = (update(wrapped_keys)
+                      .where(and_(wrapped_keys.c.purpose == "data", wrapped_keys.c.term == bindparam("term")))
+                      .values(encryptions=wrapped_keys.c.encryptions + bindparam("n")))
+_UPDATES: dict[tuple, Any] = {}
+
+
+def _secret_update(keys: tuple[str, ...], cas: bool):
+    """An UPDATE of exactly these columns (optionally guarded by the current version), built once."""
+    stmt = _UPDATES.get((keys, cas))
+    if stmt is None:
+        where = _S.id == bindparam("sid")
+        if cas:
+            where = and_(where, _S.current_version == bindparam("expected"))
+        stmt = _UPDATES[(keys, cas)] = update(secrets).where(where).values({k: bindparam("v_" + k) for k in keys})
+    return stmt
+
+
+def _keep(keep: Sequence[int]) -> dict[str, int]:
+    if not 1 <= len(keep) <= 2:
+        raise ValueError("keep one or two versions")
+    return {"k1": keep[0], "k2": keep[-1]}
+
+
 _DAILY_INSERT = insert(audit_daily).values(day=bindparam("d_day"), operation=bindparam("d_op"),
                                            outcome=bindparam("d_outcome"), count=1)
 
@@ -145,59 +185,61 @@ class Tx:
                                                           wrapped_keys.c.term == term)).values(wrapped=wrapped))
 
     def count_encryptions(self, term: int, n: int = 1) -> None:
-        self.conn.execute(update(wrapped_keys)
-                          .where(and_(wrapped_keys.c.purpose == "data", wrapped_keys.c.term == term))
-                          .values(encryptions=wrapped_keys.c.encryptions + n))
+        self._fast(_COUNT_ENCRYPTIONS, {"term": term, "n": n})
 
     # -- secrets ----------------------------------------------------------------
     def read_current(self, environment: str, name: str) -> RowMapping | None:
         """The hot path of a read: metadata and current ciphertext in one indexed query."""
         return self._fast_one(_READ_CURRENT, {"env": environment, "name": name})
 
-    def find_secret(self, environment: str, name: str) -> RowMapping | None:
-        return self._one(select(secrets).where(and_(_S.environment == environment, _S.name == name)))
+    def find_secret(self, environment: str, name: str) -> dict | None:
+        return self._fast_one(_FIND_SECRET, {"env": environment, "name": name})
 
-    def secret_by_id(self, secret_id: str) -> RowMapping | None:
-        return self._one(select(secrets).where(_S.id == secret_id))
+    def secret_by_id(self, secret_id: str) -> dict | None:
+        return self._fast_one(_SECRET_BY_ID, {"sid": secret_id})
 
     def insert_secret(self, **values: Any) -> None:
-        self.conn.execute(insert(secrets).values(**values))
+        unknown = set(values) - set(_SECRET_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown secret columns: {sorted(unknown)}")
+        self._fast(_INSERT_SECRET, {c: values.get(c, _SECRET_DEFAULTS.get(c)) for c in _SECRET_COLUMNS})
+
+    def _update(self, secret_id: str, expected: int | None, values: dict[str, Any]) -> int:
+        keys = tuple(sorted(values))
+        params = {"v_" + k: values[k] for k in keys}
+        params["sid"] = secret_id
+        if expected is not None:
+            params["expected"] = expected
+        self._fast(_secret_update(keys, expected is not None), params)
+        return self._cursor.rowcount
 
     def update_secret(self, secret_id: str, **values: Any) -> None:
-        self.conn.execute(update(secrets).where(_S.id == secret_id).values(**values))
+        self._update(secret_id, None, values)
 
     def cas_update_secret(self, secret_id: str, expected_version: int, **values: Any) -> bool:
         """Update only if the current version is still ``expected_version``."""
-        res = self.conn.execute(update(secrets)
-                                .where(and_(_S.id == secret_id, _S.current_version == expected_version))
-                                .values(**values))
-        return res.rowcount == 1
+        return self._update(secret_id, expected_version, values) == 1
 
     def purge_secret(self, secret_id: str) -> None:
         self.conn.execute(delete(secret_versions).where(_V.secret_id == secret_id))
         self.conn.execute(delete(secrets).where(_S.id == secret_id))
 
     def insert_version(self, **values: Any) -> None:
-        self.conn.execute(insert(secret_versions).values(**values))
+        self._fast(_INSERT_VERSION, {c: values[c] for c in _VERSION_COLUMNS})
 
     def get_version(self, secret_id: str, version: int) -> RowMapping | None:
         return self._one(select(secret_versions).where(and_(_V.secret_id == secret_id, _V.version == version)))
 
     def set_version_state(self, secret_id: str, version: int, state: str) -> None:
-        self.conn.execute(update(secret_versions)
-                          .where(and_(_V.secret_id == secret_id, _V.version == version)).values(state=state))
+        self._fast(_SET_STATE, {"sid": secret_id, "ver": version, "state": state})
 
     def demote_versions(self, secret_id: str, keep: Sequence[int]) -> None:
-        """Mark every version but ``keep`` as old (labels move with a new current)."""
-        self.conn.execute(update(secret_versions)
-                          .where(and_(_V.secret_id == secret_id, _V.version.notin_(keep),
-                                      _V.state.in_(("current", "previous"))))
-                          .values(state="old"))
+        """Mark every current/previous version but ``keep`` (one or two) as old."""
+        self._fast(_DEMOTE, {"sid": secret_id, **_keep(keep)})
 
     def prune_versions(self, secret_id: str, below: int, keep: Sequence[int] = ()) -> None:
-        """Destroy versions older than ``below`` except those in ``keep``."""
-        self.conn.execute(delete(secret_versions)
-                          .where(and_(_V.secret_id == secret_id, _V.version < below, _V.version.notin_(keep))))
+        """Destroy versions older than ``below`` except those in ``keep`` (one or two)."""
+        self._fast(_PRUNE, {"sid": secret_id, "below": below, **_keep(keep or [0])})
 
     def delete_version(self, secret_id: str, version: int) -> None:
         self.conn.execute(delete(secret_versions).where(and_(_V.secret_id == secret_id, _V.version == version)))
