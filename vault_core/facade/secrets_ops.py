@@ -359,7 +359,8 @@ class SecretOps(VaultBase):
         after = _parse_cursor(cursor)
         with self.attempt("list", durable=False, audited=False) as att:
             out: list[SecretMetadata] = []
-            batch_size, scanned, exhausted = max(limit, 200), 0, False
+            # the first batch is one page; later ones grow, for callers who see few of the rows
+            batch_size, scanned, exhausted = limit + 1, 0, False
             while len(out) < limit and not exhausted and scanned < 50 * limit + 10_000:
                 batch = att.tx.list_secrets(environments=envs, secret_type=stype, prefix=pre,
                                             contains=(search or "").strip().lower() or None, tag=tag,
@@ -374,6 +375,7 @@ class SecretOps(VaultBase):
                             exhausted = exhausted and i == len(batch) - 1
                             break
                 scanned += len(batch)
+                batch_size = min(batch_size * 4, 2000)
             more = after is not None and not exhausted
             return Page(out, f"{after[0]}/{after[1]}" if more else None)
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import DBAPIError
 
@@ -279,7 +279,13 @@ class Tx:
         elif not include_deleted:
             stmt = stmt.where(_S.deleted_at.is_(None))
         if after is not None:
-            stmt = stmt.where(tuple_(_S.environment, _S.name) > tuple_(*after))
+            env, name = after
+            if environments is not None and len(set(environments)) == 1:
+                # one environment: "name > ?" keeps the search on the (environment, name) index
+                only = next(iter(environments))
+                stmt = stmt.where(_S.name > name) if only == env else stmt.where(_S.environment > env)
+            else:
+                stmt = stmt.where(or_(_S.environment > env, and_(_S.environment == env, _S.name > name)))
         for clause in extra_where:
             stmt = stmt.where(clause)
         return self._all(stmt)
