@@ -134,6 +134,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('secrets', schema=None) as batch_op:
         batch_op.create_index('ix_secrets_expires', ['expires_at'], unique=False)
+        batch_op.create_index('ix_secrets_counts', ['environment', 'secret_type', 'deleted_at'], unique=False)
         batch_op.create_index('ix_secrets_name', ['name'], unique=False)
         batch_op.create_index('ix_secrets_next_rotation', ['next_rotation_at'], unique=False)
 
@@ -200,6 +201,7 @@ def downgrade() -> None:
     with op.batch_alter_table('secrets', schema=None) as batch_op:
         batch_op.drop_index('ix_secrets_next_rotation')
         batch_op.drop_index('ix_secrets_name')
+        batch_op.drop_index('ix_secrets_counts')
         batch_op.drop_index('ix_secrets_expires')
 
     op.drop_table('secrets')
