@@ -20,7 +20,8 @@ except VaultError as exc:
     auth.sealed_message(exc)
     st.stop()
 
-auth.apply_cookie_action(vault)
+cookie_slot = st.container()  # always first: cookie components live here without shifting the page
+auth.apply_cookie_action(vault, cookie_slot)
 session = auth.current_session(vault)
 
 if session is None:

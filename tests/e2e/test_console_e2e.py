@@ -52,12 +52,44 @@ def log_in(page, user: str, password: str = PW) -> None:
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
     wait_for_app_idle(page, settle_ms=500)
+    if page.get_by_role("button", name="Log out").count():
+        # the cookie manager component reruns the app once or twice after a login: let them finish
+        page.wait_for_function("() => document.cookie.includes('vault_console_session')")
+        wait_for_app_idle(page, settle_ms=1500)
 
 
 def choose(page, label: str, option: str) -> None:
-    page.get_by_label(label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_for_app_idle(page)
+    """Pick ``option`` in a selectbox (retried: a rerun may close the list while it opens)."""
+    for _ in range(3):
+        wait_for_app_idle(page, settle_ms=300)
+        box = page.get_by_label(label, exact=True)
+        expect(box).to_have_count(1)
+        box.click()
+        box.press_sequentially(option.rsplit("/", 1)[-1])
+        item = page.get_by_role("option", name=option, exact=True)
+        try:
+            item.click(timeout=5000)
+        except Exception:
+            page.keyboard.press("Escape")
+            continue
+        wait_for_app_idle(page)
+        return
+    raise AssertionError(f"could not choose {option!r} in {label!r}")
+
+
+def create(page, name: str, value: str) -> None:
+    """Fill and submit the New secret form (opening its expander first)."""
+    wait_for_app_idle(page, settle_ms=500)
+    field, secret = page.get_by_label("Name", exact=True), page.get_by_label("Value", exact=True)
+    expect(field).to_have_count(1)  # a rerun can briefly leave stale copies of the form
+    if not field.is_visible():
+        page.get_by_text("New secret").click()
+    expect(field).to_be_visible()
+    field.fill(name)
+    secret.fill(value)
+    expect(secret).to_have_value(value)
+    page.get_by_role("button", name="Create").click()
+    wait_for_app_idle(page, settle_ms=500)
 
 
 def test_nothing_is_reachable_by_url_before_login(env):
@@ -82,11 +114,7 @@ def test_login_create_reveal_and_audit(env):
     page = open_app(context, server.url)
     log_in(page, "ann")
     expect(page.get_by_role("heading", name="Secrets")).to_be_visible()
-    page.get_by_text("New secret").click()
-    page.get_by_label("Name", exact=True).fill("e2e_canary")
-    page.get_by_label("Value", exact=True).fill(CANARY)
-    page.get_by_role("button", name="Create").click()
-    wait_for_app_idle(page)
+    create(page, "e2e_canary", CANARY)
     expect(page.get_by_text("Created development/e2e_canary.")).to_be_visible()
     assert CANARY not in page.content()
     choose(page, "Secret", "development/e2e_canary")
@@ -116,12 +144,8 @@ def test_hostile_text_renders_as_text_and_hostile_name_is_refused(env):
     expect(shown.first).to_be_visible()  # the description and the tags, as literal text
     assert shown.count() == 2
     assert page.locator('img[src="x"]').count() == 0
-    page.get_by_text("New secret").click()
-    page.get_by_label("Name", exact=True).fill(XSS)
-    page.get_by_label("Value", exact=True).fill("value-never-echoed")
-    page.get_by_role("button", name="Create").click()
-    wait_for_app_idle(page)
-    expect(page.get_by_text("secret name may hold only letters", exact=False)).to_be_visible()
+    create(page, XSS, "value-never-echoed")
+    expect(page.get_by_text("secret name may hold only letters", exact=False)).to_be_visible(timeout=15_000)
     assert "value-never-echoed" not in page.locator('[data-testid="stAlert"]').all_inner_texts().__str__()
     assert alerts == []
     context.close()

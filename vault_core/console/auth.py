@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import jwt
 import streamlit as st
@@ -60,10 +60,9 @@ class SessionCookie(CookieModel):
         self.set_cookie()
 
     @staticmethod
-    def read(secret: str) -> str | None:
-        """The session token of the request's cookie, if its signature and date hold."""
-        raw = st.context.cookies.get(COOKIE_NAME) if st.context.cookies is not None else None
-        if not raw or len(raw) > 1024:
+    def decode(raw: str, secret: str) -> str | None:
+        """The session token inside a cookie value, if its signature and date hold."""
+        if not isinstance(raw, str) or not raw or len(raw) > 1024:
             return None
         try:
             data = jwt.decode(raw, secret, algorithms=["HS256"])
@@ -74,14 +73,52 @@ class SessionCookie(CookieModel):
         sid = data.get("sid")
         return sid if isinstance(sid, str) else None
 
+    @staticmethod
+    def read(secret: str) -> str | None:
+        """The session token of the request's cookie (sent when the page was loaded)."""
+        raw = st.context.cookies.get(COOKIE_NAME) if st.context.cookies is not None else None
+        return SessionCookie.decode(raw, secret)
 
-def apply_cookie_action(vault: Vault) -> None:
-    """Write or delete the cookie asked for by the previous run (after its st.rerun)."""
-    action = st.session_state.pop(COOKIE_ACTION, None)
-    if action == "set" and st.session_state.get(TOKEN_KEY):
-        SessionCookie(vault.console_cookie_secret()).write(st.session_state[TOKEN_KEY])
+
+def apply_cookie_action(vault: Vault, slot=None) -> None:
+    """Write or delete the cookie a previous run asked for, until the browser reports it done.
+
+    The cookie manager is a component: a run can be cut short by the next
+    rerun before its message reaches the browser, so the action stays pending
+    (for a few runs at most) until the browser's cookie list shows the result.
+    The components go into ``slot``, a container the router creates first on
+    every run, so their coming and going never shifts (and remounts) the page.
+    """
+    pending = st.session_state.get(COOKIE_ACTION)
+    if not pending:
+        return
+    if slot is not None:
+        with slot:
+            _cookie_step(vault, pending)
+    else:
+        _cookie_step(vault, pending)
+
+
+def _cookie_step(vault: Vault, pending) -> None:
+    action, tries = pending if isinstance(pending, tuple) else (pending, 0)
+    cookie = SessionCookie(vault.console_cookie_secret())
+    present = cookie.cookie_manager.cookies.get(COOKIE_NAME) if isinstance(cookie.cookie_manager.cookies, dict) \
+        else None
+    token = st.session_state.get(TOKEN_KEY)
+    if action == "set" and token:
+        if present and SessionCookie.decode(present, cookie.cookie_key) == token or tries >= 3:
+            st.session_state.pop(COOKIE_ACTION, None)
+            return
+        cookie.write(token)
     elif action == "delete":
-        SessionCookie(vault.console_cookie_secret()).delete_cookie()
+        if not present or tries >= 3:
+            st.session_state.pop(COOKIE_ACTION, None)
+            return
+        cookie.delete_cookie()
+    else:
+        st.session_state.pop(COOKIE_ACTION, None)
+        return
+    st.session_state[COOKIE_ACTION] = (action, tries + 1)
 
 
 def current_session(vault: Vault) -> ConsoleSession | None:

@@ -107,8 +107,10 @@ def _browse(g: Guard, admin: bool) -> SecretMetadata | None:
         paging["cursors"].append(next_cursor)
         st.rerun()
     picked = event.selection.rows if event is not None and hasattr(event, "selection") else []
+    if picked and picked[0] < len(rows):
+        return rows[picked[0]]  # a row selected in the table wins
     by_label = {f"{m.environment}/{m.name}": m for m in rows}
-    choice = st.selectbox("Secret", list(by_label), index=picked[0] if picked else None, key="secret_pick",
+    choice = st.selectbox("Secret", list(by_label), index=None, key="secret_pick",
                           placeholder="Select a row above, or choose here")
     return by_label.get(choice) if choice else None
 
