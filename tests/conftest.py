@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from tests.console_fixtures import console  # noqa: F401  (fixture)
 from tests.pg_fixtures import pg_server, pg_url  # noqa: F401  (fixtures)
 from vault_core import open_vault
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tests.console_fixtures import CANARY, PW, button, console, login, texts  # noqa: F401
+from tests.console_fixtures import CANARY, PW, button, login, texts
 from vault_core.console.access_view import diff_rules
 
 

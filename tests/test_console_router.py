@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.console_fixtures import CANARY, PW, console, login, texts  # noqa: F401
+from tests.console_fixtures import CANARY, PW, login, texts
 from vault_core.console.roles import PAGES, pages_for
 
 

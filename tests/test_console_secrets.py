@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.console_fixtures import CANARY, button, console, login, texts  # noqa: F401
+from tests.console_fixtures import CANARY, button, login, texts
 
 XSS = "<img src=x onerror=alert(1)>"
 

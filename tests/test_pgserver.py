@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 # Imported here so this test also runs without conftest.py (costs one extra server at most).
-from tests.pg_fixtures import new_database_url, pg_server, pg_url  # noqa: F401
+from tests.pg_fixtures import new_database_url
 from tests.pgserver import PgTarget
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import inspect
 import json
 import sys
 from pathlib import Path

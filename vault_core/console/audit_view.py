@@ -14,7 +14,6 @@ from ..facade.audit_ops import audit_cursor
 from .auth import Guard
 
 PAGE_SIZE = 100
-HASH_SCAN = 20_000  # rows searched by the audit-hash lookup
 COLUMNS = ["seq", "timestamp", "principal", "roles", "operation", "environment", "secret_name", "version",
            "outcome", "reason", "client_ip", "forwarded_for", "forwarded_trusted", "user_agent", "session_id"]
 
@@ -85,20 +84,13 @@ def _hash_lookup(g: Guard) -> None:
     if not go or not value:
         return
     digest = g.vault.audit_hash(value)
+    found = g.vault.find_value(value)  # indexed on the keyed hash: the whole log, not a recent slice
     del value
-    found, cursor, scanned = [], None, 0
-    while scanned < HASH_SCAN:
-        rows = g.vault.get_audit_log(limit=5000, cursor=cursor)
-        found += [r for r in rows if r.get("value_hash") == digest]
-        scanned += len(rows)
-        if len(rows) < 5000:
-            break
-        cursor = audit_cursor(rows[-1])
     st.text(f"Audit hash: {digest}")
     if found:
         st.dataframe(pd.DataFrame(found, columns=COLUMNS), hide_index=True)
     else:
-        st.info(f"No row among the latest {scanned} carries that value.")
+        st.info("No write in the audit log carries that value.")
 
 
 def render(g: Guard) -> None:
