@@ -20,7 +20,7 @@ import hmac
 import json
 import os
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -194,23 +194,13 @@ def verify_snapshot(tx: Tx, master: bytes, manifest: Mapping[str, Any], *, sampl
     checkpoint = manifest["audit"]
     if state["audit_seq"] != checkpoint["seq"] or bytes(state["audit_mac"]).hex() != checkpoint["mac"]:
         raise IntegrityError("the backup's audit head differs from its manifest checkpoint")
-    report = audit.verify_rows(keys.audit_key, _audit_rows(tx), state_seq=state["audit_seq"],
+    report = audit.verify_rows(keys.audit_key, tx.iter_audit(), state_seq=state["audit_seq"],
                                state_mac=state["audit_mac"], checkpoint=checkpoint)
     if not report.ok:
         raise IntegrityError(f"the backup's audit chain is broken: {report.problem}")
     decrypted = _decrypt_sample(tx, keys.barrier, sample, rng or random.SystemRandom())
     return {"audit_rows": report.rows_checked, "audit_head": report.head_seq, "decrypted_sample": decrypted,
             "vault_id": state["vault_id"]}
-
-
-def _audit_rows(tx: Tx, batch: int = 5000) -> Iterator[Mapping[str, Any]]:
-    after = 0
-    while True:
-        rows = tx.audit_range(after, batch)
-        yield from rows
-        if len(rows) < batch:
-            return
-        after = rows[-1]["seq"]
 
 
 def _decrypt_sample(tx: Tx, barrier: Barrier, sample: int, rng: random.Random) -> int:

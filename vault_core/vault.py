@@ -29,7 +29,7 @@ DB_FILE_NAME = "vault.db"
 DEFAULT_DIR = ".vault"
 
 
-class Vault(RotationOps, RekeyOps, AccessOps, UsersOps, AuditOps, BackupOps, HealthOps, AppOps):
+class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, AuditOps, BackupOps, HealthOps, AppOps):
     """An open vault. Thread-safe; open one per process and share it."""
 
     def unlock(self, master_key: bytes | None = None, passphrase: str | None = None, *,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..access import ANY_ENV, Rule, parse_levels, rule_from_row
-from ..errors import NotFound, ValidationError
+from ..errors import Conflict, NotFound, ValidationError
 from ..models import AccessLevel
 from ..names import canonical_name, canonical_pattern, canonical_principal, check_int, check_roles
 from .base import VaultBase
@@ -24,23 +24,27 @@ class AccessOps(VaultBase):
     def add_principal(self, name: str, *, roles: Iterable[str] = (), kind: str = "user",
                       display_name: str = "", email: str = "") -> str:
         """Create a user or service identity; returns its canonical name. Needs the admin role."""
-        principal = canonical_principal(name)
-        role_list = check_roles(roles)
         if kind not in KINDS:
             raise ValidationError(f"kind must be one of {', '.join(KINDS)}")
+        return self._create_principal("principal_add", name, roles, kind=kind, display_name=display_name,
+                                      email=email)
+
+    def _create_principal(self, operation: str, name: str, roles: Iterable[str], *, display_name: str,
+                          email: str, **columns: Any) -> str:
+        """Insert a new principal in an audited attempt (admin role); shared by users and services."""
+        principal = canonical_principal(name)
+        role_list = check_roles(roles)
         for text in (display_name, email):
             if not isinstance(text, str) or len(text) > 256 or "\x00" in text:
                 raise ValidationError("display_name and email must be short strings")
-        with self.attempt("principal_add") as att:
+        with self.attempt(operation) as att:
             att.name = principal
             att.require_role("admin")
             if att.tx.get_principal(principal) is not None:
-                from ..errors import Conflict
-
                 raise Conflict(f"principal {principal} already exists")
             now = self.clock()
-            att.tx.insert_principal(name=principal, kind=kind, display_name=display_name, email=email,
-                                    roles=json.dumps(role_list), created_at=now, updated_at=now)
+            att.tx.insert_principal(name=principal, display_name=display_name, email=email,
+                                    roles=json.dumps(role_list), created_at=now, updated_at=now, **columns)
             att.tx.bump_rules_version()
             att.reason = f"roles={','.join(role_list)}"
         return principal

@@ -98,17 +98,7 @@ class AuditOps(VaultBase):
             att.require_role(*AUDIT_ROLES)
         with self.storage.transaction(write=False) as tx:  # one snapshot for the whole walk
             state = tx.get_state()
-
-            def rows() -> Iterator[Mapping[str, Any]]:
-                after = 0
-                while True:
-                    batch = tx.audit_range(after, _BATCH)
-                    yield from batch
-                    if len(batch) < _BATCH:
-                        return
-                    after = batch[-1]["seq"]
-
-            report = audit.verify_rows(keys.audit_key, rows(), state_seq=state["audit_seq"],
+            report = audit.verify_rows(keys.audit_key, tx.iter_audit(_BATCH), state_seq=state["audit_seq"],
                                        state_mac=state["audit_mac"], checkpoint=checkpoint)
         self._last_verify = report
         try:

@@ -27,7 +27,7 @@ from ..models import AccessLevel
 from ..names import check_value
 from ..storage import rotation_repo as repo
 from ..storage.engine import _reason
-from .base import NO_NAME, Attempt
+from .base import Attempt
 from .secrets_ops import US_PER_DAY, SecretOps, encode_plain
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -154,16 +154,9 @@ class RotationOps(SecretOps):
         return self._rotate(secret_id, name, environment, generator, apply, test, scheduled=False)
 
     def _rotate(self, secret_id, name, environment, generator, apply, test, *, scheduled: bool) -> int:
-        env = environment if secret_id is None else None
         # 1. who, what and how, in a read transaction (denials and misses are audited)
-        with self.attempt("rotate", name=name if secret_id is None else NO_NAME, environment=env,
-                          durable=False, audited=False) as att:
-            if secret_id is None:
-                att.require(AccessLevel.ROTATE)
-            row = self._locate(att, secret_id)
-            att.require(AccessLevel.ROTATE)
-            if row is None or row["deleted_at"] is not None:
-                raise NotFound(f"no secret {att.environment}/{att.name}")
+        with self._on_secret("rotate", name, environment, secret_id, AccessLevel.ROTATE,
+                             durable=False, audited=False) as (att, row):
             gen, gen_name = self._generator(generator, row)
             registered = self._hooks().get(gen_name or "", (None, None))
             apply, test = apply or registered[0], test or registered[1]
@@ -288,14 +281,7 @@ class RotationOps(SecretOps):
         and check-and-set stay simple); the reverted-from version becomes
         PREVIOUS, so a second revert undoes the first.
         """
-        env = environment if secret_id is None else None
-        with self.attempt("revert", name=name if secret_id is None else NO_NAME, environment=env) as att:
-            if secret_id is None:
-                att.require(AccessLevel.ROTATE)
-            row = self._locate(att, secret_id)
-            att.require(AccessLevel.ROTATE)
-            if row is None or row["deleted_at"] is not None:
-                raise NotFound(f"no secret {att.environment}/{att.name}")
+        with self._on_secret("revert", name, environment, secret_id, AccessLevel.ROTATE) as (att, row):
             prev, current = row["previous_version"], row["current_version"]
             vrow = att.tx.get_version(row["id"], prev) if prev else None
             if vrow is None:

@@ -276,14 +276,7 @@ class SecretOps(VaultBase):
             meta["next_rotation_at"] = self.clock() + interval * US_PER_DAY if interval else None
         data = None if value is _UNSET else encode_plain(check_value(value, self.max_value_bytes),
                                                          isinstance(value, str))
-        env = environment if secret_id is None else None
-        with self.attempt("update", name=name if secret_id is None else NO_NAME, environment=env) as att:
-            if secret_id is None:
-                att.require(AccessLevel.WRITE)
-            row = self._locate(att, secret_id)
-            att.require(AccessLevel.WRITE)
-            if row is None or row["deleted_at"] is not None:
-                raise NotFound(f"{att.environment}/{att.name} does not exist")
+        with self._on_secret("update", name, environment, secret_id, AccessLevel.WRITE) as (att, row):
             if data is not None:
                 stype = meta.get("secret_type", row["secret_type"])
                 if "expires_at" not in meta and stype == SecretType.CERTIFICATE.value:
@@ -297,47 +290,46 @@ class SecretOps(VaultBase):
             return row["current_version"]
 
     @contextmanager
-    def _admin_change(self, operation: str, name, environment, secret_id, *, deleted: bool | None):
-        """Yield (attempt, row) for an ADMIN operation on a live, deleted (or any) secret."""
-        env = environment if secret_id is None else None
-        with self.attempt(operation, name=name if secret_id is None else NO_NAME, environment=env) as att:
-            if secret_id is None:
-                att.require(AccessLevel.ADMIN)
+    def _on_secret(self, operation: str, name: Any, environment: Any, secret_id: str | None,
+                   level: AccessLevel, *, deleted: bool | None = False, **options: Any):
+        """Yield (attempt, row) for an operation on one secret named by name or by id.
+
+        With a name the level is checked before the lookup, so a denial never
+        depends on whether the secret exists. ``deleted`` asks for a live secret
+        (False), a soft-deleted one (True) or either (None); else ``NotFound``.
+        """
+        by_id = secret_id is not None
+        with self.attempt(operation, name=NO_NAME if by_id else name, environment=None if by_id else environment,
+                          **options) as att:
+            if not by_id:
+                att.require(level)
             row = self._locate(att, secret_id)
-            att.require(AccessLevel.ADMIN)
+            att.require(level)
             if row is None or (deleted is not None and (row["deleted_at"] is not None) != deleted):
-                state = "deleted" if deleted else "live"
-                raise NotFound(f"no {state} secret {att.environment}/{att.name}" if deleted is not None
-                               else f"no secret {att.environment}/{att.name}")
+                state = {False: "live ", True: "deleted ", None: ""}[deleted]
+                raise NotFound(f"no {state}secret {att.environment}/{att.name}")
             yield att, row
 
     def delete_secret(self, name: str | None = None, environment: Any = None, *,
                       secret_id: str | None = None) -> None:
         """Soft delete (reads return None; ``restore_secret`` brings it back). Needs ADMIN."""
-        gen = self._admin_change("delete", name, environment, secret_id, deleted=False)
-        self._apply(gen, lambda att, row: att.tx.update_secret(row["id"], deleted_at=self.clock(),
-                                                               updated_at=self.clock(), updated_by=att.ctx.user_id))
+        with self._on_secret("delete", name, environment, secret_id, AccessLevel.ADMIN) as (att, row):
+            att.tx.update_secret(row["id"], deleted_at=self.clock(), updated_at=self.clock(),
+                                 updated_by=att.ctx.user_id)
 
     def restore_secret(self, name: str | None = None, environment: Any = None, *,
                        secret_id: str | None = None) -> None:
         """Undo a soft delete. Needs ADMIN."""
-        gen = self._admin_change("restore", name, environment, secret_id, deleted=True)
-        self._apply(gen, lambda att, row: att.tx.update_secret(row["id"], deleted_at=None,
-                                                               updated_at=self.clock(), updated_by=att.ctx.user_id))
+        with self._on_secret("restore", name, environment, secret_id, AccessLevel.ADMIN, deleted=True) as (att, row):
+            att.tx.update_secret(row["id"], deleted_at=None, updated_at=self.clock(), updated_by=att.ctx.user_id)
 
     def purge_secret(self, name: str | None = None, environment: Any = None, *,
                      secret_id: str | None = None) -> None:
         """Destroy the secret, every version and its policy rules. Needs ADMIN. Irreversible."""
-        def purge(att, row):
+        with self._on_secret("purge", name, environment, secret_id, AccessLevel.ADMIN, deleted=None) as (att, row):
             att.tx.purge_secret(row["id"])
             att.tx.delete_rules_of_secret(row["id"])
             att.tx.bump_rules_version()
-        self._apply(self._admin_change("purge", name, environment, secret_id, deleted=None), purge)
-
-    @staticmethod
-    def _apply(gen, action) -> None:
-        with gen as (att, row):
-            action(att, row)
 
     def list_secrets(self, environment: Any = None, secret_type: Any = None, *, tag: str | None = None,
                      prefix: str | None = None, search: str | None = None, limit: int = 100,

@@ -26,10 +26,10 @@ from typing import Any
 import bcrypt
 
 from ..context import make_context
-from ..errors import AccessDenied, Conflict, NotFound, ValidationError
+from ..errors import AccessDenied, NotFound, ValidationError
 from ..names import canonical_principal
 from ..storage import users_repo
-from .base import VaultBase
+from .access_ops import AccessOps
 
 US_PER_MIN = 60_000_000
 FAIL_LIMIT = 5
@@ -83,7 +83,7 @@ def _new_password_bytes(password: Any) -> bytes:
     return data
 
 
-class UsersOps(VaultBase):
+class UsersOps(AccessOps):
     """Users of the console and their sessions. Managing others needs the admin role."""
 
     bcrypt_rounds = 12  # tests lower it; the dummy hash always uses the same cost
@@ -199,25 +199,10 @@ class UsersOps(VaultBase):
     def add_user(self, name: str, password: str, roles: Iterable[str] = (), *, display_name: str = "",
                  email: str = "", must_change_password: bool = True) -> str:
         """Create a console user with a password. Needs the admin role."""
-        user = canonical_principal(name)
-        role_list = sorted({canonical_principal(r) for r in roles})
         digest = self._hash(_new_password_bytes(password))
-        for text in (display_name, email):
-            if not isinstance(text, str) or len(text) > 256 or "\x00" in text:
-                raise ValidationError("display_name and email must be short strings")
-        with self.attempt("user_add") as att:
-            att.name = user
-            att.require_role("admin")
-            if att.tx.get_principal(user) is not None:
-                raise Conflict(f"user {user} already exists")
-            now = self.clock()
-            att.tx.insert_principal(name=user, kind="user", display_name=display_name, email=email,
-                                    roles=json.dumps(role_list), password_hash=digest,
-                                    must_change_password=bool(must_change_password), session_epoch=0,
-                                    created_at=now, updated_at=now)
-            att.tx.bump_rules_version()
-            att.reason = f"roles={','.join(role_list)}"
-        return user
+        return self._create_principal("user_add", name, roles, display_name=display_name, email=email,
+                                      kind="user", password_hash=digest,
+                                      must_change_password=bool(must_change_password), session_epoch=0)
 
     def set_password(self, name: str, password: str, *, current_password: str | None = None,
                      must_change: bool | None = None) -> None:

@@ -343,6 +343,16 @@ class Tx:
         return self._all(select(audit_log).where(audit_log.c.seq > after_seq)
                          .order_by(audit_log.c.seq).limit(limit))
 
+    def iter_audit(self, batch: int = 5000):
+        """Every row in chain order, read in batches (for verification and backups)."""
+        after = 0
+        while True:
+            rows = self.audit_range(after, batch)
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1]["seq"]
+
     def query_audit(self, *, where: Sequence[Any], before: tuple[int, int] | None, limit: int) -> list[RowMapping]:
         """Newest first by (ts, seq), keyset-paginated: the indexes end in (ts, seq)."""
         a = audit_log.c
