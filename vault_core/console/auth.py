@@ -202,10 +202,15 @@ def login_form(vault: Vault) -> None:
     except (AccessDenied, ValidationError) as exc:
         st.error(str(exc))
         return
-    st.session_state[TOKEN_KEY] = token
-    st.session_state[COOKIE_ACTION] = "set"
+    _start_session(token)
     st.session_state.pop("_vault_logged_out", None)
     st.rerun()
+
+
+def _start_session(token: str) -> None:
+    """Keep the new session token and have the cookie written on the next run."""
+    st.session_state[TOKEN_KEY] = token
+    st.session_state[COOKIE_ACTION] = "set"
 
 
 def logout(vault: Vault) -> None:
@@ -243,8 +248,7 @@ def change_password_form(vault: Vault, session: ConsoleSession, *, forced: bool)
     except (AccessDenied, ValidationError) as exc:
         st.error(str(exc))
         return
-    st.session_state[TOKEN_KEY] = token
-    st.session_state[COOKIE_ACTION] = "set"
+    _start_session(token)
     st.success("Password changed.")
     st.rerun()
 

@@ -371,26 +371,27 @@ class SecretOps(VaultBase):
             more = after is not None and not exhausted
             return Page(out, f"{after[0]}/{after[1]}" if more else None)
 
-    def get_metadata(self, name: str | None = None, environment: Any = None, *,
-                     secret_id: str | None = None) -> SecretMetadata | None:
-        """Metadata (never the value) of one secret the caller holds any level on."""
-        env = environment if secret_id is None else None
-        with self.attempt("metadata", name=name if secret_id is None else NO_NAME, environment=env,
+    @contextmanager
+    def _visible(self, operation: str, name: Any, environment: Any, secret_id: str | None):
+        """Yield (attempt, row or None) for a metadata read: any level on the secret (or auditor)."""
+        by_id = secret_id is not None
+        with self.attempt(operation, name=NO_NAME if by_id else name, environment=None if by_id else environment,
                           durable=False, audited=False) as att:
             row = self._locate(att, secret_id)
             if not _sees(att, att.environment, att.name):
                 raise AccessDenied(f"{att.ctx.user_id} holds no level on {att.environment}/{att.name}")
+            yield att, row
+
+    def get_metadata(self, name: str | None = None, environment: Any = None, *,
+                     secret_id: str | None = None) -> SecretMetadata | None:
+        """Metadata (never the value) of one secret the caller holds any level on."""
+        with self._visible("metadata", name, environment, secret_id) as (_att, row):
             return None if row is None else metadata_from_row(row)
 
     def list_versions(self, name: str | None = None, environment: Any = None, *,
                       secret_id: str | None = None) -> list[VersionInfo]:
         """The stored versions (number, state, who, when), newest first; never values."""
-        env = environment if secret_id is None else None
-        with self.attempt("versions", name=name if secret_id is None else NO_NAME, environment=env,
-                          durable=False, audited=False) as att:
-            row = self._locate(att, secret_id)
-            if not _sees(att, att.environment, att.name):
-                raise AccessDenied(f"{att.ctx.user_id} holds no level on {att.environment}/{att.name}")
+        with self._visible("versions", name, environment, secret_id) as (att, row):
             if row is None:
                 return []
             return [VersionInfo(v["version"], v["state"], to_datetime(v["created_at"]), v["created_by"])
