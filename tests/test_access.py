@@ -234,3 +234,26 @@ def test_rule_properties(rules, level, env, name):
     if denies:
         assert not decision.allowed  # a deny anywhere on the path -> denied
     assert decision.allowed == (bool(allows) and not denies)  # allows compose by union
+
+
+def test_revoke_in_one_process_denies_the_other_on_its_next_call(tmp_path, pg_url):
+    """Two processes on one PostgreSQL database: no stale compiled rules survive a revoke."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    vault = open_vault(tmp_path / "v", database_url=pg_url, principal="owner")
+    vault.store_secret("shared", "v", environment=ENV)
+    rid = vault.grant("svc", ["read"], environment=ENV, pattern="shared")
+    go = tmp_path / "go"
+    worker = Path(__file__).parent / "workers" / "replica_reader.py"
+    proc = subprocess.Popen([sys.executable, str(worker), str(tmp_path / "v"), pg_url, str(go)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    assert proc.stdout.readline().strip() == "ok"  # the replica has compiled and cached the rules
+    vault.revoke(rid)
+    go.touch()
+    out, err = proc.communicate(timeout=120)
+    assert out.strip() == "denied", err
+    vault.storage.dispose()
