@@ -1,14 +1,71 @@
-"""The Health page: figures and plotly charts, refreshed by a fragment."""
+"""The Health page: figures and plotly charts, refreshed by a fragment.
+
+Charts are built with ``plotly.graph_objects`` (about 1 ms a figure; a
+``plotly.express`` figure costs ~30 ms, most of the page's run). Figures are
+kept in this session's state under a signature of the counts they show, so a
+fragment refresh whose counts did not change builds nothing again. They hold
+counts only, never a value.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from .auth import Guard
 
 REFRESH_SECONDS = 30
+FIGURES = "_health_figures"  # session state: (signature, {key: figure})
+OUTCOME_COLOURS = {"allowed": "#2e7d32", "denied": "#c62828", "failed": "#ef6c00"}
+
+
+def _bar(counts: dict[str, int], title: str) -> go.Figure:
+    items = sorted(counts.items())
+    fig = go.Figure(go.Bar(x=[k for k, _ in items], y=[v for _, v in items], name="secrets"))
+    return fig.update_layout(title=title, xaxis_title="environment", yaxis_title="secrets")
+
+
+def _pie(counts: dict[str, int], title: str) -> go.Figure:
+    items = sorted(counts.items())
+    fig = go.Figure(go.Pie(labels=[k for k, _ in items], values=[v for _, v in items], sort=False))
+    return fig.update_layout(title=title)
+
+
+def _daily(counts: list[dict[str, Any]]) -> go.Figure | None:
+    """Stacked bars per day and outcome; the hover lists the operations behind each bar."""
+    df = pd.DataFrame(counts, columns=["day", "operation", "outcome", "count"])
+    if df.empty:
+        return None
+    df["date"] = pd.to_datetime(df["day"], unit="D")
+    df = df.sort_values(["date", "operation"])
+    df["line"] = df["operation"].astype(str) + ": " + df["count"].astype(str)
+    fig = go.Figure()
+    for outcome, part in df.groupby("outcome", sort=True):
+        per_day = part.groupby("date", sort=True).agg(count=("count", "sum"), detail=("line", "<br>".join))
+        fig.add_trace(go.Bar(x=per_day.index, y=per_day["count"], name=str(outcome), hovertext=per_day["detail"],
+                             hovertemplate="%{x|%Y-%m-%d}: %{y}<br>%{hovertext}<extra>" + str(outcome) + "</extra>",
+                             marker_color=OUTCOME_COLOURS.get(str(outcome))))
+    return fig.update_layout(title="Audited operations per day", barmode="stack", xaxis_title="date",
+                             yaxis_title="operations")
+
+
+def figures(health: dict[str, Any], counts: list[dict[str, Any]]) -> dict[str, go.Figure]:
+    """The page's charts, rebuilt only when the counts they show changed since this session's last run."""
+    signature = repr((sorted(health.get("by_environment", {}).items()), sorted(health.get("by_type", {}).items()),
+                      [tuple(sorted(c.items())) for c in counts]))
+    cached = st.session_state.get(FIGURES)
+    if cached and cached[0] == signature:
+        return cached[1]
+    figs = {"h_env": _bar(health.get("by_environment", {}), "Secrets by environment"),
+            "h_type": _pie(health.get("by_type", {}), "Secrets by type")}
+    daily = _daily(counts)
+    if daily is not None:
+        figs["h_daily"] = daily
+    st.session_state[FIGURES] = (signature, figs)
+    return figs
 
 
 def _figures(g: Guard) -> None:
@@ -21,17 +78,12 @@ def _figures(g: Guard) -> None:
     c[2].metric("Expired", health.get("expired", 0))
     c[3].metric("Rotation due", health.get("rotation_due", 0))
     c[4].metric("Audit rows", health.get("audit_rows", 0))
+    figs = figures(health, counts)
     left, right = st.columns(2)
-    by_env = pd.DataFrame(sorted(health.get("by_environment", {}).items()), columns=["environment", "secrets"])
-    left.plotly_chart(px.bar(by_env, x="environment", y="secrets", title="Secrets by environment"),
-                      key="h_env")
-    by_type = pd.DataFrame(sorted(health.get("by_type", {}).items()), columns=["type", "secrets"])
-    right.plotly_chart(px.pie(by_type, names="type", values="secrets", title="Secrets by type"), key="h_type")
-    daily = pd.DataFrame(counts, columns=["day", "operation", "outcome", "count"])
-    if not daily.empty:
-        daily["date"] = pd.to_datetime(daily["day"], unit="D")
-        st.plotly_chart(px.bar(daily, x="date", y="count", color="outcome", title="Audited operations per day",
-                               hover_data=["operation"]), key="h_daily")
+    left.plotly_chart(figs["h_env"], key="h_env")
+    right.plotly_chart(figs["h_type"], key="h_type")
+    if "h_daily" in figs:
+        st.plotly_chart(figs["h_daily"], key="h_daily")
     terms = pd.DataFrame(health.get("key_terms", []))
     if not terms.empty:
         st.caption("Key terms")
