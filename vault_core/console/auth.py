@@ -37,7 +37,22 @@ COOKIE_DAYS = 0.5  # the server-side session lasts 12 hours too
 
 @st.cache_resource(show_spinner=False)
 def _open_vault(path: str, url: str) -> Vault:
-    return open_vault(path or None, database_url=url or None, strict=True, create=False)
+    """Open the vault once per process; start the rotation scheduler and metrics with it.
+
+    The scheduler takes a lease in the database, so however many console replicas
+    run it, each due rotation happens once. ``VAULT_SCHEDULER=on`` enables it
+    (``vault-console serve`` sets it unless told otherwise).
+    Metrics start only when ``VAULT_METRICS_PORT`` is set.
+    """
+    vault = open_vault(path or None, database_url=url or None, strict=True, create=False)
+    if os.environ.get("VAULT_SCHEDULER", "off").lower() in ("1", "on", "true", "yes"):
+        from ..scheduler import start_scheduler
+
+        start_scheduler(vault, float(os.environ.get("VAULT_SCHEDULER_INTERVAL", "60")))
+    from ..metrics import start_from_env
+
+    start_from_env(vault)
+    return vault
 
 
 def get_vault() -> Vault:
