@@ -58,6 +58,7 @@ def main(args: argparse.Namespace) -> int:
     # uvicorn (Streamlit's server) would otherwise believe X-Forwarded-For from loopback peers and
     # hand us the claimed address as the peer; proxy trust is VAULT_TRUSTED_PROXIES' job alone.
     env = dict(os.environ, VAULT_PATH=str(vault_dir), FORWARDED_ALLOW_IPS="")
+    env.setdefault("VAULT_SCHEDULER", "on")  # the console process runs due rotations (once across replicas)
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(args.port),
            "--server.address", str(args.address)]
     try:
