@@ -139,15 +139,15 @@ class RekeyOps(VaultBase):
     def _reencrypt_batch(self, att: Attempt, target: int, batch: int, job_id: int) -> int:
         barrier = self._unsealed().barrier
         rows = repo.versions_below(att.tx, target, batch)
-        sealed: dict[int, int] = {}
+        rewrites = []
         for r in rows:
             aad = secret_aad(r["environment"], r["secret_id"], r["name"], r["version"])
             blob = barrier.seal(barrier.open(r["ciphertext"], salt=r["salt"], aad=aad), salt=r["salt"], aad=aad)
-            term = barrier.term_of(blob)
-            if repo.rewrite_version(att.tx, r["secret_id"], r["version"], r["key_term"], blob, term):
-                sealed[term] = sealed.get(term, 0) + 1
-        for term, n in sealed.items():
-            att.tx.count_encryptions(term, n)
+            rewrites.append({"sid": r["secret_id"], "ver": r["version"], "old_term": r["key_term"], "blob": blob,
+                             "new_term": barrier.term_of(blob)})
+        repo.rewrite_versions(att.tx, rewrites)
+        for term in {w["new_term"] for w in rewrites}:  # every seal counts, even one a racing write replaced
+            att.tx.count_encryptions(term, sum(1 for w in rewrites if w["new_term"] == term))
         repo.advance_job(att.tx, job_id, len(rows))
         return len(rows)
 

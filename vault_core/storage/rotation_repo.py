@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from .repository import Tx
@@ -129,12 +129,20 @@ def versions_per_term(tx: Tx) -> dict[int, int]:
     return {r[0]: r[1] for r in tx.conn.execute(select(_V.key_term, func.count()).group_by(_V.key_term))}
 
 
-def rewrite_version(tx: Tx, secret_id: str, version: int, old_term: int, blob: bytes, new_term: int) -> bool:
-    """Replace one ciphertext, only if it is still the one sealed under ``old_term``."""
-    res = tx.conn.execute(update(secret_versions)
-                          .where(and_(_V.secret_id == secret_id, _V.version == version, _V.key_term == old_term))
-                          .values(ciphertext=blob, key_term=new_term))
-    return res.rowcount == 1
+_REWRITE = (update(secret_versions)
+            .where(and_(_V.secret_id == bindparam("sid"), _V.version == bindparam("ver"),
+                        _V.key_term == bindparam("old_term")))
+            .values(ciphertext=bindparam("blob"), key_term=bindparam("new_term")))
+
+
+def rewrite_versions(tx: Tx, rows: list[dict[str, Any]]) -> int:
+    """Replace ciphertexts (one executemany), each only if still sealed under its ``old_term``.
+
+    ``rows`` hold sid, ver, old_term, blob, new_term; returns how many were replaced.
+    """
+    if not rows:
+        return 0
+    return tx.conn.execute(_REWRITE, rows).rowcount
 
 
 def retire_term(tx: Tx, term: int, now: int) -> None:
