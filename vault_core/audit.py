@@ -9,7 +9,6 @@ value pass through the vault", compare ``audit_hash(value)`` instead.
 from __future__ import annotations
 
 import csv
-import hashlib
 import hmac
 import io
 import json
@@ -29,10 +28,13 @@ _CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 US_PER_DAY = 86_400_000_000
 
 
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+
+
 def row_mac(key: bytes, row: Mapping[str, Any], prev_mac: bytes) -> bytes:
     """The MAC of one row: its canonical JSON content chained to the previous MAC."""
-    content = json.dumps([row.get(f) for f in _FIELDS], separators=(",", ":"), ensure_ascii=True)
-    return hmac.new(key, content.encode() + b"|" + bytes(prev_mac), hashlib.sha256).digest()
+    content = _CANONICAL.encode([row.get(f) for f in _FIELDS])
+    return hmac.digest(key, content.encode() + b"|" + bytes(prev_mac), "sha256")
 
 
 def to_datetime(us: int | None) -> datetime | None:
