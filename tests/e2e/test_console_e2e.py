@@ -8,12 +8,12 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.browser import StreamlitServer, launch_chromium, wait_for_app_idle
+from tests.e2e.helpers import PW, choose, create, log_in, open_app
 from vault_core import AccessLevel, open_vault
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-PW = "e2e password 123"
 CANARY = "canary-e2e-51d0c2"
 XSS = "<img src=x onerror=alert(1)>"
 USERS = ["ann", "bea", "cid", "dot", "eve", "fay"]
@@ -38,58 +38,6 @@ def env(tmp_path_factory):
         finally:
             browser.close()
             vault.storage.dispose()
-
-
-def open_app(context, url: str, path: str = ""):
-    page = context.new_page()
-    page.goto(url + path)
-    wait_for_app_idle(page)
-    return page
-
-
-def log_in(page, user: str, password: str = PW) -> None:
-    page.get_by_label("Username", exact=True).fill(user)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
-    wait_for_app_idle(page, settle_ms=500)
-    if page.get_by_role("button", name="Log out").count():
-        # the cookie manager component reruns the app once or twice after a login: let them finish
-        page.wait_for_function("() => document.cookie.includes('vault_console_session')")
-        wait_for_app_idle(page, settle_ms=1500)
-
-
-def choose(page, label: str, option: str) -> None:
-    """Pick ``option`` in a selectbox (retried: a rerun may close the list while it opens)."""
-    for _ in range(3):
-        wait_for_app_idle(page, settle_ms=300)
-        box = page.get_by_label(label, exact=True)
-        expect(box).to_have_count(1)
-        box.click()
-        box.press_sequentially(option.rsplit("/", 1)[-1])
-        item = page.get_by_role("option", name=option, exact=True)
-        try:
-            item.click(timeout=5000)
-        except Exception:
-            page.keyboard.press("Escape")
-            continue
-        wait_for_app_idle(page)
-        return
-    raise AssertionError(f"could not choose {option!r} in {label!r}")
-
-
-def create(page, name: str, value: str) -> None:
-    """Fill and submit the New secret form (opening its expander first)."""
-    wait_for_app_idle(page, settle_ms=500)
-    field, secret = page.get_by_label("Name", exact=True), page.get_by_label("Value", exact=True)
-    expect(field).to_have_count(1)  # a rerun can briefly leave stale copies of the form
-    if not field.is_visible():
-        page.get_by_text("New secret").click()
-    expect(field).to_be_visible()
-    field.fill(name)
-    secret.fill(value)
-    expect(secret).to_have_value(value)
-    page.get_by_role("button", name="Create").click()
-    wait_for_app_idle(page, settle_ms=500)
 
 
 def test_nothing_is_reachable_by_url_before_login(env):

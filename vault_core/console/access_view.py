@@ -17,6 +17,8 @@ from .auth import Guard
 USER_ERRORS = (ValidationError, Conflict, NotFound, AccessDenied)
 FIELDS = ["subject_kind", "subject", "environment", "pattern", "levels", "effect", "note"]
 ENV_CHOICES = [ANY_ENV] + [e.value for e in Environment]
+PLAN = "_rules_plan"  # session state: the reviewed changes {"revoke": [ids], "grant": [rules]}
+RESULT = "_rules_result"  # session state: the outcome of the last apply, shown once
 
 
 def _row(rule) -> dict[str, Any]:
@@ -24,27 +26,34 @@ def _row(rule) -> dict[str, Any]:
     return {"id": d["id"], **{f: d[f] for f in FIELDS if f != "levels"}, "levels": ",".join(d["levels"])}
 
 
+def _text(raw: dict[str, Any], field: str) -> str:
+    """A cell as text: an empty cell of the editor may be None, NaN or ''."""
+    value = raw.get(field)
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return str(value).strip()
+
+
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     """A rule row as grant() takes it; raises ValidationError with the reason."""
-    subject = raw.get("subject")
-    if not isinstance(subject, str) or not subject.strip():
+    subject = _text(raw, "subject")
+    if not subject:
         raise ValidationError("each rule needs a subject")
-    kind = raw.get("subject_kind") or "any"
+    kind = _text(raw, "subject_kind") or "any"
     if kind not in ("user", "role", "any"):
         raise ValidationError("subject_kind must be user, role or any")
-    effect = raw.get("effect") or "allow"
+    effect = _text(raw, "effect") or "allow"
     if effect not in ("allow", "deny"):
         raise ValidationError("effect must be allow or deny")
-    env = raw.get("environment") or ANY_ENV
+    env = _text(raw, "environment") or ANY_ENV
     if env not in ENV_CHOICES:
         raise ValidationError(f"environment must be one of {', '.join(ENV_CHOICES)}")
-    pattern = (raw.get("pattern") or "*").strip()
-    levels = sorted(lv.value for lv in parse_levels([p.strip() for p in str(raw.get("levels") or "").split(",")
+    pattern = _text(raw, "pattern") or "*"
+    levels = sorted(lv.value for lv in parse_levels([p.strip() for p in _text(raw, "levels").split(",")
                                                      if p.strip()]))
-    note = raw.get("note") if isinstance(raw.get("note"), str) else ""
     return {"subject_kind": kind, "subject": canonical_principal(subject), "environment": env,
             "pattern": pattern if pattern == "*" else canonical_pattern(pattern), "levels": ",".join(levels),
-            "effect": effect, "note": note}
+            "effect": effect, "note": _text(raw, "note")}
 
 
 def diff_rules(before: pd.DataFrame, after: pd.DataFrame) -> tuple[list[int], list[dict[str, Any]], list[str]]:
@@ -55,6 +64,8 @@ def diff_rules(before: pd.DataFrame, after: pd.DataFrame) -> tuple[list[int], li
     for i, raw in enumerate(after.to_dict("records"), start=1):
         rid = raw.get("id")
         rid = None if rid is None or pd.isna(rid) else int(rid)
+        if rid is None and not any(_text(raw, f) for f in FIELDS):
+            continue  # a row just added and not yet filled in
         try:
             clean = _clean(raw)
         except ValidationError as exc:
@@ -71,49 +82,90 @@ def diff_rules(before: pd.DataFrame, after: pd.DataFrame) -> tuple[list[int], li
     return sorted(set(revoke)), grant, errors
 
 
+def apply_changes(vault, revoke: list[int], grant: list[dict[str, Any]]) -> tuple[int, str | None]:
+    """Revoke then grant, in order; (changes done, the reason it stopped or None).
+
+    Each change is its own audited vault call: a failure stops the rest and
+    says how far it got, so the admin can review the table and try again.
+    """
+    done = 0
+    try:
+        for rid in revoke:
+            vault.revoke(rid)
+            done += 1
+        for rule in grant:
+            vault.grant(rule["subject"], rule["levels"].split(","), environment=rule["environment"],
+                        pattern=rule["pattern"], effect=rule["effect"], subject_kind=rule["subject_kind"],
+                        note=rule["note"])
+            done += 1
+    except USER_ERRORS as exc:
+        return done, str(exc)
+    return done, None
+
+
+def describe(plan: dict[str, list]) -> list[str]:
+    """One line per change of a plan, as the confirm step shows them."""
+    lines = [f"- revoke rule {rid}" for rid in plan["revoke"]]
+    lines += [f"+ {r['effect']} {r['levels']} to {r['subject_kind']} {r['subject']} on "
+              f"{r['environment']}/{r['pattern']}" for r in plan["grant"]]
+    return lines
+
+
+def _confirm(g: Guard) -> None:
+    """The reviewed plan (from session state) with Apply and Discard."""
+    plan = st.session_state.get(PLAN)
+    if not plan:
+        return
+    st.subheader("Changes to apply")
+    for line in describe(plan):
+        st.text(line)
+    left, right = st.columns([1, 4])
+    if right.button("Discard", key="rules_discard"):
+        st.session_state.pop(PLAN, None)
+        st.rerun()
+    if left.button(f"Apply {len(plan['revoke']) + len(plan['grant'])} change(s)", type="primary",
+                   key="rules_apply"):
+        done, problem = apply_changes(g.vault, plan["revoke"], plan["grant"])
+        st.session_state.pop(PLAN, None)
+        st.session_state.pop("rules_editor", None)  # the editor starts again from the stored rules
+        if problem:
+            st.session_state[RESULT] = ("error", f"Stopped after {done} change(s): {problem}")
+        else:
+            st.session_state[RESULT] = ("success", f"Applied {done} change(s).")
+        st.rerun()
+
+
 def _rules(g: Guard) -> None:
+    result = st.session_state.pop(RESULT, None)
+    if result:
+        getattr(st, result[0])(result[1])
     rules = g.vault.list_rules()
     builtin = [r for r in rules if r.id <= 0]
     editable = pd.DataFrame([_row(r) for r in rules if r.id > 0], columns=["id"] + FIELDS)
     st.caption("Built-in rules (not editable)")
     st.dataframe(pd.DataFrame([_row(r) for r in builtin], columns=["id"] + FIELDS), hide_index=True)
+    st.caption("Rules: edit cells, add rows (+) or delete rows, then review the changes")
     edited = st.data_editor(
         editable, key="rules_editor", num_rows="dynamic", hide_index=True, width="stretch",
         column_config={
             "id": st.column_config.NumberColumn("id", disabled=True),
             "subject_kind": st.column_config.SelectboxColumn("subject kind", options=["user", "role", "any"]),
+            "subject": st.column_config.TextColumn("subject"),
             "environment": st.column_config.SelectboxColumn("environment", options=ENV_CHOICES),
-            "effect": st.column_config.SelectboxColumn("effect", options=["allow", "deny"]),
+            "pattern": st.column_config.TextColumn("pattern", help="a name or a glob such as app/*; empty = *"),
             "levels": st.column_config.TextColumn("levels", help="comma separated: read, write, rotate, admin"),
+            "effect": st.column_config.SelectboxColumn("effect", options=["allow", "deny"]),
         })
     revoke, grant, errors = diff_rules(editable, edited)
     for err in errors:
         st.error(err)
-    if errors or not (revoke or grant):
-        return
-    st.subheader("Changes to apply")
-    for rid in revoke:
-        st.text(f"- revoke rule {rid}")
-    for rule in grant:
-        st.text(f"+ {rule['effect']} {rule['levels']} to {rule['subject_kind']} {rule['subject']} on "
-                f"{rule['environment']}/{rule['pattern']}")
-    if st.button(f"Apply {len(revoke) + len(grant)} change(s)", type="primary", key="rules_apply"):
-        done = 0
-        try:
-            for rid in revoke:
-                g.vault.revoke(rid)
-                done += 1
-            for rule in grant:
-                g.vault.grant(rule["subject"], rule["levels"].split(","), environment=rule["environment"],
-                              pattern=rule["pattern"], effect=rule["effect"], subject_kind=rule["subject_kind"],
-                              note=rule["note"])
-                done += 1
-        except USER_ERRORS as exc:
-            st.error(f"Stopped after {done} change(s): {exc}")
-            return
-        st.session_state.pop("rules_editor", None)
-        st.success(f"Applied {done} change(s).")
-        st.rerun()
+    plan = {"revoke": revoke, "grant": grant}
+    if (revoke or grant) and st.session_state.get(PLAN) not in (None, plan):
+        st.session_state.pop(PLAN, None)  # edited again after the review: review again
+    if not errors and (revoke or grant) and st.session_state.get(PLAN) is None:
+        if st.button(f"Review {len(revoke) + len(grant)} change(s)", key="rules_review"):
+            st.session_state[PLAN] = plan
+    _confirm(g)
 
 
 def _roles(g: Guard) -> None:

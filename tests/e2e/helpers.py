@@ -1,0 +1,62 @@
+"""Shared Playwright helpers for the console's end-to-end tests (a running `streamlit run` server)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
+
+from tests.browser import wait_for_app_idle
+
+PW = "e2e password 123"
+
+
+def open_app(context, url: str, path: str = ""):
+    page = context.new_page()
+    page.goto(url + path)
+    wait_for_app_idle(page)
+    return page
+
+
+def log_in(page, user: str, password: str = PW) -> None:
+    page.get_by_label("Username", exact=True).fill(user)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    wait_for_app_idle(page, settle_ms=500)
+    if page.get_by_role("button", name="Log out").count():
+        # the cookie manager component reruns the app once or twice after a login: let them finish
+        page.wait_for_function("() => document.cookie.includes('vault_console_session')")
+        wait_for_app_idle(page, settle_ms=1500)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in a selectbox (retried: a rerun may close the list while it opens)."""
+    for _ in range(3):
+        wait_for_app_idle(page, settle_ms=300)
+        box = page.get_by_label(label, exact=True)
+        expect(box).to_have_count(1)
+        box.click()
+        box.press_sequentially(option.rsplit("/", 1)[-1])
+        item = page.get_by_role("option", name=option, exact=True)
+        try:
+            item.click(timeout=5000)
+        except PlaywrightError:  # a rerun closed the list or replaced the option
+            page.keyboard.press("Escape")
+            continue
+        wait_for_app_idle(page)
+        return
+    raise AssertionError(f"could not choose {option!r} in {label!r}")
+
+
+def create(page, name: str, value: str) -> None:
+    """Fill and submit the New secret form (opening its expander first)."""
+    wait_for_app_idle(page, settle_ms=500)
+    field, secret = page.get_by_label("Name", exact=True), page.get_by_label("Value", exact=True)
+    expect(field).to_have_count(1)  # a rerun can briefly leave stale copies of the form
+    if not field.is_visible():
+        page.get_by_text("New secret").click()
+    expect(field).to_be_visible()
+    field.fill(name)
+    secret.fill(value)
+    expect(secret).to_have_value(value)
+    page.get_by_role("button", name="Create").click()
+    wait_for_app_idle(page, settle_ms=500)
