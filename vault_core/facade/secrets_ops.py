@@ -68,7 +68,7 @@ def check_cas(cas: Any) -> int | None:
 def metadata_from_row(row: Mapping[str, Any]) -> SecretMetadata:
     return SecretMetadata(
         id=row["id"], name=row["name"], environment=row["environment"], secret_type=row["secret_type"],
-        description=row["description"], tags=tuple(json.loads(row["tags"])),
+        description=row["description"], tags=() if row["tags"] == "[]" else tuple(json.loads(row["tags"])),
         current_version=row["current_version"], created_at=to_datetime(row["created_at"]),
         created_by=row["created_by"], updated_at=to_datetime(row["updated_at"]), updated_by=row["updated_by"],
         expires_at=to_datetime(row["expires_at"]), rotation_interval_days=row["rotation_interval_days"],
