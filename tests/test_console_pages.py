@@ -122,3 +122,128 @@ def test_rotation_page_rotates_many_and_shows_history(console):
     at.run()
     history = at.dataframe[-1].value
     assert (history["operation"] == "rotate").sum() >= 2
+
+
+def _plan(console, after_rows):
+    """The plan the Review button would store, from an edited copy of the editor's table."""
+    from vault_core.console.access_view import FIELDS, _row
+
+    before = pd.DataFrame([_row(r) for r in console.list_rules() if r.id > 0], columns=["id"] + FIELDS)
+    after = pd.concat([before, pd.DataFrame(after_rows, columns=["id"] + FIELDS)], ignore_index=True)
+    return before, after
+
+
+def test_apply_changes_revokes_then_grants_and_stops_at_the_first_refusal(console):
+    from vault_core.console.access_view import apply_changes
+
+    walt = next(r.id for r in console.list_rules(subject="walt"))
+    before, after = _plan(console, [[None, "user", "walt", "staging", "*", "read", "allow", "moved"]])
+    after = after[after["id"] != walt]
+    revoke, grant, errors = diff_rules(before, after)
+    assert (revoke, errors) == ([walt], []) and [g["environment"] for g in grant] == ["staging"]
+    assert apply_changes(console, revoke, grant) == (2, None)
+    assert [(r.environment, r.note) for r in console.list_rules(subject="walt")] == [("staging", "moved")]
+    done, problem = apply_changes(console, [walt, 999], grant)  # walt's old rule is gone already
+    assert done == 0 and problem
+    with console.security_context("walt", roles=()):  # a non-admin gets nothing applied either
+        done, problem = apply_changes(console, [], grant)
+    assert done == 0 and "admin" in problem.lower()
+
+
+def test_access_confirm_step_applies_the_reviewed_plan(console):
+    from vault_core.console.access_view import PLAN, describe
+
+    before, after = _plan(console, [[None, "user", "nora", "development", "db_*", "read, write", "allow", ""],
+                                    [None, None, None, None, None, None, None, None]])  # a blank new row
+    revoke, grant, errors = diff_rules(before, after)
+    assert (revoke, errors, len(grant)) == ([], [], 1)
+    at = login(console, "ann")
+    at.switch_page("pages/access.py").run()
+    assert not [b for b in at.button if b.label.startswith("Apply")]  # nothing reviewed yet
+    at.session_state[PLAN] = {"revoke": revoke, "grant": grant}
+    at.run()
+    assert "+ allow read,write to user nora on development/db_*" in texts(at)
+    assert describe(at.session_state[PLAN]) == ["+ allow read,write to user nora on development/db_*"]
+    button(at, "Apply 1 change(s)").click().run()
+    assert not at.exception
+    assert "Applied 1 change(s)." in [s.value for s in at.success]
+    assert PLAN not in at.session_state
+    rule = console.list_rules(subject="nora")[0]
+    assert (rule.pattern, sorted(lv.value for lv in rule.levels)) == ("db_*", ["read", "write"])
+    assert console.get_audit_log(operation="rule_add", principal="ann")[0]["outcome"] == "allowed"
+    with console.security_context("nora"):
+        assert console.get_secret("db_url", "development") == CANARY
+    at.session_state[PLAN] = {"revoke": [rule.id], "grant": []}  # review, then discard
+    at.run()
+    button(at, "Discard").click().run()
+    assert PLAN not in at.session_state and console.list_rules(subject="nora")
+
+
+def test_access_confirm_step_reports_where_it_stopped(console):
+    from vault_core.console.access_view import PLAN
+
+    at = login(console, "ann")
+    at.switch_page("pages/access.py").run()
+    at.session_state[PLAN] = {"revoke": [999], "grant": []}
+    at.run()
+    button(at, "Apply 1 change(s)").click().run()
+    assert at.error[0].value.startswith("Stopped after 0 change(s):")
+
+
+def test_rotation_page_reverts_to_the_previous_value(console):
+    console.update_secret("db_url", "development", rotation_interval_days=30)
+    console.rotate_secret(name="db_url", environment="development")
+    assert console.get_secret("db_url", "development") != CANARY
+    at = login(console, "opal")
+    at.switch_page("pages/rotation.py").run()
+    at.multiselect(key="r_pick").select("development/db_url").run()
+    button(at, "Revert to previous").click().run()
+    assert not at.exception and not at.error
+    assert at.success[0].value.startswith("Reverted: the previous value is current again (version 3).")
+    assert console.get_secret("db_url", "development") == CANARY
+    assert console.get_audit_log(operation="revert", principal="opal")[0]["outcome"] == "allowed"
+    assert "Rotate all due" not in [b.label for b in at.button]  # scheduled rotation is for admins
+
+
+def test_rotation_page_rotates_all_due_secrets_as_the_scheduler(console):
+    from sqlalchemy import update
+
+    from vault_core.storage.schema import secrets
+
+    console.update_secret("db_url", "development", rotation_interval_days=30)
+    console.store_secret("api_token", "t0", environment="development", rotation_interval_days=7)
+    db_id = console.get_metadata("db_url", "development").id
+    with console.storage.transaction() as tx:  # db_url's rotation came due an hour ago
+        tx.conn.execute(update(secrets).where(secrets.c.id == db_id)
+                        .values(next_rotation_at=console.clock() - 3_600_000_000))
+    at = login(console, "ann")
+    at.switch_page("pages/rotation.py").run()
+    button(at, "Rotate all due").click().run()
+    assert not at.exception and not at.error
+    assert "Rotated 1, failed 0." in [s.value for s in at.success]
+    assert console.get_metadata("db_url", "development").current_version == 2
+    assert console.get_metadata("api_token", "development").current_version == 1
+    row = console.get_audit_log(operation="rotate", name="db_url")[0]
+    assert row["principal"] == "system:scheduler" and row["outcome"] == "allowed"
+
+
+def test_health_charts_are_rebuilt_only_when_their_counts_change(console):
+    import json
+
+    from vault_core.console.health_view import FIGURES
+
+    at = login(console, "ann")
+    at.switch_page("pages/health.py").run()
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert [s["data"][0]["type"] for s in specs] == ["bar", "pie", "bar"]
+    assert dict(zip(specs[0]["data"][0]["x"], specs[0]["data"][0]["y"], strict=True)) == {
+        "development": 1, "production": 1}
+    assert {t["name"] for t in specs[2]["data"]} >= {"allowed"}  # one trace per outcome, stacked by day
+    first = at.session_state[FIGURES]
+    at.run()  # a refresh with the same counts reuses the figures
+    assert at.session_state[FIGURES][1] is first[1]
+    console.store_secret("new_one", "v", environment="staging")
+    at.run()
+    assert at.session_state[FIGURES][0] != first[0]
+    env_chart = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert dict(zip(env_chart["x"], env_chart["y"], strict=True))["staging"] == 1

@@ -106,8 +106,10 @@ def test_admin_grants_read_in_the_rule_editor_and_the_user_reveals(env):
     page.get_by_role("button", name="Apply 1 change(s)").click()
     wait_for_app_idle(page)
     expect(page.get_by_text("Applied 1 change(s).")).to_be_visible()
-    rule = [r for r in vault.list_rules(subject="uma")]
-    assert [(r.pattern, sorted(lv.value for lv in r.levels)) for r in rule] == [("shared/token", ["read"])]
+    expect(page.get_by_role("button", name=re.compile("^Review"))).to_have_count(0)  # the editor starts afresh
+    expect(page.locator(CELLS).filter(has_text=re.compile("^shared/token$"))).to_have_count(1)
+    rules = vault.list_rules(subject="uma")
+    assert [(r.pattern, sorted(lv.value for lv in r.levels)) for r in rules] == [("shared/token", ["read"])]
     assert vault.get_audit_log(operation="rule_add", principal="ann")[0]["outcome"] == "allowed"
 
     other = browser.new_context()  # uma, in her own browser
@@ -127,7 +129,7 @@ def test_admin_grants_read_in_the_rule_editor_and_the_user_reveals(env):
 
 
 def test_rotation_page_rotates_and_the_new_version_and_audit_rows_show(env):
-    vault, server, browser, page = env
+    vault, _, _, page = env
     before = vault.get_metadata("api_key_stripe", "development").current_version
     go(page, "Rotation")
     choose(page, "Secrets to rotate now", "development/api_key_stripe")
@@ -157,7 +159,7 @@ def test_rotation_page_rotates_and_the_new_version_and_audit_rows_show(env):
 
 
 def test_audit_filtered_to_one_user_downloads_a_neutralised_csv(env):
-    vault, server, browser, page = env
+    vault, _, _, page = env
     go(page, "Audit")
     page.get_by_label("Operation", exact=True).fill("")
     page.get_by_label("Principal", exact=True).fill("uma")
@@ -181,7 +183,7 @@ def test_audit_filtered_to_one_user_downloads_a_neutralised_csv(env):
 
 
 def test_health_page_draws_its_charts_from_demo_data(env):
-    vault, server, browser, page = env
+    vault, _, _, page = env
     go(page, "Health")
     charts = page.locator('[data-testid="stPlotlyChart"]')
     expect(charts).to_have_count(3)  # by environment, by type, operations per day
@@ -198,7 +200,7 @@ def test_health_page_draws_its_charts_from_demo_data(env):
 
 
 def test_tampered_audit_row_fails_verification_on_the_audit_page(env):
-    vault, server, browser, page = env
+    vault, _, _, page = env
     target = vault.get_audit_log(operation="rotate", principal="ann")[0]["seq"]
     with sqlite3.connect(vault.vault_dir / "vault.db") as db:  # an attacker with the database file
         db.execute("UPDATE audit_log SET reason = 'nothing to see' WHERE seq = ?", (target,))

@@ -162,9 +162,9 @@ def _rules(g: Guard) -> None:
     plan = {"revoke": revoke, "grant": grant}
     if (revoke or grant) and st.session_state.get(PLAN) not in (None, plan):
         st.session_state.pop(PLAN, None)  # edited again after the review: review again
-    if not errors and (revoke or grant) and st.session_state.get(PLAN) is None:
-        if st.button(f"Review {len(revoke) + len(grant)} change(s)", key="rules_review"):
-            st.session_state[PLAN] = plan
+    if (not errors and (revoke or grant) and st.session_state.get(PLAN) is None
+            and st.button(f"Review {len(revoke) + len(grant)} change(s)", key="rules_review")):
+        st.session_state[PLAN] = plan
     _confirm(g)
 
 
