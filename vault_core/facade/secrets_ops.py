@@ -194,6 +194,7 @@ class SecretOps(VaultBase):
                               current_version=1, max_versions=max_versions, created_at=now,
                               created_by=att.ctx.user_id, updated_at=now, updated_by=att.ctx.user_id, **meta)
                 att.tx.insert_secret(**values)
+                att.tx.count_secret(att.environment, stype.value, 1)
                 att.secret_id, att.version = secret_id, 1
                 self._seal_version(att, values, 1, data, "current")
             else:
@@ -203,6 +204,7 @@ class SecretOps(VaultBase):
                     raise Conflict(f"check-and-set failed: {att.environment}/{att.name} already exists")
                 secret_id = row["id"]
                 att.operation = "update"
+                _retype(att, row, stype.value)
                 self._new_version(att, row, data, cas=cas, extra=meta)
             self._policy_rules(att, secret_id, access_policy)
             return secret_id
@@ -277,6 +279,8 @@ class SecretOps(VaultBase):
         data = None if value is _UNSET else encode_plain(check_value(value, self.max_value_bytes),
                                                          isinstance(value, str))
         with self._on_secret("update", name, environment, secret_id, AccessLevel.WRITE) as (att, row):
+            if "secret_type" in meta:
+                _retype(att, row, meta["secret_type"])
             if data is not None:
                 stype = meta.get("secret_type", row["secret_type"])
                 if "expires_at" not in meta and stype == SecretType.CERTIFICATE.value:
@@ -316,18 +320,22 @@ class SecretOps(VaultBase):
         with self._on_secret("delete", name, environment, secret_id, AccessLevel.ADMIN) as (att, row):
             att.tx.update_secret(row["id"], deleted_at=self.clock(), updated_at=self.clock(),
                                  updated_by=att.ctx.user_id)
+            att.tx.count_secret(row["environment"], row["secret_type"], -1)
 
     def restore_secret(self, name: str | None = None, environment: Any = None, *,
                        secret_id: str | None = None) -> None:
         """Undo a soft delete. Needs ADMIN."""
         with self._on_secret("restore", name, environment, secret_id, AccessLevel.ADMIN, deleted=True) as (att, row):
             att.tx.update_secret(row["id"], deleted_at=None, updated_at=self.clock(), updated_by=att.ctx.user_id)
+            att.tx.count_secret(row["environment"], row["secret_type"], 1)
 
     def purge_secret(self, name: str | None = None, environment: Any = None, *,
                      secret_id: str | None = None) -> None:
         """Destroy the secret, every version and its policy rules. Needs ADMIN. Irreversible."""
         with self._on_secret("purge", name, environment, secret_id, AccessLevel.ADMIN, deleted=None) as (att, row):
             att.tx.purge_secret(row["id"])
+            if row["deleted_at"] is None:
+                att.tx.count_secret(row["environment"], row["secret_type"], -1)
             att.tx.delete_rules_of_secret(row["id"])
             att.tx.bump_rules_version()
 
@@ -396,6 +404,13 @@ class SecretOps(VaultBase):
                 return []
             return [VersionInfo(v["version"], v["state"], to_datetime(v["created_at"]), v["created_by"])
                     for v in att.tx.list_versions(row["id"])]
+
+
+def _retype(att: Attempt, row: Mapping[str, Any], new_type: str) -> None:
+    """Move a live secret between the per-type counters when its type changes."""
+    if new_type != row["secret_type"] and row["deleted_at"] is None:
+        att.tx.count_secret(row["environment"], row["secret_type"], -1)
+        att.tx.count_secret(row["environment"], new_type, 1)
 
 
 def _sees(att: Attempt, environment: str, name: str) -> bool:

@@ -20,6 +20,7 @@ from .schema import (
     audit_daily,
     audit_log,
     principals,
+    secret_counts,
     secret_versions,
     secrets,
     vault_state,
@@ -88,6 +89,12 @@ def _keep(keep: Sequence[int]) -> dict[str, int]:
 
 _AUDIT_RANGE = (select(audit_log).where(audit_log.c.seq > bindparam("after")).order_by(audit_log.c.seq)
                 .limit(bindparam("lim")))
+_COUNT_BUMP = (update(secret_counts)
+               .where(and_(secret_counts.c.environment == bindparam("env"),
+                           secret_counts.c.secret_type == bindparam("stype")))
+               .values(n=secret_counts.c.n + bindparam("delta")))
+_COUNT_INSERT = insert(secret_counts).values(environment=bindparam("env"), secret_type=bindparam("stype"),
+                                             n=bindparam("delta"))
 _DAILY_INSERT = insert(audit_daily).values(day=bindparam("d_day"), operation=bindparam("d_op"),
                                            outcome=bindparam("d_outcome"), count=1)
 
@@ -292,10 +299,25 @@ class Tx:
             stmt = stmt.where(clause)
         return self._all(stmt)
 
+    def count_secret(self, environment: str, secret_type: str, delta: int) -> None:
+        """Move the live-secret counter of (environment, type) by ``delta`` (writers are serialised)."""
+        key = {"env": environment, "stype": secret_type, "delta": delta}
+        self._fast(_COUNT_BUMP, key)
+        if self._cursor.rowcount == 0:
+            self._fast(_COUNT_INSERT, key)
+
     def count_secrets_by(self) -> list[RowMapping]:
-        """Live secrets counted by environment and type."""
-        return self._all(select(_S.environment, _S.secret_type, func.count().label("n"))
-                         .where(_S.deleted_at.is_(None)).group_by(_S.environment, _S.secret_type))
+        """Live secrets counted by environment and type (from the counters, not a scan)."""
+        c = secret_counts.c
+        return self._all(select(c.environment, c.secret_type, c.n).where(c.n != 0))
+
+    def recount_secrets(self) -> None:
+        """Rebuild the counters from the secrets table (after a bulk load that bypassed the vault)."""
+        self.conn.execute(delete(secret_counts))
+        self.conn.execute(insert(secret_counts).from_select(
+            ["environment", "secret_type", "n"],
+            select(_S.environment, _S.secret_type, func.count()).where(_S.deleted_at.is_(None))
+            .group_by(_S.environment, _S.secret_type)))
 
     def count_where(self, *clauses: Any) -> int:
         return self.conn.execute(select(func.count()).select_from(secrets)

@@ -151,6 +151,14 @@ Index("ix_audit_operation_ts", audit_log.c.operation, audit_log.c.ts, audit_log.
 Index("ix_audit_value_hash", audit_log.c.value_hash, sqlite_where=audit_log.c.value_hash.is_not(None),
       postgresql_where=audit_log.c.value_hash.is_not(None))
 
+# Live secrets per (environment, type), changed in the same transaction as the secret: health never scans.
+secret_counts = Table(
+    "secret_counts", metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("secret_type", String(32), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
 # Per-day counters kept with each audit row, so charts never scan the log.
 audit_daily = Table(
     "audit_daily", metadata,
