@@ -43,6 +43,7 @@ def test_racing_cas_threads_exactly_one_wins(any_vault):
         t.join()
     assert sorted(results) == ["conflict"] * 7 + ["won"]
     assert any_vault.get_metadata("race").current_version == 2
+    assert len(any_vault.get_audit_log(name="race", operation="update", outcome="failed")) == 7
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

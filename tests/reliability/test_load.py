@@ -26,31 +26,3 @@ def test_processes_and_threads_on_one_sqlite_file(tmp_path):
 def test_processes_and_threads_on_one_postgres_database(tmp_path, pg_url):
     figures = run_load(tmp_path, ops_per_thread=scaled(25), url=pg_url)
     _assert_no_lost_update(figures)
-
-
-def test_racing_cas_writers_exactly_one_wins_per_version(vault):
-    """Conflicts are reported as Conflict: of N writers holding the same version, exactly one wins."""
-    import threading
-
-    from vault_core import Conflict
-
-    vault.store_secret("race/x", "0", environment="development")
-    outcomes: list[str] = []
-    barrier = threading.Barrier(6)
-
-    def write(i: int) -> None:
-        barrier.wait()
-        try:
-            vault.update_secret("race/x", "development", value=f"w{i}", cas=1)
-            outcomes.append("won")
-        except Conflict:
-            outcomes.append("conflict")
-
-    pool = [threading.Thread(target=write, args=(i,)) for i in range(6)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    assert sorted(outcomes) == ["conflict"] * 5 + ["won"]
-    assert vault.get_metadata("race/x", "development").current_version == 2
-    assert len(vault.get_audit_log(name="race/x", operation="update", outcome="failed")) == 5
