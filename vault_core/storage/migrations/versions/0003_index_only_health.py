@@ -13,18 +13,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('secrets', schema=None) as batch_op:
-        batch_op.drop_index('ix_secrets_counts')
-        batch_op.drop_index('ix_secrets_next_rotation')
-        batch_op.drop_index('ix_secrets_expires')
-        batch_op.create_index('ix_secrets_next_rotation', ['next_rotation_at', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_secrets_expires', ['expires_at', 'deleted_at'], unique=False)
+    # IF EXISTS: vaults made before ix_secrets_counts joined 0001 (during the first session) lack it
+    op.drop_index('ix_secrets_counts', table_name='secrets', if_exists=True)
+    op.drop_index('ix_secrets_next_rotation', table_name='secrets')
+    op.drop_index('ix_secrets_expires', table_name='secrets')
+    op.create_index('ix_secrets_next_rotation', 'secrets', ['next_rotation_at', 'deleted_at'], unique=False)
+    op.create_index('ix_secrets_expires', 'secrets', ['expires_at', 'deleted_at'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('secrets', schema=None) as batch_op:
-        batch_op.drop_index('ix_secrets_expires')
-        batch_op.drop_index('ix_secrets_next_rotation')
-        batch_op.create_index('ix_secrets_expires', ['expires_at'], unique=False)
-        batch_op.create_index('ix_secrets_next_rotation', ['next_rotation_at'], unique=False)
-        batch_op.create_index('ix_secrets_counts', ['environment', 'secret_type', 'deleted_at'], unique=False)
+    op.drop_index('ix_secrets_expires', table_name='secrets')
+    op.drop_index('ix_secrets_next_rotation', table_name='secrets')
+    op.create_index('ix_secrets_expires', 'secrets', ['expires_at'], unique=False)
+    op.create_index('ix_secrets_next_rotation', 'secrets', ['next_rotation_at'], unique=False)
+    op.create_index('ix_secrets_counts', 'secrets', ['environment', 'secret_type', 'deleted_at'], unique=False)
