@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .audit import US_PER_DAY
 from .errors import ValidationError, VaultError
 from .models import SecretType
 from .names import printable
@@ -158,7 +159,6 @@ def safe_reason(exc: BaseException, value: Any = None, limit: int = 200) -> str:
 
 # -- results and reminders (plain data for the console and the CLI) ------------------------------
 SCHEDULER_LEASE = "rotation-scheduler"
-US_PER_DAY = 86_400_000_000
 REMINDER_WINDOWS = (7, 30, 90)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..audit import US_PER_DAY
 from ..access import ADMIN_ROLE
 from ..audit import to_datetime
 from ..crypto.keyring import ROTATE_BEFORE
@@ -11,7 +12,6 @@ from ..storage.backup_repo import count_login_failures_since
 from ..storage.schema import secrets
 from .base import VaultBase
 
-US_PER_DAY = 86_400_000_000
 
 
 class HealthOps(VaultBase):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from ..audit import US_PER_DAY
 from ..access import parse_levels
 from ..audit import to_datetime
 from ..crypto import secret_aad
@@ -24,7 +25,6 @@ from ..names import (canonical_name, canonical_principal, check_description, che
 from .base import NO_NAME, Attempt, VaultBase
 
 _UNSET: Any = object()
-US_PER_DAY = 86_400_000_000
 MAX_ROTATION_DAYS = 3650
 
 

@@ -362,11 +362,6 @@ class Tx:
         if self._cursor.rowcount == 0:
             self._fast(_DAILY_INSERT, key)
 
-    def audit_range(self, after_seq: int, limit: int) -> list[RowMapping]:
-        """Rows in chain order, for verification."""
-        return self._all(select(audit_log).where(audit_log.c.seq > after_seq)
-                         .order_by(audit_log.c.seq).limit(limit))
-
     def iter_audit(self, batch: int = 5000):
         """Every row in chain order as plain dicts, read in batches (verification, backups).
 
