@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 import vault_core.vault as vault_module
 from vault_core import AccessDenied, Sealed, setup_vault
+from vault_core.context import make_context
 from vault_core.migration import import_toml
 from vault_core.streamlit import SESSION_KEY, Identity, VaultSecrets, secrets, set_identity_provider
 
@@ -335,3 +336,36 @@ def test_max_age_relaxes_only_backends_without_a_change_signal(any_vault):
     assert mapping.token == ("v2" if sqlite else "v1")  # PostgreSQL: trusted for max_age seconds
     mapping.clear_cache()
     assert mapping.token == "v2"
+
+
+# -- "/" separates sections as "." does (issue 19) ------------------------------------------
+def test_slash_names_form_sections_like_dotted_ones(vault):
+    vault.store_secret("smtp/password", "pw-slash", environment="development")
+    vault.store_secret("smtp/host", "mail.local", environment="development")
+    vault.store_secret("smtp.port", "25", environment="development")
+    mapping = VaultSecrets("development", vault=vault)
+    assert mapping.smtp.password == mapping["smtp"]["password"] == mapping["smtp/password"] == "pw-slash"
+    assert sorted(mapping.smtp) == ["host", "password", "port"] and "smtp" in mapping
+    assert "password" in mapping.smtp and "smtp.password" in mapping
+    assert mapping.to_dict() == {"smtp": {"host": "mail.local", "password": "pw-slash", "port": "25"}}
+    # Both spellings of one path: the dotted one wins, everywhere.
+    vault.store_secret("smtp.password", "pw-dotted", environment="development")
+    assert mapping.smtp.password == mapping.to_dict()["smtp"]["password"] == "pw-dotted"
+    assert mapping["smtp/password"] == "pw-dotted" and len(mapping.smtp) == 3
+
+
+def test_fixed_identities_ignore_the_caller(vault):
+    vault.store_secret("api_key", "k", environment="development")
+    vault.add_principal("alice")
+    as_process = VaultSecrets("development", vault=vault, identity=None)
+    as_caller = VaultSecrets("development", vault=vault)
+    with vault.security_context("alice"):
+        assert as_process.api_key == "k"  # the app's service identity, whoever is in context
+        with pytest.raises(AccessDenied):
+            as_caller.api_key
+    assert [r["principal"] for r in _read_rows(vault, name="api_key", outcome="allowed")] == ["owner"]
+    as_alice = VaultSecrets("development", vault=vault, identity=make_context("alice"))
+    with pytest.raises(AccessDenied):
+        as_alice.api_key  # outside any context, still alice
+    with pytest.raises(ValueError):
+        VaultSecrets("development", vault=vault, identity="alice")

@@ -207,6 +207,25 @@ def _header(env: str, count: int, binary: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def dotted(name: str) -> str:
+    """A name's section path: ``/`` separates sections as ``.`` does (``smtp/password`` → ``smtp.password``)."""
+    return name.replace("/", ".")
+
+
+def section_paths(names: Any) -> dict[str, str]:
+    """``{dotted path: stored name}``; where two names share a path, the dotted spelling wins."""
+    paths: dict[str, str] = {}
+    for name in sorted(names, key=lambda n: (n.count("/"), n)):  # fewest slashes first
+        paths.setdefault(dotted(name), name)
+    return paths
+
+
+def path_collisions(names: Any) -> list[tuple[str, str]]:
+    """Pairs of names that are the same section path (``a.b`` and ``a/b``): a file can hold one."""
+    paths = section_paths(names)
+    return sorted((paths[dotted(n)], n) for n in names if paths[dotted(n)] != n)
+
+
 def nest(values: dict[str, Any]) -> dict[str, Any]:
     """Dotted names → nested tables. A name that is also a section stays a quoted dotted key."""
     tree: dict[str, Any] = {}

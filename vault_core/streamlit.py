@@ -21,7 +21,9 @@ Behaves like ``st.secrets`` (a read-only mapping; sections as attribute dicts;
   the next access.
 
 Keys are canonical names: lookups fold case (``secrets.DB_URL`` finds ``db_url``);
-``in``, ``len`` and iteration show what the caller may READ, without reading values.
+``/`` separates sections as ``.`` does (``secrets.smtp.password`` finds ``smtp/password``;
+where both spellings exist, the dotted one wins); ``in``, ``len`` and iteration show what
+the caller may READ, without reading values.
 """
 
 from __future__ import annotations
@@ -39,11 +41,12 @@ from typing import Any, NamedTuple, NoReturn
 from .context import SecurityContext, current_context, make_context, use_context
 from .environments import Environment
 from .errors import Sealed, ValidationError
-from .migration import decode_typed, nest
+from .migration import decode_typed, dotted, nest, section_paths
 from .names import canonical_name, printable
 from .storage.change_signal import change_signal
 
 SESSION_KEY = "vault_identity"
+CALLER = "caller"  # VaultSecrets(identity=CALLER): whoever is calling (the default)
 MAX_VIEWS = 256  # identities x environments cached per mapping; the oldest is dropped first
 _HINT = ("Did you forget to store it in the {env} environment of the vault "
          "(`vault-console import-toml`, or the admin console)?")
@@ -108,7 +111,8 @@ def current_identity() -> SecurityContext | None:
 class _View:
     """What one identity may read in one environment: listing and cached values."""
 
-    __slots__ = ("vault", "environment", "ctx", "lock", "stamp", "checked", "listing", "sections", "values")
+    __slots__ = ("vault", "environment", "ctx", "lock", "stamp", "checked", "listing", "paths", "sections",
+                 "values")
 
     def __init__(self, vault: Any, environment: str, ctx: SecurityContext | None):
         self.vault, self.environment, self.ctx = vault, environment, ctx
@@ -116,21 +120,23 @@ class _View:
         self.stamp: Any = object()  # never equal: the first access lists
         self.checked = 0.0
         self.listing: dict[str, tuple[int, tuple[str, ...]]] = {}
+        self.paths: dict[str, str] = {}  # dotted path ("smtp.password") -> stored name ("smtp/password")
         self.sections: frozenset[str] = frozenset()
         self.values: dict[str, tuple[int, Any]] = {}
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a vault call as this view's identity (an active context is already it)."""
-        if self.ctx is None or current_context() is not None:
+        """Run a vault call as this view's identity (None: the process identity)."""
+        if current_context() is self.ctx:
             return fn(*args)
-        with use_context(self.ctx):
+        with use_context(self.ctx):  # type: ignore[arg-type]  # None clears an outer context
             return fn(*args)
 
     def refresh(self, stamp: Any) -> None:
         with self.lock:
             listing = self.call(self.vault.secret_versions, self.environment)
             self.listing = listing
-            self.sections = frozenset(".".join(p[:i]) for p in (n.split(".") for n in listing)
+            self.paths = section_paths(listing)
+            self.sections = frozenset(".".join(p[:i]) for p in (k.split(".") for k in self.paths)
                                       for i in range(1, len(p)))
             self.values = {n: v for n, v in self.values.items() if listing.get(n, (None,))[0] == v[0]}
             self.stamp, self.checked = stamp, time.monotonic()
@@ -166,16 +172,23 @@ class _ReadOnly:
 class VaultSecrets(_ReadOnly, Mapping[str, Any]):
     """A read-only mapping of the secrets of one environment (see the module docstring)."""
 
-    __slots__ = ("_vault", "_environment", "_max_age", "_views", "_lock", "_children")
+    __slots__ = ("_vault", "_environment", "_max_age", "_identity", "_views", "_lock", "_children")
 
     def __init__(self, environment: Environment | str | None = None, *, vault: Any = None,
-                 max_age: float = 0.0):
+                 max_age: float = 0.0, identity: SecurityContext | str | None = CALLER):
         """``vault`` defaults to ``get_vault()``, ``environment`` to ``VAULT_ENVIRONMENT``;
         ``max_age``: where the database has no change signal (PostgreSQL), how many seconds
-        a version check is trusted (0: check on every access, so a rotation is seen at once)."""
+        a version check is trusted (0: check on every access, so a rotation is seen at once);
+        ``identity``: ``CALLER`` (whoever calls: see ``current_identity``), ``None`` (always
+        the process identity: an app's service identity) or a fixed ``SecurityContext``.
+
+        Raises ``ValidationError`` for an unknown environment or identity."""
         env = None if environment is None else Environment.parse(environment).value
+        if not (identity is None or identity == CALLER or isinstance(identity, SecurityContext)):
+            raise ValidationError("identity must be CALLER, None (the process) or a SecurityContext")
         for slot, value in (("_vault", vault), ("_environment", env), ("_max_age", max_age),
-                            ("_views", OrderedDict()), ("_lock", threading.Lock()), ("_children", {})):
+                            ("_identity", identity), ("_views", OrderedDict()), ("_lock", threading.Lock()),
+                            ("_children", {})):
             object.__setattr__(self, slot, value)
 
     # -- plumbing -------------------------------------------------------------------
@@ -185,7 +198,8 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
         with self._lock:
             child = self._children.get(env)
             if child is None:
-                child = self._children[env] = VaultSecrets(env, vault=self._vault, max_age=self._max_age)
+                child = self._children[env] = VaultSecrets(env, vault=self._vault, max_age=self._max_age,
+                                                           identity=self._identity)
             return child
 
     def clear_cache(self) -> None:
@@ -211,7 +225,7 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
         if vault.sealed:
             raise Sealed("the vault is sealed: unlock it with its master key or passphrase")
         env = self.environment
-        ctx = current_identity()
+        ctx = current_identity() if self._identity is CALLER else self._identity
         key = (id(vault), env, None if ctx is None else (ctx.user_id, ctx.roles, ctx.session_id, ctx.ip_address))
         view = self._views.get(key)
         if view is None or view.vault is not vault:
@@ -229,6 +243,7 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
         return view
 
     def _value(self, view: _View, name: str, key: Any, attr: bool) -> Any:
+        """The typed value of the stored secret ``name`` (cached per version)."""
         entry = view.listing[name]
         cached = view.values.get(name)
         if cached is not None and cached[0] == entry[0]:
@@ -250,10 +265,12 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
         name = _canonical(prefix + key) if isinstance(key, str) and len(key) <= 300 else None
         if name is None:
             raise _missing(key, view.environment, attr)
-        if name in view.listing:
-            return self._value(view, name, key, attr)
-        if name in view.sections:
-            return SecretsSection(self, name + ".")
+        path = dotted(name)
+        stored = view.paths.get(path)
+        if stored is not None:
+            return self._value(view, stored, key, attr)
+        if path in view.sections:
+            return SecretsSection(self, path + ".")
         # Not readable by this caller, or missing: ask the vault, so that a denial is
         # raised (AccessDenied) and audited rather than passed off as a missing key.
         raw = view.call(view.vault.get_secret, name, view.environment)
@@ -263,17 +280,25 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
         return self._value(view, name, key, attr) if name in view.listing else raw
 
     def _names(self, prefix: str = "") -> list[str]:
-        """The next name segments under ``prefix`` that the caller may read, sorted."""
+        """The next path segments under ``prefix`` that the caller may read, sorted."""
         out: dict[str, None] = {}
-        for name in sorted(self._view().listing):
-            if name.startswith(prefix):
-                out.setdefault(name[len(prefix):].split(".", 1)[0], None)
+        for path in sorted(self._view().paths):
+            if path.startswith(prefix):
+                out.setdefault(path[len(prefix):].split(".", 1)[0], None)
         return list(out)
 
     def _dict(self, prefix: str = "") -> dict[str, Any]:
         view = self._view()
-        return nest({n[len(prefix):]: self._value(view, n, n, False)
-                     for n in sorted(view.listing) if n.startswith(prefix)})
+        return nest({p[len(prefix):]: self._value(view, n, n, False)
+                     for p, n in sorted(view.paths.items()) if p.startswith(prefix)})
+
+    def versions(self) -> dict[str, int]:
+        """``{name: current version}`` of what the caller may READ (no value read, nothing audited).
+
+        Cheap when nothing changed (the same change signal as every access): callers
+        that mirror these secrets elsewhere compare it to know when to copy again.
+        Raises ``Sealed`` or ``AccessDenied``."""
+        return {name: entry[0] for name, entry in self._view().listing.items()}
 
     # -- the mapping -----------------------------------------------------------------------
     def __getitem__(self, key: str) -> Any:
@@ -290,7 +315,8 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
         if name is None:
             return False
         view = self._view()
-        return name in view.listing or name in view.sections
+        path = dotted(name)
+        return path in view.paths or path in view.sections
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names())
