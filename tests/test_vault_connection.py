@@ -162,3 +162,11 @@ def test_old_password_login_really_is_refused_by_the_server(pg_app_role):
     pg_app_role.login(pg_app_role.password)
     with pytest.raises(psycopg.OperationalError):
         pg_app_role.login("wrong")
+
+
+def test_the_example_app_lists_the_pets(app_vault, pg_app_role):
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "examples" / "vault_connection_app.py"),
+                           default_timeout=60)
+    at.run()
+    assert not at.exception and not at.error
+    assert list(at.dataframe[0].value["name"]) == ["ada", "bob", "cyd"]

@@ -112,6 +112,10 @@ class VaultSQLConnection(SQLConnection):
         if engine is not None:
             engine.dispose()
 
+    def close(self) -> None:
+        """Close the pooled connections (Streamlit calls this when the cached connection is released)."""
+        self.reset()
+
     # -- the password, per new database connection --------------------------------------------
     def _password_name(self) -> str | None:
         return section_paths(self._reader.versions()).get(self._prefix() + PASSWORD)
