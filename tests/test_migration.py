@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import stat
 import tomllib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vault_core import AccessDenied, ValidationError
+from vault_core import AccessDenied, ValidationError, open_vault
 from vault_core.migration import (
     EXPORT_WARNING,
     decode_typed,
     dotenv_quote,
+    export_docker_env,
     export_dotenv,
     export_toml,
     import_toml,
@@ -145,18 +149,19 @@ def test_export_dotenv_names_quotes_and_warning(vault):
     text = export_dotenv(vault, "development")
     assert text.startswith("# " + EXPORT_WARNING)
     lines = [line for line in text.splitlines() if not line.startswith("#")]
-    assert lines == ["API_KEY='plain value'", "BLOB='AAFiaW5hcnk='", 'DB_PASSWORD="p\'w\\"d\\n$HOME"']
+    assert lines == ['API_KEY="plain value"', 'BLOB="AAFiaW5hcnk="', 'DB_PASSWORD="p\'w\\"d\\n$HOME"']
     assert "Base64-encoded binary values: blob" in text
-    assert export_dotenv(vault, "production").splitlines()[-2:] == ["FLAGS='[1, 2]'", "PORT='5432'"]
+    assert export_dotenv(vault, "production").splitlines()[-2:] == ['FLAGS="[1, 2]"', 'PORT="5432"']
     vault.store_secret("db_password", "x", environment="development")
     with pytest.raises(ValidationError, match="DB_PASSWORD"):
         export_dotenv(vault, "development")
 
 
 def test_dotenv_quoting():
-    assert dotenv_quote("abc $X") == "'abc $X'"
+    assert dotenv_quote("abc $X") == '"abc $X"'
     assert dotenv_quote("a\\b") == '"a\\\\b"'
-    assert dotenv_quote("line1\r\nline2\t") == '"line1\\r\\nline2\\t"'
+    assert dotenv_quote("line1\r\nline2\t") == '"line1\\r\\nline2\t"'
+    assert dotenv_quote("it's ${HOME}") == '"it\'s $${:-}{HOME}"'
 
 
 def test_export_is_audited_and_only_what_the_caller_may_read(vault):
@@ -202,3 +207,167 @@ def test_write_private_creates_0600_and_replaces_a_readable_file(tmp_path):
     fresh = write_private(tmp_path / "new.toml", "a = 1\n")
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.env", "new.toml"]  # no temp file left
+
+
+# -- .env files read back exactly (issue 19) ----------------------------------------------------
+HARD_VALUES = ["it's ${HOME}", "${HOME}", "$HOME", "$${HOME}", "${:-}", "${X:-default}", "a $ b $", "$",
+               'say "hi"', "back\\slash\\n", "two\nlines\n", "crlf\r\nend", "lone\rcr", "tab\there",
+               " padded ", "# not a comment", "x # y", "'single'", "=", "", "pässwörd ✓",
+               "-----BEGIN KEY-----\nAAAA\nBBBB\n-----END KEY-----\n"]
+
+
+def test_python_dotenv_reads_every_value_back_exactly(vault, tmp_path, monkeypatch):
+    from dotenv import dotenv_values
+
+    monkeypatch.setenv("HOME", "/should/not/appear")
+    monkeypatch.setenv("X", "should-not-appear")
+    for i, value in enumerate(HARD_VALUES):
+        vault.store_secret(f"v{i:02d}", value, environment="development")
+    path = write_private(tmp_path / "app.env", export_dotenv(vault, "development"))
+    parsed = dotenv_values(path)  # python-dotenv's defaults: interpolation on, universal newlines
+    assert parsed == {f"V{i:02d}": v for i, v in enumerate(HARD_VALUES)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00")))
+def test_dotenv_quote_round_trips_any_text(text):
+    from dotenv import dotenv_values
+
+    assert dotenv_values(stream=io.StringIO(f"K={dotenv_quote(text)}\n")) == {"K": text}
+
+
+def docker_env_file(text: str) -> dict[str, str]:
+    """``docker run --env-file``'s documented rules: one VAR=VAL per line, lines starting with # are
+    comments, blank lines skipped, leading whitespace of a line dropped, and the value is everything
+    after the first ``=`` up to the end of the line: no quotes, escapes or expansion."""
+    out: dict[str, str] = {}
+    for line in text.split("\n"):
+        line = line.removesuffix("\r").lstrip()  # Go's bufio.ScanLines drops a trailing \r
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.partition("=")
+        assert name and not any(c.isspace() for c in name), line
+        out[name] = value
+    return out
+
+
+def test_docker_env_file_takes_values_verbatim(vault):
+    one_line = [v for v in HARD_VALUES if "\n" not in v and "\r" not in v]
+    for i, value in enumerate(one_line):
+        vault.store_secret(f"v{i:02d}", value, environment="staging")
+    text = export_docker_env(vault, "staging")
+    assert text.startswith("# " + EXPORT_WARNING)
+    assert docker_env_file(text) == {f"V{i:02d}": v for i, v in enumerate(one_line)}
+    assert 'V00=it\'s ${HOME}' in text.splitlines()  # no quoting at all
+
+
+def test_docker_env_file_refuses_line_breaks_without_echo(vault):
+    vault.store_secret("ok", "fine", environment="staging")
+    vault.store_secret("cert.pem", "-----BEGIN-----\nsecret-body-Zq1\n", environment="staging")
+    with pytest.raises(ValidationError) as refused:
+        export_docker_env(vault, "staging")
+    assert "cert.pem" in str(refused.value) and "secret-body" not in str(refused.value)
+    vault.update_secret("cert.pem", "staging", value="cr\rinside")
+    with pytest.raises(ValidationError, match="line break"):
+        export_docker_env(vault, "staging")
+
+
+# -- metadata, "/" paths and the identity round trip (issue 19) ---------------------------------------
+META_TOML = '''
+motd = """first line
+second "line" \\\\ $HOME
+"""
+port = 5432
+
+[db]
+password = "s3cr3t"
+url = "postgresql://app@db/app"
+
+[__vault__."db.password"]
+type = "password"
+tags = ["team:payments", "pci"]
+description = "Main database password"
+
+[__vault__.db.url]
+type = "database_url"
+'''
+
+
+def _state(vault, env):
+    out = {}
+    for name in vault.secret_versions(env):
+        meta = vault.get_metadata(name, env)
+        out[name] = (vault.get_secret(name, env), meta.secret_type, meta.tags, meta.description)
+    return out
+
+
+def test_inline_metadata_sets_type_tags_and_description(vault):
+    report = import_toml(vault, META_TOML, "production")
+    assert report.created == ["db.password", "db.url", "motd", "port"]
+    meta = vault.get_metadata("db.password", "production")
+    assert (meta.secret_type, meta.tags, meta.description) == (
+        "password", ("team:payments", "pci"), "Main database password")
+    url = vault.get_metadata("db.url", "production")
+    assert url.secret_type == "database_url" and url.description == "imported from secrets.toml"
+    assert vault.get_secret("motd", "production") == 'first line\nsecond "line" \\ $HOME\n'
+    assert import_toml(vault, META_TOML, "production").unchanged == ["db.password", "db.url", "motd", "port"]
+    assert "__vault__" not in str(vault.secret_versions("production"))
+
+
+def test_a_sidecar_sets_metadata_and_wins_over_inline(vault, tmp_path):
+    sidecar = tmp_path / "secrets.meta.toml"
+    sidecar.write_text('["db.password"]\ndescription = "from the sidecar"\ntags = ["ops"]\n')
+    import_toml(vault, META_TOML, "production", metadata=sidecar)
+    meta = vault.get_metadata("db.password", "production")
+    assert (meta.secret_type, meta.tags, meta.description) == ("password", ("ops",), "from the sidecar")
+    report = import_toml(vault, META_TOML, "production", metadata={"db.password": {"description": "changed"}})
+    assert report.updated == ["db.password"]
+    meta = vault.get_metadata("db.password", "production")
+    assert meta.description == "changed" and meta.tags == ("team:payments", "pci")  # the inline table's tags
+    assert meta.current_version == 2  # an import's change is one new version (value and metadata together)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ('a = "1"\n[__vault__.a]\ntype = "nope"', "type must be one of"),
+    ('a = "1"\n[__vault__.a]\ncolour = "red"', "unknown fields colour"),
+    ('a = "1"\n[__vault__.b]\ntype = "token"', "not in the file: b"),
+    ('a = "1"\n[__vault__.a]\ntags = "x"', "tags must be a list"),
+    ('a = "1"\n[__vault__.a]\ntags = ["toml:integer"]', "importer's own"),
+    ('a = "!!"\n[__vault__.a]\nencoding = "base64"', "not valid base64"),
+    ('a = "1"\n__vault__ = 3', "expected a table"),
+    ('"x.y" = "1"\n"x/y" = "2"', "one section path"),
+])
+def test_bad_metadata_is_refused_before_any_write(vault, bad, match):
+    with pytest.raises(ValidationError, match=match):
+        import_toml(vault, bad, "development")
+    assert not vault.secret_versions("development")
+
+
+def test_import_export_import_is_the_identity(vault, tmp_path):
+    import_toml(vault, TOML.replace("[db]", "[db2]").replace("[db.replica]", "[db2.replica]"), "staging")
+    import_toml(vault, META_TOML, "staging")
+    vault.store_secret("keys.signing", b"\x00\xffbinary\n", environment="staging", secret_type="encryption_key")
+    first = export_toml(vault, "staging", metadata=True)
+    other = open_vault(tmp_path / "other", principal="owner")
+    try:
+        import_toml(other, first, "staging")
+        assert _state(other, "staging") == _state(vault, "staging")  # values, types, tags, descriptions
+        assert export_toml(other, "staging", metadata=True) == first  # and the file itself
+        assert import_toml(other, first, "staging").created == []  # a second import changes nothing
+    finally:
+        other.storage.dispose()
+
+
+def test_slash_and_dot_are_one_path_in_import_and_export(vault):
+    vault.store_secret("smtp/password", "old", environment="development")
+    vault.store_secret("smtp/host", "mail.local", environment="development")
+    assert tomllib.loads(export_toml(vault, "development")) == {"smtp": {"host": "mail.local", "password": "old"}}
+    report = import_toml(vault, '[smtp]\npassword = "new"\nhost = "mail.local"', "development")
+    assert report.changes == {"smtp/host": "unchanged", "smtp/password": "update"}  # updated, not doubled
+    assert sorted(vault.secret_versions("development")) == ["smtp/host", "smtp/password"]
+    assert vault.get_secret("smtp/password", "development") == "new"
+    vault.store_secret("smtp.password", "twin", environment="development")
+    with pytest.raises(ValidationError, match="smtp.password and smtp/password"):
+        export_toml(vault, "development")
+    with pytest.raises(ValidationError, match="one section path"):
+        export_dotenv(vault, "development")

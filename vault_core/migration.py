@@ -1,10 +1,19 @@
 """Move secrets between the vault and ``.streamlit/secrets.toml`` / ``.env`` files.
 
-Import: nested TOML tables become dotted names (``[db] password`` → ``db.password``);
+Import: nested TOML tables become dotted names (``[db] password`` → ``db.password``; an
+existing ``db/password`` is the same path and is updated rather than doubled);
 strings are stored as they are; other values are stored as their TOML text with a
 ``toml:<type>`` tag, so ``vault_core.streamlit.secrets`` and ``export_toml`` give
-back the same types. Export writes every secret the caller may READ in clear
-text: callers must show ``EXPORT_WARNING`` and write with ``write_private``.
+back the same types. Type, tags and description per key come from the file's own
+``[__vault__."<name>"]`` tables or a sidecar file of such tables (``metadata=``);
+``export_toml(..., metadata=True)`` writes them, so import → export → import is the
+identity. Export writes every secret the caller may READ in clear text: callers must
+show ``EXPORT_WARNING`` and write with ``write_private``.
+
+``.env`` files: ``export_dotenv`` writes for python-dotenv (double quotes, escapes, and
+``${`` written so that its interpolation gives it back); ``export_docker_env`` writes for
+``docker --env-file`` (no quoting at all: the value runs verbatim to the end of the line,
+so values with a line break are refused).
 """
 
 from __future__ import annotations
@@ -17,17 +26,22 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 from .errors import AccessDenied, ValidationError
+from .models import SecretType
 from .names import canonical_name, printable
 
 if TYPE_CHECKING:  # pragma: no cover
     from .vault import Vault
 
 TAG_PREFIX = "toml:"
+META_TABLE = "__vault__"  # [__vault__."db.password"] type = "password", tags = [...], description = "..."
+_META_FIELDS = frozenset({"type", "tags", "description", "encoding"})
+IMPORTED = "imported from secrets.toml"
 EXPORT_WARNING = ("WARNING: this file holds secret values in clear text. Keep it private (it is created "
                   "0600), never commit it, and delete it when you are done.")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -143,44 +157,167 @@ def _read_toml(path_or_text: str | os.PathLike) -> dict[str, Any]:
         raise ValidationError(f"not valid TOML: {str(exc).splitlines()[0][:200]}") from None
 
 
+@dataclass(frozen=True)
+class KeyMeta:
+    """What a ``[__vault__."<name>"]`` table may set for one key (None: leave as it is)."""
+
+    secret_type: str | None = None
+    tags: tuple[str, ...] | None = None
+    description: str | None = None
+    base64: bool = False  # encoding = "base64": the TOML string holds a binary value
+
+
+def _meta_leaves(table: Any, prefix: str = "") -> dict[str, dict[str, Any]]:
+    """``{"db.password": {fields}}`` from ``{"db.password": {...}}`` or ``{"db": {"password": {...}}}``."""
+    if not isinstance(table, dict):
+        raise ValidationError(f"{META_TABLE}: expected a table of key names")
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in table.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if not isinstance(value, dict):
+            raise ValidationError(f"{META_TABLE}: {printable(path, 80)} must be a table of "
+                                  + ", ".join(sorted(_META_FIELDS)))
+        if value and not any(isinstance(v, dict) for v in value.values()):  # a key's fields
+            out[path] = value
+        else:
+            out.update(_meta_leaves(value, path))
+    return out
+
+
+def _key_meta(name: str, fields: dict[str, Any]) -> KeyMeta:
+    unknown = sorted(set(fields) - _META_FIELDS)
+    if unknown:
+        raise ValidationError(f"{META_TABLE}: {name}: unknown fields " + ", ".join(printable(u, 40) for u in unknown))
+    stype, tags, desc, enc = (fields.get(k) for k in ("type", "tags", "description", "encoding"))
+    if stype is not None:
+        try:
+            stype = SecretType.parse(stype).value
+        except (ValueError, TypeError):
+            raise ValidationError(f"{META_TABLE}: {name}: type must be one of "
+                                  + ", ".join(t.value for t in SecretType)) from None
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise ValidationError(f"{META_TABLE}: {name}: tags must be a list of strings")
+    if tags is not None and any(t.startswith(TAG_PREFIX) for t in tags):
+        raise ValidationError(f"{META_TABLE}: {name}: tags starting with {TAG_PREFIX} are the importer's own")
+    if desc is not None and not isinstance(desc, str):
+        raise ValidationError(f"{META_TABLE}: {name}: description must be a string")
+    if enc not in (None, "base64"):
+        raise ValidationError(f"{META_TABLE}: {name}: the only encoding is base64")
+    return KeyMeta(stype, None if tags is None else tuple(tags), desc, enc == "base64")
+
+
+def read_metadata(data: dict[str, Any], sidecar: Any = None) -> dict[str, KeyMeta]:
+    """Pop the inline ``__vault__`` table from ``data`` and merge a sidecar (a path, TOML text or a
+    dict of the same tables, with or without the ``__vault__`` level; the sidecar wins per field).
+
+    Raises ``ValidationError`` for a malformed table or a name that is not in the file."""
+    merged: dict[str, dict[str, Any]] = {}
+    inline = data.pop(META_TABLE, None)
+    side = sidecar if isinstance(sidecar, dict) or sidecar is None else _read_toml(sidecar)
+    if isinstance(side, dict) and META_TABLE in side:
+        side = side[META_TABLE]
+    for table in (inline, side):
+        for path, fields in ({} if table is None else _meta_leaves(table)).items():
+            try:
+                name = dotted(canonical_name(path))
+            except ValidationError:
+                raise ValidationError(f"{META_TABLE}: not a valid secret name: {printable(path, 80)}") from None
+            merged.setdefault(name, {}).update(fields)
+    return {name: _key_meta(name, fields) for name, fields in merged.items()}
+
+
+def _existing_names(vault: "Vault", env: str) -> dict[str, str]:
+    """{dotted path: stored name} of the secrets the caller holds any level on (deleted ones too)."""
+    names: list[str] = []
+    cursor = None
+    while True:
+        page = vault.list_secrets(env, limit=1000, cursor=cursor, include_deleted=True)
+        names += [m.name for m in page]
+        cursor = page.next_cursor
+        if cursor is None:
+            return section_paths(names)
+
+
+def _planned(flat: dict[str, Any], meta: dict[str, KeyMeta]) -> dict[str, tuple[Any, str | None, KeyMeta]]:
+    """{name: (value to store, toml tag, metadata)}; validates everything before any write."""
+    missing = sorted(set(meta) - {dotted(n) for n in flat})
+    if missing:
+        raise ValidationError(f"{META_TABLE} names keys that are not in the file: " + ", ".join(missing[:20]))
+    doubled = path_collisions(flat)
+    if doubled:
+        raise ValidationError("these keys are one section path (/ and . both separate sections): "
+                              + ", ".join(f"{a} and {b}" for a, b in doubled[:10]))
+    plan: dict[str, tuple[Any, str | None, KeyMeta]] = {}
+    for name, value in flat.items():
+        km = meta.get(dotted(name), KeyMeta())
+        text, tag = encode_typed(value)
+        if km.base64:
+            if tag is not None:
+                raise ValidationError(f"{name}: encoding = base64 needs a string value")
+            try:
+                text = base64.b64decode(text.encode("ascii"), validate=True)
+            except (ValueError, UnicodeEncodeError):
+                raise ValidationError(f"{name}: not valid base64") from None
+        plan[name] = (text, tag, km)
+    return plan
+
+
 def import_toml(vault: "Vault", path_or_text: str | os.PathLike, environment: Any, *,
-                dry_run: bool = False) -> ImportReport:
+                dry_run: bool = False, metadata: Any = None) -> ImportReport:
     """Import a ``secrets.toml`` (a path or its text) into ``environment``.
 
-    Every key is validated before anything is written. Existing secrets get a
-    new version only when the value or type changed; their other metadata stays.
+    ``metadata``: a sidecar (path, TOML text or dict) of ``[__vault__."<name>"]`` tables,
+    merged over the file's own. Every key is validated before anything is written.
+    Existing secrets get a new version only when the value or type changed, and new
+    metadata only where the tables set it; the rest of their metadata stays.
+    Raises ``ValidationError``, ``AccessDenied`` (no WRITE), ``OSError`` (unreadable file).
     """
-    flat = flatten_toml(_read_toml(path_or_text))
-    encoded = {name: encode_typed(value) for name, value in flat.items()}
+    data = _read_toml(path_or_text)
+    meta = read_metadata(data, metadata)
+    plan = _planned(flatten_toml(data), meta)
     env = vault._environment(environment)
+    existing = _existing_names(vault, env)
     report = ImportReport(environment=env, dry_run=dry_run)
-    for name, (text, tag) in sorted(encoded.items()):
-        meta = vault.get_metadata(name, env)
-        if meta is None or meta.deleted_at is not None:
-            action = "create" if meta is None else "update"
+    for file_name, (value, tag, km) in sorted(plan.items()):
+        name = existing.get(dotted(file_name), file_name)  # "smtp/password" is updated, not doubled
+        row = vault.get_metadata(name, env)
+        if row is None or row.deleted_at is not None:
+            action = "create" if row is None else "update"
         else:
             try:
-                same = vault.get_secret(name, env) == text and type_tag(meta.tags) == tag
+                same = vault.get_secret(name, env) == value and type_tag(row.tags) == tag
             except AccessDenied:  # a write-only importer cannot compare: write
                 same = False
+            same = same and km.secret_type in (None, row.secret_type) and km.description in (None, row.description)
+            same = same and (km.tags is None or km.tags == _plain_tags(row.tags))
             action = "unchanged" if same else "update"
         report.changes[name] = action
         if dry_run or action == "unchanged":
             continue
-        if meta is None:
-            vault.store_secret(name, text, environment=env, description="imported from secrets.toml",
-                               tags=[tag] if tag else None)
-        elif meta.deleted_at is not None:
+        if row is None:
+            vault.store_secret(name, value, environment=env, secret_type=km.secret_type or SecretType.GENERIC,
+                               description=IMPORTED if km.description is None else km.description,
+                               tags=list(km.tags or ()) + ([tag] if tag else []) or None)
+            continue
+        if row.deleted_at is not None:
             vault.restore_secret(name, env)
-            _update(vault, name, env, text, tag, meta.tags)
-        else:
-            _update(vault, name, env, text, tag, meta.tags)
+        _update(vault, name, env, value, tag, row.tags, km)
     return report
 
 
-def _update(vault: "Vault", name: str, env: str, text: str, tag: str | None, old_tags: tuple[str, ...]) -> None:
-    tags = [t for t in old_tags if not t.startswith(TAG_PREFIX)] + ([tag] if tag else [])
-    vault.update_secret(name, env, value=text, tags=tags)
+def _plain_tags(tags: Any) -> tuple[str, ...]:
+    return tuple(t for t in tags if not t.startswith(TAG_PREFIX))
+
+
+def _update(vault: "Vault", name: str, env: str, value: Any, tag: str | None, old_tags: tuple[str, ...],
+            km: KeyMeta) -> None:
+    tags = list(_plain_tags(old_tags) if km.tags is None else km.tags) + ([tag] if tag else [])
+    changes: dict[str, Any] = {"value": value, "tags": tags}
+    if km.secret_type is not None:
+        changes["secret_type"] = km.secret_type
+    if km.description is not None:
+        changes["description"] = km.description
+    vault.update_secret(name, env, **changes)
 
 
 # -- export -------------------------------------------------------------------------
@@ -197,6 +334,10 @@ def _readable_values(vault: "Vault", environment: Any) -> tuple[str, dict[str, A
             value = base64.b64encode(value).decode("ascii")
             binary.append(name)
         values[name] = decode_typed(value, tags)
+    doubled = path_collisions(values)
+    if doubled:  # a file has one key per path: refuse rather than drop one
+        raise ValidationError("these secrets are one section path in a file (/ and . both separate sections): "
+                              + ", ".join(f"{a} and {b}" for a, b in doubled[:10]))
     return env, values, binary
 
 
@@ -244,11 +385,33 @@ def nest(values: dict[str, Any]) -> dict[str, Any]:
     return tree
 
 
-def export_toml(vault: "Vault", environment: Any) -> str:
-    """Every secret the caller may READ in ``environment`` as ``secrets.toml`` text (in clear)."""
+def _meta_tables(vault: "Vault", env: str, names: list[str], binary: list[str]) -> dict[str, Any]:
+    """``{dotted path: {type, tags, description, encoding}}``: what ``import_toml`` reads back."""
+    out: dict[str, Any] = {}
+    for name in names:
+        row = vault.get_metadata(name, env)
+        if row is None:
+            continue
+        fields: dict[str, Any] = {"type": row.secret_type, "tags": list(_plain_tags(row.tags)),
+                                  "description": row.description}
+        if name in binary:
+            fields["encoding"] = "base64"
+        out[dotted(name)] = fields
+    return out
+
+
+def export_toml(vault: "Vault", environment: Any, *, metadata: bool = False) -> str:
+    """Every secret the caller may READ in ``environment`` as ``secrets.toml`` text (in clear).
+
+    ``metadata=True`` adds a ``[__vault__."<name>"]`` table per secret (type, tags,
+    description, base64 encoding): importing the file restores all of it.
+    Raises ``ValidationError`` when two names are one path (``a.b`` and ``a/b``)."""
     env, values, binary = _readable_values(vault, environment)
     vault.record_event("export", "allowed", f"toml export of {len(values)} secrets", environment=env)
-    return _header(env, len(values), binary) + "\n" + tomli_w.dumps(nest(values))
+    tree = nest({dotted(n): v for n, v in values.items()})
+    if metadata:
+        tree[META_TABLE] = _meta_tables(vault, env, list(values), binary)
+    return _header(env, len(values), binary) + "\n" + tomli_w.dumps(tree)
 
 
 def dotenv_name(name: str) -> str:
@@ -256,28 +419,50 @@ def dotenv_name(name: str) -> str:
 
 
 def dotenv_quote(text: str) -> str:
-    """Single quotes (literal) when possible; else double quotes with backslash escapes."""
-    if "'" not in text and "\n" not in text and "\r" not in text and "\\" not in text:
-        return f"'{text}'"
-    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-               .replace("\t", "\\t"))
-    return f'"{escaped}"'
+    """``text`` as a python-dotenv value that reads back exactly, with its default settings.
+
+    Double quotes, with ``\\ " \n \r`` escaped (its universal-newline reading would
+    otherwise turn ``\r`` into ``\n``). python-dotenv expands ``${NAME}`` in every value
+    and has no escape for it, so each ``${`` is written ``$${:-}{``: the ``${:-}`` in
+    the middle is the empty variable with an empty default, which expands to nothing."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return '"' + escaped.replace("${", "$${:-}{") + '"'
 
 
-def export_dotenv(vault: "Vault", environment: Any) -> str:
-    """Every secret the caller may READ as ``NAME='value'`` lines (``db.password`` → ``DB_PASSWORD``)."""
+def _env_lines(vault: "Vault", environment: Any, kind: str, quote: Callable[[str, str], str]) -> str:
     env, values, binary = _readable_values(vault, environment)
     seen: dict[str, str] = {}
     for name in values:
         other = seen.setdefault(dotenv_name(name), name)
         if other != name:
             raise ValidationError(f"{other} and {name} both become {dotenv_name(name)} in a .env file")
-    lines = []
-    for name, value in values.items():
-        text = value if isinstance(value, str) else toml_inline(value)
-        lines.append(f"{dotenv_name(name)}={dotenv_quote(text)}")
-    vault.record_event("export", "allowed", f"dotenv export of {len(values)} secrets", environment=env)
+    lines = [f"{dotenv_name(name)}={quote(name, value if isinstance(value, str) else toml_inline(value))}"
+             for name, value in values.items()]
+    vault.record_event("export", "allowed", f"{kind} export of {len(values)} secrets", environment=env)
     return _header(env, len(values), binary) + "\n".join(lines) + ("\n" if lines else "")
+
+
+def export_dotenv(vault: "Vault", environment: Any) -> str:
+    """Every secret the caller may READ as ``NAME="value"`` lines (``db.password`` → ``DB_PASSWORD``)
+    that python-dotenv reads back exactly (``dotenv_quote``). Raises ``ValidationError`` when
+    two names become one variable."""
+    return _env_lines(vault, environment, "dotenv", lambda _name, text: dotenv_quote(text))
+
+
+def _docker_verbatim(name: str, text: str) -> str:
+    if "\n" in text or "\r" in text or "\x00" in text:
+        raise ValidationError(f"{name}: a docker --env-file value runs to the end of its line, so it cannot "
+                              "hold a line break (use --format env, or docker's -e)")
+    return text
+
+
+def export_docker_env(vault: "Vault", environment: Any) -> str:
+    """Every secret the caller may READ as ``NAME=value`` lines for ``docker --env-file``, which
+    takes the value verbatim to the end of the line (no quotes, escapes or expansion).
+
+    Raises ``ValidationError`` for a value with a line break or NUL (naming the secret,
+    never the value), or when two names become one variable."""
+    return _env_lines(vault, environment, "docker env-file", _docker_verbatim)
 
 
 def write_private(path: str | os.PathLike, text: str) -> Path:
