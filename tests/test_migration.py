@@ -149,18 +149,19 @@ def test_export_dotenv_names_quotes_and_warning(vault):
     text = export_dotenv(vault, "development")
     assert text.startswith("# " + EXPORT_WARNING)
     lines = [line for line in text.splitlines() if not line.startswith("#")]
-    assert lines == ['API_KEY="plain value"', 'BLOB="AAFiaW5hcnk="', 'DB_PASSWORD="p\'w\\"d\\n$HOME"']
+    assert lines == ["API_KEY='plain value'", "BLOB='AAFiaW5hcnk='", 'DB_PASSWORD="p\'w\\"d\\n$HOME"']
     assert "Base64-encoded binary values: blob" in text
-    assert export_dotenv(vault, "production").splitlines()[-2:] == ['FLAGS="[1, 2]"', 'PORT="5432"']
+    assert export_dotenv(vault, "production").splitlines()[-2:] == ["FLAGS='[1, 2]'", "PORT='5432'"]
     vault.store_secret("db_password", "x", environment="development")
     with pytest.raises(ValidationError, match="DB_PASSWORD"):
         export_dotenv(vault, "development")
 
 
 def test_dotenv_quoting():
-    assert dotenv_quote("abc $X") == '"abc $X"'
+    assert dotenv_quote("abc $X") == "'abc $X'"
     assert dotenv_quote("a\\b") == '"a\\\\b"'
     assert dotenv_quote("line1\r\nline2\t") == '"line1\\r\\nline2\t"'
+    assert dotenv_quote("${HOME}") == '"$${:-}{HOME}"'  # single quotes would not stop the expansion
     assert dotenv_quote("it's ${HOME}") == '"it\'s $${:-}{HOME}"'
 
 
@@ -371,3 +372,22 @@ def test_slash_and_dot_are_one_path_in_import_and_export(vault):
         export_toml(vault, "development")
     with pytest.raises(ValidationError, match="one section path"):
         export_dotenv(vault, "development")
+
+
+def test_cli_import_with_a_sidecar_and_export_with_metadata_and_for_docker(tmp_path, capsys, monkeypatch):
+    from vault_core.cli import main
+
+    monkeypatch.setenv("VAULT_PRINCIPAL", "ops")
+    vpath = str(tmp_path / "vault")
+    (tmp_path / "secrets.toml").write_text('[db]\npassword = "pw $X"\n')
+    (tmp_path / "meta.toml").write_text('["db.password"]\ntype = "password"\ntags = ["ops"]\n')
+    assert main(["init", "--path", vpath]) == 0
+    assert main(["import-toml", str(tmp_path / "secrets.toml"), "--env", "staging", "--path", vpath,
+                 "--meta", str(tmp_path / "meta.toml")]) == 0
+    capsys.readouterr()
+    assert main(["export", "--env", "staging", "--path", vpath, "--with-meta"]) == 0
+    exported = tomllib.loads(capsys.readouterr().out)
+    assert exported["__vault__"]["db.password"] == {"type": "password", "tags": ["ops"],
+                                                    "description": "imported from secrets.toml"}
+    assert main(["export", "--env", "staging", "--path", vpath, "--format", "docker-env"]) == 0
+    assert "DB_PASSWORD=pw $X\n" in capsys.readouterr().out

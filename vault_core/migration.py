@@ -419,12 +419,15 @@ def dotenv_name(name: str) -> str:
 
 
 def dotenv_quote(text: str) -> str:
-    """``text`` as a python-dotenv value that reads back exactly, with its default settings.
+    r"""``text`` as a python-dotenv value that reads back exactly, with its default settings.
 
-    Double quotes, with ``\\ " \n \r`` escaped (its universal-newline reading would
-    otherwise turn ``\r`` into ``\n``). python-dotenv expands ``${NAME}`` in every value
-    and has no escape for it, so each ``${`` is written ``$${:-}{``: the ``${:-}`` in
-    the middle is the empty variable with an empty default, which expands to nothing."""
+    Single quotes when nothing in it needs care; else double quotes with ``\ " \n \r``
+    escaped (its universal-newline reading would turn a raw CR into a line feed).
+    python-dotenv expands ``${NAME}`` inside either quotes and has no escape for it, so
+    each ``${`` is written ``$${:-}{``: the ``${:-}`` in the middle is the variable with
+    an empty name and an empty default, which expands to nothing."""
+    if not any(c in text for c in "'\\\n\r") and "${" not in text:
+        return f"'{text}'"
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
     return '"' + escaped.replace("${", "$${:-}{") + '"'
 
