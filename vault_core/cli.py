@@ -252,16 +252,19 @@ def cmd_import_toml(args: argparse.Namespace) -> int:
     from .migration import import_toml
 
     vault = open_for(args)
-    report = import_toml(vault, args.file, args.env, dry_run=args.dry_run)
+    report = import_toml(vault, args.file, args.env, dry_run=args.dry_run, metadata=args.meta)
     emit(report.to_dict(), args.json)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .migration import EXPORT_WARNING, export_dotenv, export_toml, write_private
+    from .migration import EXPORT_WARNING, export_docker_env, export_dotenv, export_toml, write_private
 
     vault = open_for(args)
-    text = export_toml(vault, args.env) if args.format == "toml" else export_dotenv(vault, args.env)
+    if args.format == "toml":
+        text = export_toml(vault, args.env, metadata=args.with_meta)
+    else:
+        text = (export_dotenv if args.format == "env" else export_docker_env)(vault, args.env)
     print(EXPORT_WARNING, file=sys.stderr)
     if args.out:
         write_private(args.out, text)
@@ -336,9 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(sub, "import-toml", cmd_import_toml, "import a secrets.toml into an environment", env=True)
     p.add_argument("file")
     p.add_argument("--dry-run", action="store_true", help="show what would change")
+    p.add_argument("--meta", help='sidecar TOML of [__vault__."name"] tables: type, tags, description')
     p = add_command(sub, "export", cmd_export, "write readable secrets as secrets.toml or .env (CLEAR TEXT)",
                     env=True)
-    p.add_argument("--format", choices=("toml", "env"), default="toml")
+    p.add_argument("--format", choices=("toml", "env", "docker-env"), default="toml",
+                   help="env: for python-dotenv; docker-env: for docker --env-file (one-line values only)")
+    p.add_argument("--with-meta", action="store_true", help="toml: add type, tags, description per secret")
     p.add_argument("--out", help="file to create (0600); default stdout")
     cli_ops.add_commands(sub)
     return parser
