@@ -162,3 +162,22 @@ def test_the_pinned_streamlit_is_the_one_installed():
     assert STREAMLIT_VERSIONS == ">=1.67,<1.68" and version("streamlit").split(".")[:2] == ["1", "67"]
     pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
     assert f'"streamlit{STREAMLIT_VERSIONS}"' in pyproject
+
+
+def test_the_lifespan_copies_at_startup_refuses_loose_secrets_and_stops_its_thread(app_vault):
+    import asyncio
+
+    from vault_core.integrations.app_secrets import vault_lifespan
+
+    app_vault.store_secret("app.greeting", "hello", environment=ENV)
+
+    async def serve(lifespan):
+        async with lifespan(None) as state:
+            assert st.secrets.app.greeting == "hello"
+            return state["vault_secrets_feed"]
+
+    feed = asyncio.run(serve(vault_lifespan(interval=0.05)))
+    assert feed._thread is None  # stopped with the app
+    app_vault.store_secret("loose_zq", "x", environment=ENV)
+    with pytest.raises(ValidationError, match="loose_zq"):
+        asyncio.run(serve(vault_lifespan()))  # the app does not start

@@ -2,9 +2,10 @@
 is fed by the vault.
 
     # serve.py, next to the unmodified streamlit_app.py
-    from vault_core.integrations.app_secrets import vault_app
+    import streamlit as st
+    from vault_core.integrations.app_secrets import vault_lifespan
 
-    app = vault_app("streamlit_app.py", environment="production")
+    app = st.App("streamlit_app.py", lifespan=vault_lifespan(environment="production"))
     # streamlit run serve.py   (or: uvicorn serve:app)
 
 The app's secrets are read as the process's service identity (``VAULT_PRINCIPAL``) and
@@ -137,17 +138,12 @@ class SecretsFeed:
             self._thread = None
 
 
-def vault_app(script_path: Any, *, environment: Any = None, vault: Any = None, top_level: bool = False,
-              interval: float = 1.0, lifespan: Callable[[Any], Any] | None = None, **app_kwargs: Any) -> Any:
-    """An ``st.App`` for ``script_path`` whose ``st.secrets`` the vault feeds (see the module docstring).
+def vault_lifespan(environment: Any = None, *, vault: Any = None, top_level: bool = False, interval: float = 1.0,
+                   then: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
+    """The ``lifespan=`` of an ``st.App`` whose ``st.secrets`` the vault feeds (module docstring).
 
-    Other keyword arguments go to ``st.App``, except ``secrets`` (the vault provides them).
-    At startup, raises ``ValidationError`` for secrets without a section (unless
-    ``top_level``), ``AccessDenied`` or ``Sealed``."""
-    import streamlit as st
-
-    if "secrets" in app_kwargs:
-        raise TypeError("vault_app() takes its secrets from the vault: do not pass secrets=")
+    ``then``: your own lifespan, run inside this one. At startup, raises ``ValidationError``
+    for secrets without a section (unless ``top_level``), ``AccessDenied`` or ``Sealed``."""
     feed = SecretsFeed(environment, vault=vault, top_level=top_level)
 
     @asynccontextmanager
@@ -155,12 +151,27 @@ def vault_app(script_path: Any, *, environment: Any = None, vault: Any = None, t
         feed.refresh(strict=True)
         feed.start(interval)
         try:
-            if lifespan is None:
+            if then is None:
                 yield {"vault_secrets_feed": feed}
             else:
-                async with lifespan(app) as state:
+                async with then(app) as state:
                     yield {**(state or {}), "vault_secrets_feed": feed}
         finally:
             feed.stop()
 
-    return st.App(script_path, lifespan=feed_lifespan, **app_kwargs)
+    return feed_lifespan
+
+
+def vault_app(script_path: Any, *, environment: Any = None, vault: Any = None, top_level: bool = False,
+              interval: float = 1.0, lifespan: Callable[[Any], Any] | None = None, **app_kwargs: Any) -> Any:
+    """``st.App(script_path, lifespan=vault_lifespan(...), **app_kwargs)``, for ``uvicorn serve:app``.
+
+    (``streamlit run`` finds an ``st.App`` by reading the file for a literal
+    ``app = st.App(...)``: there, write that call with ``lifespan=vault_lifespan(...)``.)
+    Raises ``TypeError`` for ``secrets=`` (the vault provides them)."""
+    import streamlit as st
+
+    if "secrets" in app_kwargs:
+        raise TypeError("vault_app() takes its secrets from the vault: do not pass secrets=")
+    return st.App(script_path, lifespan=vault_lifespan(environment, vault=vault, top_level=top_level,
+                                                       interval=interval, then=lifespan), **app_kwargs)
