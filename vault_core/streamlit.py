@@ -36,6 +36,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, NamedTuple, NoReturn
 
 from .context import SecurityContext, current_context, make_context, use_context
@@ -112,7 +113,7 @@ class _View:
     """What one identity may read in one environment: listing and cached values."""
 
     __slots__ = ("vault", "environment", "ctx", "lock", "stamp", "checked", "listing", "paths", "sections",
-                 "values")
+                 "values", "versions")
 
     def __init__(self, vault: Any, environment: str, ctx: SecurityContext | None):
         self.vault, self.environment, self.ctx = vault, environment, ctx
@@ -121,6 +122,7 @@ class _View:
         self.checked = 0.0
         self.listing: dict[str, tuple[int, tuple[str, ...]]] = {}
         self.paths: dict[str, str] = {}  # dotted path ("smtp.password") -> stored name ("smtp/password")
+        self.versions: Mapping[str, int] = MappingProxyType({})
         self.sections: frozenset[str] = frozenset()
         self.values: dict[str, tuple[int, Any]] = {}
 
@@ -136,6 +138,7 @@ class _View:
             listing = self.call(self.vault.secret_versions, self.environment)
             self.listing = listing
             self.paths = section_paths(listing)
+            self.versions = MappingProxyType({n: entry[0] for n, entry in listing.items()})
             self.sections = frozenset(".".join(p[:i]) for p in (k.split(".") for k in self.paths)
                                       for i in range(1, len(p)))
             self.values = {n: v for n, v in self.values.items() if listing.get(n, (None,))[0] == v[0]}
@@ -292,13 +295,13 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
         return nest({p[len(prefix):]: self._value(view, n, n, False)
                      for p, n in sorted(view.paths.items()) if p.startswith(prefix)})
 
-    def versions(self) -> dict[str, int]:
-        """``{name: current version}`` of what the caller may READ (no value read, nothing audited).
+    def versions(self) -> Mapping[str, int]:
+        """``{name: current version}`` of what the caller may READ (read-only; no value read, nothing audited).
 
-        Cheap when nothing changed (the same change signal as every access): callers
-        that mirror these secrets elsewhere compare it to know when to copy again.
-        Raises ``Sealed`` or ``AccessDenied``."""
-        return {name: entry[0] for name, entry in self._view().listing.items()}
+        Cheap when nothing changed (the same change signal as every access), and then the
+        very same object as last time: callers that mirror these secrets elsewhere compare
+        it to know when to copy again. Raises ``Sealed`` or ``AccessDenied``."""
+        return self._view().versions
 
     # -- the mapping -----------------------------------------------------------------------
     def __getitem__(self, key: str) -> Any:

@@ -27,6 +27,7 @@ per Streamlit session, read as that session's console user (``st.session_state
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ from ..context import SecurityContext, current_context, use_context
 from ..errors import AccessDenied
 from ..migration import section_paths
 from ..streamlit import VaultSecrets, current_identity
+from ..vault import get_vault
 
 PASSWORD = "password"
 
@@ -57,6 +59,8 @@ class VaultSQLConnection(SQLConnection):
         # into a lookup on the engine, which would recurse here.
         self._connection_name = connection_name
         self._raw_instance = None
+        self._swap = threading.Lock()  # one thread replaces a changed engine
+        self._settings_of: tuple[Any, frozenset[tuple[str, int]]] = (None, frozenset())
         self._vault_environment = environment
         self._identity = self._identity_now()
         self._reader = VaultSecrets(environment, identity=self._identity)
@@ -79,11 +83,17 @@ class VaultSQLConnection(SQLConnection):
         return f"connections.{self._connection_name}."
 
     def _settings_versions(self) -> frozenset[tuple[str, int]]:
-        """(path, version) of every setting but the password: a change means a new engine."""
-        prefix = self._prefix()
+        """(path, version) of every setting but the password: a change means a new engine.
+
+        Computed again only when the vault's listing changed (the same object otherwise)."""
         versions = self._reader.versions()
-        return frozenset((p, versions[n]) for p, n in section_paths(versions).items()
-                         if p.startswith(prefix) and p != prefix + PASSWORD)
+        seen_for, settings = self._settings_of
+        if versions is not seen_for:
+            prefix = self._prefix()
+            settings = frozenset((p, versions[n]) for p, n in section_paths(versions).items()
+                                 if p.startswith(prefix) and p != prefix + PASSWORD)
+            self._settings_of = (versions, settings)
+        return settings
 
     @property
     def _secrets(self) -> AttrDict:
@@ -101,8 +111,10 @@ class VaultSQLConnection(SQLConnection):
         """The engine; rebuilt when a setting other than the password changed in the vault."""
         seen = self._settings_versions()
         if seen != self._settings_seen:
-            self._settings_seen = seen
-            self.reset()
+            with self._swap:
+                if seen != self._settings_seen:
+                    self._settings_seen = seen
+                    self.reset()
         return super()._instance
 
     def reset(self) -> None:
@@ -124,13 +136,8 @@ class VaultSQLConnection(SQLConnection):
         name = self._password_name()
         if name is None:
             return None
-        value = self._call(self._reader_vault().get_secret, name, self._reader.environment, label=label)
+        value = self._call(get_vault().get_secret, name, self._reader.environment, label=label)
         return value.decode() if isinstance(value, bytes) else value
-
-    def _reader_vault(self) -> Any:
-        from ..vault import get_vault
-
-        return get_vault()
 
     def _connect(self, autocommit: bool = False, **kwargs: Any) -> Any:
         from sqlalchemy import event
