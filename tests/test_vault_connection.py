@@ -170,3 +170,14 @@ def test_the_example_app_lists_the_pets(app_vault, pg_app_role):
     at.run()
     assert not at.exception and not at.error
     assert list(at.dataframe[0].value["name"]) == ["ada", "bob", "cyd"]
+
+
+def test_streamlits_secrets_signal_never_makes_a_connection_read(app_vault, pg_app_role):
+    """A cached connection outliving its vault must not open a default one on st.secrets' change signal."""
+    from streamlit.runtime.secrets import secrets_singleton
+
+    conn = VaultSQLConnection("db")
+    vault_module._default = None  # as after the app's vault was closed
+    secrets_singleton.file_change_listener.send("vault")
+    assert vault_module._default is None and conn._raw_instance is not None
+    conn.reset()

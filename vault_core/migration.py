@@ -32,15 +32,15 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 
 from .errors import AccessDenied, ValidationError
+from .integrations.toml_meta import (TAG_PREFIX, META_TABLE, KeyMeta, dotted, merge_metadata, path_collisions,
+                                     section_paths)
 from .models import SecretType
 from .names import canonical_name, printable
+
 
 if TYPE_CHECKING:  # pragma: no cover
     from .vault import Vault
 
-TAG_PREFIX = "toml:"
-META_TABLE = "__vault__"  # [__vault__."db.password"] type = "password", tags = [...], description = "..."
-_META_FIELDS = frozenset({"type", "tags", "description", "encoding"})
 IMPORTED = "imported from secrets.toml"
 EXPORT_WARNING = ("WARNING: this file holds secret values in clear text. Keep it private (it is created "
                   "0600), never commit it, and delete it when you are done.")
@@ -157,73 +157,16 @@ def _read_toml(path_or_text: str | os.PathLike) -> dict[str, Any]:
         raise ValidationError(f"not valid TOML: {str(exc).splitlines()[0][:200]}") from None
 
 
-@dataclass(frozen=True)
-class KeyMeta:
-    """What a ``[__vault__."<name>"]`` table may set for one key (None: leave as it is)."""
-
-    secret_type: str | None = None
-    tags: tuple[str, ...] | None = None
-    description: str | None = None
-    base64: bool = False  # encoding = "base64": the TOML string holds a binary value
-
-
-def _meta_leaves(table: Any, prefix: str = "") -> dict[str, dict[str, Any]]:
-    """``{"db.password": {fields}}`` from ``{"db.password": {...}}`` or ``{"db": {"password": {...}}}``."""
-    if not isinstance(table, dict):
-        raise ValidationError(f"{META_TABLE}: expected a table of key names")
-    out: dict[str, dict[str, Any]] = {}
-    for key, value in table.items():
-        path = f"{prefix}.{key}" if prefix else key
-        if not isinstance(value, dict):
-            raise ValidationError(f"{META_TABLE}: {printable(path, 80)} must be a table of "
-                                  + ", ".join(sorted(_META_FIELDS)))
-        if value and not any(isinstance(v, dict) for v in value.values()):  # a key's fields
-            out[path] = value
-        else:
-            out.update(_meta_leaves(value, path))
-    return out
-
-
-def _key_meta(name: str, fields: dict[str, Any]) -> KeyMeta:
-    unknown = sorted(set(fields) - _META_FIELDS)
-    if unknown:
-        raise ValidationError(f"{META_TABLE}: {name}: unknown fields " + ", ".join(printable(u, 40) for u in unknown))
-    stype, tags, desc, enc = (fields.get(k) for k in ("type", "tags", "description", "encoding"))
-    if stype is not None:
-        try:
-            stype = SecretType.parse(stype).value
-        except (ValueError, TypeError):
-            raise ValidationError(f"{META_TABLE}: {name}: type must be one of "
-                                  + ", ".join(t.value for t in SecretType)) from None
-    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
-        raise ValidationError(f"{META_TABLE}: {name}: tags must be a list of strings")
-    if tags is not None and any(t.startswith(TAG_PREFIX) for t in tags):
-        raise ValidationError(f"{META_TABLE}: {name}: tags starting with {TAG_PREFIX} are the importer's own")
-    if desc is not None and not isinstance(desc, str):
-        raise ValidationError(f"{META_TABLE}: {name}: description must be a string")
-    if enc not in (None, "base64"):
-        raise ValidationError(f"{META_TABLE}: {name}: the only encoding is base64")
-    return KeyMeta(stype, None if tags is None else tuple(tags), desc, enc == "base64")
-
-
 def read_metadata(data: dict[str, Any], sidecar: Any = None) -> dict[str, KeyMeta]:
     """Pop the inline ``__vault__`` table from ``data`` and merge a sidecar (a path, TOML text or a
     dict of the same tables, with or without the ``__vault__`` level; the sidecar wins per field).
 
-    Raises ``ValidationError`` for a malformed table or a name that is not in the file."""
-    merged: dict[str, dict[str, Any]] = {}
+    Raises ``ValidationError`` for a malformed table or an invalid name."""
     inline = data.pop(META_TABLE, None)
     side = sidecar if isinstance(sidecar, dict) or sidecar is None else _read_toml(sidecar)
     if isinstance(side, dict) and META_TABLE in side:
         side = side[META_TABLE]
-    for table in (inline, side):
-        for path, fields in ({} if table is None else _meta_leaves(table)).items():
-            try:
-                name = dotted(canonical_name(path))
-            except ValidationError:
-                raise ValidationError(f"{META_TABLE}: not a valid secret name: {printable(path, 80)}") from None
-            merged.setdefault(name, {}).update(fields)
-    return {name: _key_meta(name, fields) for name, fields in merged.items()}
+    return merge_metadata(inline, side)
 
 
 def _existing_names(vault: "Vault", env: str) -> dict[str, str]:
@@ -346,25 +289,6 @@ def _header(env: str, count: int, binary: list[str]) -> str:
     if binary:
         lines.append("# Base64-encoded binary values: " + ", ".join(binary))
     return "\n".join(lines) + "\n"
-
-
-def dotted(name: str) -> str:
-    """A name's section path: ``/`` separates sections as ``.`` does (``smtp/password`` → ``smtp.password``)."""
-    return name.replace("/", ".")
-
-
-def section_paths(names: Any) -> dict[str, str]:
-    """``{dotted path: stored name}``; where two names share a path, the dotted spelling wins."""
-    paths: dict[str, str] = {}
-    for name in sorted(names, key=lambda n: (n.count("/"), n)):  # fewest slashes first
-        paths.setdefault(dotted(name), name)
-    return paths
-
-
-def path_collisions(names: Any) -> list[tuple[str, str]]:
-    """Pairs of names that are the same section path (``a.b`` and ``a/b``): a file can hold one."""
-    paths = section_paths(names)
-    return sorted((paths[dotted(n)], n) for n in names if paths[dotted(n)] != n)
 
 
 def nest(values: dict[str, Any]) -> dict[str, Any]:

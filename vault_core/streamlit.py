@@ -42,7 +42,8 @@ from typing import Any, NamedTuple, NoReturn
 from .context import SecurityContext, current_context, make_context, use_context
 from .environments import Environment
 from .errors import Sealed, ValidationError
-from .migration import decode_typed, dotted, nest, section_paths
+from .integrations.toml_meta import dotted, section_paths
+from .migration import decode_typed, nest
 from .names import canonical_name, printable
 from .storage.change_signal import change_signal
 

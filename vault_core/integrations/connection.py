@@ -36,7 +36,7 @@ from streamlit.runtime.secrets import AttrDict
 
 from ..context import SecurityContext, current_context, use_context
 from ..errors import AccessDenied
-from ..migration import section_paths
+from .toml_meta import section_paths
 from ..streamlit import VaultSecrets, current_identity
 from ..vault import get_vault
 
@@ -116,6 +116,10 @@ class VaultSQLConnection(SQLConnection):
                     self._settings_seen = seen
                     self.reset()
         return super()._instance
+
+    def _on_secrets_changed(self, _sender: Any) -> None:
+        """Streamlit's "st.secrets changed" signal: not ours to follow (our settings come from the
+        vault and are checked at every use), so a stale connection never reads on a signal."""
 
     def reset(self) -> None:
         """Drop the engine (its pooled connections are closed); the next use builds a new one."""
