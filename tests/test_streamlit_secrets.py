@@ -369,3 +369,20 @@ def test_fixed_identities_ignore_the_caller(vault):
         as_alice.api_key  # outside any context, still alice
     with pytest.raises(ValueError):
         VaultSecrets("development", vault=vault, identity="alice")
+
+
+def test_underscore_attributes_are_probes_that_open_no_vault(monkeypatch):
+    """pytest's collection (and IPython's display) probe attributes like ``_pytestfixturefunction``:
+    that used to open the default vault, creating ./.vault in the working directory."""
+    monkeypatch.setattr(vault_module, "_default", None)
+    for probe in ("_pytestfixturefunction", "_repr_html_", "_ipython_canary_method_should_not_exist_"):
+        assert getattr(secrets, probe, None) is None
+    assert vault_module._default is None
+
+
+def test_underscore_names_are_read_by_item_access(ours, vault):
+    vault.store_secret("_private", "p", environment="development")
+    vault.store_secret("db._inner", "i", environment="development")
+    assert ours["_private"] == "p" and ours.db["_inner"] == "i"
+    with pytest.raises(AttributeError):
+        ours.db._inner

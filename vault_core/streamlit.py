@@ -20,7 +20,8 @@ Behaves like ``st.secrets`` (a read-only mapping; sections as attribute dicts;
   microseconds; otherwise a version query), so a rotation or a revoked grant is seen on
   the next access.
 
-Keys are canonical names: lookups fold case (``secrets.DB_URL`` finds ``db_url``);
+Attribute access never looks up a name starting with ``_`` (tools probe such attributes:
+pytest, IPython, copy); ``secrets["_name"]`` still does. Keys are canonical names: lookups fold case (``secrets.DB_URL`` finds ``db_url``);
 ``/`` separates sections as ``.`` does (``secrets.smtp.password`` finds ``smtp/password``;
 where both spellings exist, the dotted one wins); ``in``, ``len`` and iteration show what
 the caller may READ, without reading values.
@@ -309,7 +310,7 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
         return self._lookup(key, "", False)
 
     def __getattr__(self, key: str) -> Any:
-        if key.startswith("__") and key.endswith("__"):  # copy/pickle probes are not secrets
+        if key.startswith("_"):  # probes by tools (copy, pickle, pytest, IPython), not secrets: use [...]
             raise AttributeError(key)
         return self._lookup(key, "", True)
 
@@ -355,7 +356,7 @@ class SecretsSection(_ReadOnly, Mapping[str, Any]):
         return self._root._lookup(key, self._prefix, False)
 
     def __getattr__(self, key: str) -> Any:
-        if key.startswith("__") and key.endswith("__"):
+        if key.startswith("_"):
             raise AttributeError(key)
         return self._root._lookup(key, self._prefix, True)
 
