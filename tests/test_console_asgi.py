@@ -101,7 +101,7 @@ def test_every_response_carries_the_security_headers(served):
         for part in ("default-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'",
                      "form-action 'self'"):
             assert part in csp, (path, part)
-        assert re.search(r"script-src 'self' 'sha256-[A-Za-z0-9+/=]+'", csp)
+        assert re.search(r"script-src 'self' 'wasm-unsafe-eval' 'sha256-[A-Za-z0-9+/=]+'", csp)
         assert (header(pairs, "x-frame-options"), header(pairs, "x-content-type-options"),
                 header(pairs, "referrer-policy"), header(pairs, "cross-origin-opener-policy")) == \
             ("DENY", "nosniff", "no-referrer", "same-origin"), path

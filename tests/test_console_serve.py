@@ -34,3 +34,24 @@ def test_first_admin_once_and_demo_idempotent(tmp_path):
         assert password not in vault.export_audit("jsonl")
     assert len(rows) > audit_rows - 1
     vault.storage.dispose()
+
+
+def test_the_checkout_config_holds_exactly_the_options_serve_passes():
+    """`streamlit run streamlit_app.py` reads .streamlit/config.toml; `serve` passes HARDENED: the same."""
+    import tomllib
+    from pathlib import Path
+
+    from vault_core.console.app import HARDENED
+
+    with open(Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml", "rb") as fh:
+        toml = tomllib.load(fh)
+    assert {f"{section}.{key}": value for section, opts in toml.items() for key, value in opts.items()} == HARDENED
+
+
+def test_env_var_names_follow_streamlit():
+    from streamlit import config
+
+    from vault_core.console.app import HARDENED, env_var
+
+    for option in HARDENED:
+        assert env_var(option) == config._config_options_template[option].env_var  # noqa: SLF001 (a test)

@@ -48,7 +48,8 @@ def streamlit_index_html() -> str:
 
 
 def content_security_policy(script_hashes: Iterable[str]) -> str:
-    scripts = " ".join(["'self'", *script_hashes])
+    # 'wasm-unsafe-eval': Streamlit's dataframe compiles WebAssembly (not JavaScript eval)
+    scripts = " ".join(["'self'", "'wasm-unsafe-eval'", *script_hashes])
     return "; ".join([
         "default-src 'self'", f"script-src {scripts}", "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data: blob:", "font-src 'self' data:", "connect-src 'self'", "worker-src 'self' blob:",
