@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import queue
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
@@ -53,8 +54,9 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _local_path(raw: str | None) -> str:
-    """Only a path on this server may follow a login (no ``//host`` or scheme)."""
-    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
+    """Only a path on this server may follow a login (no ``//host``, scheme, backslash or whitespace,
+    which browsers drop or turn into ``/``)."""
+    if not raw or not re.fullmatch(r"/(?![/\\])[A-Za-z0-9/_.~%?=&+-]*", raw) or len(raw) > 512:
         return "/"
     return raw
 
@@ -148,12 +150,11 @@ async def _end_session(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     """End the server session and delete the cookie (POST with the CSRF token, or a same-origin link)."""
     if request.method == "POST":
-        form = await _form(request)
-        if _csrf_refused(request, form):
-            return PlainTextResponse("forbidden", status_code=403)
+        if not _csrf_refused(request, await _form(request)):
+            return await _end_session(request)
+    elif request.headers.get("sec-fetch-site") == "same-origin":
         return await _end_session(request)
-    if request.headers.get("sec-fetch-site") == "same-origin":
-        return await _end_session(request)
+    # another site's link or an expired token: ask again, with a fresh form
     return _with_csrf(request, lambda csrf: _page("Vault console: log out", _form_html(
         "logout", "/logout", "Log out", "", "Log out", csrf)))
 
