@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import socket
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode, urlparse
 
@@ -54,14 +55,17 @@ class Client:
         token = self.csrf()
         return self.request("POST", "/login", {"csrf": token, "username": user, "password": password, "next": "/"})
 
-    def stream(self, origin: str | None = "own", cookies: bool = True, resume: str | None = None):
+    def stream(self, origin: str | None = "own", cookies: bool = True, resume: str | None = None,
+               host: str | None = None):
         """Open ``/_stcore/stream`` (raises ``websockets.exceptions.InvalidStatus`` when refused).
 
         ``resume``: a Streamlit session id to reconnect to, as the browser sends it (subprotocol).
+        ``host``: the ``Host`` to send (as a reverse proxy passes its public name), still to our port.
         """
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.jar.items())} if cookies and self.jar else {}
         protocols = ["streamlit", "no-xsrf", resume] if resume else None
-        return connect(f"ws://{self.host}:{self.port}/_stcore/stream",
+        sock = socket.create_connection((self.host, self.port), timeout=30) if host else None
+        return connect(f"ws://{host or f'{self.host}:{self.port}'}/_stcore/stream", sock=sock,
                        origin=self.url if origin == "own" else origin, additional_headers=headers,
                        subprotocols=protocols, open_timeout=30)
 

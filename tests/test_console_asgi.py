@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.browser import console_server, free_port
+from tests.browser import StreamlitServer, console_server, free_port
 from tests.console_http import Client, back_msg, header, run_script, set_cookies
 from vault_core import open_vault
+from vault_core.console.middleware import configured_origins, own_origins
 
 PW = "asgi test password 1"
 
@@ -34,7 +35,8 @@ def served(tmp_path_factory):
         vault.add_user(user, PW, roles, must_change_password=False)
     vault.store_secret("prod_key", "prod-value-asgi", environment="production")
     metrics_port = free_port()
-    env = {"VAULT_METRICS_PORT": str(metrics_port), "VAULT_METRICS_ALLOW": "127.0.0.1/32"}
+    env = {"VAULT_METRICS_PORT": str(metrics_port), "VAULT_METRICS_ALLOW": "127.0.0.1/32",
+           "VAULT_CONSOLE_ORIGINS": "https://vault.example.com"}  # a reverse proxy's public origin
     with console_server(path, env=env) as server:
         yield vault, server, metrics_port
     vault.storage.dispose()
@@ -54,6 +56,12 @@ def test_handshake_without_origin_or_from_another_port_is_refused_before_upgrade
         with client.stream(origin=origin) as ws:  # the console's own origins
             ws.send(back_msg("rerun"))
             assert ws.recv(timeout=30)
+    # behind a TLS proxy publishing https://vault.example.com (passing Host on, as the README asks)
+    with client.stream(origin="https://vault.example.com", host="vault.example.com") as ws:
+        ws.send(back_msg("rerun"))
+        assert ws.recv(timeout=30)
+    with pytest.raises(InvalidStatus):
+        client.stream(origin="https://other.example.com", host="other.example.com").close()
 
 
 def test_a_session_id_without_the_cookie_is_a_stranger(served):
@@ -67,6 +75,14 @@ def test_a_session_id_without_the_cookie_is_a_stranger(served):
         resumed, seen = run_script(ws)
     assert resumed == session_id  # Streamlit did resume it ...
     assert b"prod_key" not in seen and b"You are not logged in" in seen  # ... as a stranger
+
+
+def test_own_origins_are_scheme_host_and_port_of_the_socket_plus_the_configured_ones():
+    loopback = {"server": ("127.0.0.1", 8501), "scheme": "ws"}
+    assert own_origins(loopback, set()) == {"http://127.0.0.1:8501", "http://localhost:8501", "http://[::1]:8501"}
+    assert own_origins({"server": ("10.0.0.5", 443), "scheme": "wss"}, set()) == {"https://10.0.0.5"}
+    raw = {"VAULT_CONSOLE_ORIGINS": "https://Vault.example.com/, junk, http://x:8080/path, http://y:8080"}
+    assert configured_origins(raw) == {"https://vault.example.com", "http://y:8080"}
 
 
 def test_login_sets_an_httponly_strict_host_cookie_and_needs_the_csrf_token(served):
@@ -230,3 +246,44 @@ def test_a_signal_stops_everything_serve_started(tmp_path, sig):
         assert proc.wait(timeout=60) in (0, -sig, 128 + sig)  # uvicorn re-raises the signal after shutting down
         time.sleep(0.5)  # let the output pump read the last lines
         assert "vault console: stopped: scheduler and metrics ended" in server.output()  # the lifespan's end ran
+
+
+def _uvicorn(tmp_path, env: dict[str, str] | None = None):
+    empty = tmp_path / "empty"
+    empty.mkdir(exist_ok=True)
+    server = StreamlitServer(None, cwd=empty, env={"VAULT_PATH": str(tmp_path / "v"), **(env or {})},
+                             command=lambda port: [sys.executable, "-m", "uvicorn", "vault_core.console.asgi:app",
+                                                   "--host", "127.0.0.1", "--port", str(port),
+                                                   "--forwarded-allow-ips", ""])
+    return server
+
+
+def test_the_asgi_module_runs_under_an_operators_own_uvicorn(tmp_path):
+    vault = open_vault(tmp_path / "v", principal="owner")
+    vault.bcrypt_rounds = 4
+    vault.add_user("ann", PW, ["admin"], must_change_password=False)
+    with _uvicorn(tmp_path) as server:  # from an empty folder: no .streamlit/ config.toml to find
+        client = Client(server.url)
+        assert client.log_in("ann", PW)[0] == 303
+        with client.stream() as ws:
+            assert b"Signed in as" in run_script(ws)[1]
+        with pytest.raises(InvalidStatus):
+            client.stream(origin=f"http://localhost:{free_port()}").close()
+        status, pairs, _ = client.request("GET", "/")
+        assert status == 200 and "frame-ancestors 'none'" in header(pairs, "content-security-policy")
+    vault.storage.dispose()
+
+
+def test_the_asgi_module_overrides_a_weakened_config_toml(tmp_path):
+    vault = open_vault(tmp_path / "v", principal="owner")
+    vault.bcrypt_rounds = 4
+    vault.add_user("ann", PW, ["admin"], must_change_password=False)
+    (tmp_path / "empty" / ".streamlit").mkdir(parents=True)
+    (tmp_path / "empty" / ".streamlit" / "config.toml").write_text(
+        '[server]\nenableXsrfProtection = false\nenableStaticServing = true\n[client]\nshowErrorDetails = "full"\n')
+    with _uvicorn(tmp_path) as server:  # it starts: the lifespan refuses weakened options, so they were overridden
+        client = Client(server.url)
+        client.log_in("ann", PW)
+        with client.stream() as ws:
+            assert b"Signed in as" in run_script(ws)[1]
+    vault.storage.dispose()

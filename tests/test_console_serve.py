@@ -52,10 +52,14 @@ def test_the_checkout_config_holds_exactly_the_options_serve_passes():
     assert {f"{section}.{key}": value for section, opts in toml.items() for key, value in opts.items()} == expected
 
 
-def test_env_var_names_follow_streamlit():
+def test_the_lifespan_names_the_weakened_options_it_refuses():
     from streamlit import config
 
-    from vault_core.console.app import HARDENED, env_var
+    from vault_core.console.app import weakened_options
 
-    for option in HARDENED:
-        assert env_var(option) == config._config_options_template[option].env_var  # noqa: SLF001 (a test)
+    before = config.get_option("server.enableXsrfProtection")
+    config.set_option("server.enableXsrfProtection", False)
+    try:
+        assert "server.enableXsrfProtection" in weakened_options()
+    finally:
+        config.set_option("server.enableXsrfProtection", before)

@@ -45,11 +45,16 @@ REQUIRED = ("server.enableXsrfProtection", "global.developmentMode", "client.sho
             "server.enableStaticServing", "server.runOnSave")
 
 
-def env_var(option: str) -> str:
-    """Streamlit's environment variable for a config option (``server.enableCORS`` -> ``STREAMLIT_SERVER_ENABLE_CORS``)."""
-    section, name = option.split(".", 1)
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
-    return f"STREAMLIT_{section}_{snake}".upper()
+def apply_hardened_options(extra: dict[str, Any] | None = None) -> None:
+    """Apply ``HARDENED`` (and ``extra``) as Streamlit applies command-line flags, over config files.
+
+    The one use of a Streamlit internal outside App.run (which does the same with its
+    ``config=``): ``streamlit.web.bootstrap.load_config_options``, Streamlit >= 1.67, < 2.
+    Plain uvicorn runs no CLI, and Streamlit reads no ``STREAMLIT_*`` variables itself.
+    """
+    from streamlit.web import bootstrap
+
+    bootstrap.load_config_options({**HARDENED, **(extra or {})})
 
 
 def weakened_options() -> list[str]:

@@ -1,9 +1,9 @@
 """The console for your own ASGI server: ``uvicorn vault_core.console.asgi:app``.
 
-Importing this module sets the hardened Streamlit options as environment
-defaults (``STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION=true``...) before
-Streamlit reads its configuration, so no ``.streamlit/config.toml`` is needed;
-the app's lifespan refuses to start if the required ones were weakened.
+Importing this module applies the hardened Streamlit options (``app.HARDENED``)
+the way ``streamlit run`` applies its command-line flags, over any
+``config.toml``: no ``.streamlit/`` folder is needed, and the app's lifespan
+refuses to start if the required ones were weakened all the same.
 Run one worker per process (the vault, scheduler and metrics are per process)
 and start uvicorn with ``--forwarded-allow-ips ''`` so that only
 ``VAULT_TRUSTED_PROXIES`` decides which ``X-Forwarded-For`` is believed.
@@ -11,11 +11,7 @@ and start uvicorn with ``--forwarded-allow-ips ''`` so that only
 
 from __future__ import annotations
 
-import os
+from .app import apply_hardened_options, build_app
 
-from .app import HARDENED, build_app, env_var
-
-for _option, _value in HARDENED.items():
-    os.environ.setdefault(env_var(_option), str(_value).lower() if isinstance(_value, bool) else str(_value))
-
+apply_hardened_options()
 app = build_app()
