@@ -1,8 +1,5 @@
-"""Access: rules, roles and a permission simulator (admin)."""
+"""Access: the design card's entry point; the page itself is vault_core/console/pages/access.py (in the wheel)."""
 
-from vault_core.console import access_view
-from vault_core.console.auth import page_guard
+import runpy
 
-guard = page_guard("access")
-with guard.context():
-    access_view.render(guard)
+runpy.run_module("vault_core.console.pages.access", run_name="__main__")

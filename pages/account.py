@@ -1,23 +1,5 @@
-"""Account: change one's password, see and end one's sessions (every logged-in user)."""
+"""Account: the design card's entry point; the page itself is vault_core/console/pages/account.py (in the wheel)."""
 
-import pandas as pd
-import streamlit as st
+import runpy
 
-from vault_core.console import auth
-from vault_core.console.auth import page_guard
-
-guard = page_guard("account")
-st.title("Account")
-st.text(f"User: {guard.session.user}")
-st.text(f"Roles: {', '.join(guard.session.roles) or 'none'}")
-st.subheader("Change password")
-auth.change_password_form(guard.vault, guard.session, forced=False)
-st.subheader("My sessions")
-with guard.context():
-    rows = guard.vault.list_sessions(guard.session.user)
-st.dataframe(pd.DataFrame(rows), hide_index=True)
-if st.button("End all my sessions (logs out everywhere)"):
-    with guard.context():
-        guard.vault.end_sessions(guard.session.user)
-    auth.logout(guard.vault)
-    st.rerun()
+runpy.run_module("vault_core.console.pages.account", run_name="__main__")

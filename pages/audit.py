@@ -1,8 +1,5 @@
-"""Audit: filter, page, verify, export the audit log (admin, auditor)."""
+"""Audit: the design card's entry point; the page itself is vault_core/console/pages/audit.py (in the wheel)."""
 
-from vault_core.console import audit_view
-from vault_core.console.auth import page_guard
+import runpy
 
-guard = page_guard("audit")
-with guard.context():
-    audit_view.render(guard)
+runpy.run_module("vault_core.console.pages.audit", run_name="__main__")

@@ -1,8 +1,5 @@
-"""Health: counts, expiry, rotation, key terms and audit activity (admin, auditor)."""
+"""Health: the design card's entry point; the page itself is vault_core/console/pages/health.py (in the wheel)."""
 
-from vault_core.console import health_view
-from vault_core.console.auth import page_guard
+import runpy
 
-guard = page_guard("health")
-with guard.context():
-    health_view.render(guard)
+runpy.run_module("vault_core.console.pages.health", run_name="__main__")

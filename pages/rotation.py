@@ -1,8 +1,5 @@
-"""Rotation: schedule, rotate now, revert, history (admin, operator)."""
+"""Rotation: the design card's entry point; the page itself is vault_core/console/pages/rotation.py (in the wheel)."""
 
-from vault_core.console import rotation_view
-from vault_core.console.auth import page_guard
+import runpy
 
-guard = page_guard("rotation")
-with guard.context():
-    rotation_view.render(guard)
+runpy.run_module("vault_core.console.pages.rotation", run_name="__main__")

@@ -1,8 +1,5 @@
-"""Secrets: browse, reveal, create, edit, delete (all roles; auditors read metadata only)."""
+"""Secrets: the design card's entry point; the page itself is vault_core/console/pages/secrets.py (in the wheel)."""
 
-from vault_core.console import secrets_view
-from vault_core.console.auth import page_guard
+import runpy
 
-guard = page_guard("secrets")
-with guard.context():
-    secrets_view.render(guard)
+runpy.run_module("vault_core.console.pages.secrets", run_name="__main__")

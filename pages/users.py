@@ -1,8 +1,5 @@
-"""Users: add, roles, passwords, locks and sessions (admin)."""
+"""Users: the design card's entry point; the page itself is vault_core/console/pages/users.py (in the wheel)."""
 
-from vault_core.console import users_view
-from vault_core.console.auth import page_guard
+import runpy
 
-guard = page_guard("users")
-with guard.context():
-    users_view.render(guard)
+runpy.run_module("vault_core.console.pages.users", run_name="__main__")

@@ -56,7 +56,7 @@ def wait_for_app_idle(page: Any, timeout_ms: float = 30_000, settle_ms: float = 
     page.wait_for_function(_IDLE_JS, timeout=timeout_ms)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -66,15 +66,18 @@ class StreamlitServer:
     """``streamlit run`` in a subprocess on a free 127.0.0.1 port; use as a context manager.
 
     ``env`` is merged over ``os.environ``. ``.url`` is the app URL; ``.output()`` the
-    server's combined stdout/stderr so far."""
+    server's combined stdout/stderr so far. ``command(port)``, if given, is the command
+    line to run instead (e.g. ``vault-console serve``)."""
 
-    def __init__(self, app_path: str | os.PathLike[str], env: dict[str, str] | None = None,
-                 cwd: str | os.PathLike[str] | None = None, timeout: float = 60.0) -> None:
-        self.app_path = Path(app_path)
+    def __init__(self, app_path: str | os.PathLike[str] | None, env: dict[str, str] | None = None,
+                 cwd: str | os.PathLike[str] | None = None, timeout: float = 60.0,
+                 command: Any = None) -> None:
+        self.app_path = Path(app_path) if app_path is not None else None
+        self.command = command
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.timeout = timeout
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
         self._chunks: list[str] = []
@@ -100,9 +103,10 @@ class StreamlitServer:
 
     def start(self) -> StreamlitServer:
         """Start the server and wait for /_stcore/health to say ok (RuntimeError otherwise)."""
-        cmd = [sys.executable, "-m", "streamlit", "run", str(self.app_path),
-               "--server.port", str(self.port), "--server.headless", "true",
-               "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+        cmd = self.command(self.port) if self.command else [
+            sys.executable, "-m", "streamlit", "run", str(self.app_path),
+            "--server.port", str(self.port), "--server.headless", "true",
+            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
         self._proc = subprocess.Popen(cmd, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         threading.Thread(target=self._pump, daemon=True).start()
@@ -117,6 +121,10 @@ class StreamlitServer:
         self.stop()
         raise RuntimeError(f"Streamlit did not become healthy on {self.url} "
                            f"(exit code {code}):\n{self.output()}")
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     def stop(self) -> None:
         """Terminate the server (kill after 10 s)."""
@@ -135,3 +143,15 @@ class StreamlitServer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def console_server(vault_path: str | os.PathLike[str], env: dict[str, str] | None = None,
+                   exe: str | os.PathLike[str] | None = None, cwd: str | os.PathLike[str] | None = None,
+                   demo: bool = False) -> StreamlitServer:
+    """``vault-console serve`` (of this venv, or ``exe``) on a free port, for ``vault_path``."""
+    program = str(exe or Path(sys.executable).parent / "vault-console")
+    extra = ["--demo"] if demo else []
+    env = {"VAULT_PATH": str(vault_path), "VAULT_PRINCIPAL": "owner", **(env or {})}  # tests make vaults as owner
+    return StreamlitServer(None, env=env, cwd=cwd,
+                           command=lambda port: [program, "serve", "--port", str(port), "--address", "127.0.0.1",
+                                                 *extra])

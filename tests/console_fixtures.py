@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 from vault_core import AccessLevel, open_vault
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "streamlit_app.py")
+CONSOLE = ROOT / "vault_core" / "console"
+APP = str(CONSOLE / "router.py")  # the packaged router; page paths are relative to it ("pages/secrets.py")
 PW = "password for tests"
 CANARY = "canary-7f3a9c-value"
 # user -> roles; rules below give reader READ and writer WRITE (only) in development
@@ -39,10 +40,11 @@ def console(tmp_path, monkeypatch):
 def login(vault, user: str | None, page: str | None = None) -> AppTest:
     """An AppTest of the router (or of one page script) with ``user`` logged in (None = logged out).
 
-    The token is a real session from ``verify_login``, put where the login form
-    puts it; the router validates it exactly as it validates a cookie.
+    The token is a real session from ``verify_login``. AppTest cannot send the
+    cookie a browser's handshake carries, so the token goes where a run without a
+    browser looks for it (``auth.session_token``); it is validated like a cookie.
     """
-    at = AppTest.from_file(str(ROOT / page) if page else APP, default_timeout=30)
+    at = AppTest.from_file(str(CONSOLE / page) if page else APP, default_timeout=30)
     if user is not None:
         at.session_state["vault_session_token"] = vault.verify_login(user, PW, "10.9.8.7", "apptest")
     at.run()

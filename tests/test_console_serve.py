@@ -34,3 +34,32 @@ def test_first_admin_once_and_demo_idempotent(tmp_path):
         assert password not in vault.export_audit("jsonl")
     assert len(rows) > audit_rows - 1
     vault.storage.dispose()
+
+
+def test_the_checkout_config_holds_exactly_the_options_serve_passes():
+    """`streamlit run streamlit_app.py` reads .streamlit/config.toml; `serve` passes HARDENED: the same."""
+    import tomllib
+    from pathlib import Path
+
+    from vault_core.console.app import HARDENED
+
+    with open(Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml", "rb") as fh:
+        toml = tomllib.load(fh)
+    # global.developmentMode is left out of the file: False is already the default of an installed
+    # Streamlit and the lifespan refuses True; set in config.toml it made the Health page's plotly
+    # charts vanish under `streamlit run` (seen in tests/e2e/test_admin_pages_e2e.py, not explained).
+    expected = {k: v for k, v in HARDENED.items() if k != "global.developmentMode"}
+    assert {f"{section}.{key}": value for section, opts in toml.items() for key, value in opts.items()} == expected
+
+
+def test_the_lifespan_names_the_weakened_options_it_refuses():
+    from streamlit import config
+
+    from vault_core.console.app import weakened_options
+
+    before = config.get_option("server.enableXsrfProtection")
+    config.set_option("server.enableXsrfProtection", False)
+    try:
+        assert "server.enableXsrfProtection" in weakened_options()
+    finally:
+        config.set_option("server.enableXsrfProtection", before)

@@ -169,6 +169,24 @@ def test_metrics_scrape_shows_counters_moving(vault):
     vault.get_secret("svc.token", "production")  # after close the hook is gone: nothing breaks
 
 
+def test_a_strict_vault_reports_up_and_its_gauges(tmp_path):
+    """The console's vault is strict (no caller, no access): health is read as system:metrics."""
+    owner = open_vault(tmp_path / "v", principal="owner")
+    owner.store_secret("db_url", CANARY, environment="production")
+    strict = open_vault(tmp_path / "v", strict=True, create=False)
+    with pytest.raises(AccessDenied):
+        strict.get_vault_health()
+    metrics = VaultMetrics(strict, health_ttl=0)
+    try:
+        text = metrics.render().decode()
+        assert sample(text, "vault_up") == 1 and sample(text, "vault_secrets", environment="production") == 1
+        assert CANARY not in text and "db_url" not in text
+    finally:
+        metrics.close()
+        strict.storage.dispose()
+        owner.storage.dispose()
+
+
 def test_metrics_command_serves_and_stops(tmp_path):
     path = tmp_path / "v"
     v = open_vault(path, principal="owner")

@@ -1,6 +1,8 @@
-"""Shared Playwright helpers for the console's end-to-end tests (a running `streamlit run` server)."""
+"""Shared Playwright helpers for the console's end-to-end tests (a running console server)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlparse
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
@@ -10,22 +12,35 @@ from tests.browser import wait_for_app_idle
 PW = "e2e password 123"
 
 
+def on_route(page) -> bool:
+    """Is the page one of the console's own HTML routes (login, logout, password) rather than the app?"""
+    return urlparse(page.url).path in ("/login", "/logout", "/password")
+
+
+def settle(page) -> None:
+    """Wait for whatever loaded: a route's form, or the Streamlit app finishing its run."""
+    page.wait_for_load_state()
+    if not on_route(page):
+        wait_for_app_idle(page, settle_ms=500)
+
+
 def open_app(context, url: str, path: str = ""):
+    """Open ``url + path`` (a stranger is redirected to the login route) and wait for it."""
     page = context.new_page()
     page.goto(url + path)
-    wait_for_app_idle(page)
+    settle(page)
     return page
 
 
 def log_in(page, user: str, password: str = PW) -> None:
+    """Log in through the /login route's form (opened first if the page is elsewhere)."""
+    if urlparse(page.url).path != "/login":
+        parts = urlparse(page.url)
+        page.goto(f"{parts.scheme}://{parts.netloc}/login")
     page.get_by_label("Username", exact=True).fill(user)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
-    wait_for_app_idle(page, settle_ms=500)
-    if page.get_by_role("button", name="Log out").count():
-        # the cookie manager component reruns the app once or twice after a login: let them finish
-        page.wait_for_function("() => document.cookie.includes('vault_console_session')")
-        wait_for_app_idle(page, settle_ms=1500)
+    settle(page)
 
 
 def choose(page, label: str, option: str) -> None:

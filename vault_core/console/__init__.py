@@ -1,1 +1,1 @@
-"""Console support code: login, sessions, request headers, page helpers (no SQL)."""
+"""The admin console: an st.App (app.py, asgi.py) with routes, middleware, the router, pages and views (no SQL)."""

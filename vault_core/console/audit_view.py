@@ -9,9 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from ..environments import Environment
-from ..errors import AccessDenied, ValidationError
+from ..errors import ValidationError
 from ..facade.audit_ops import audit_cursor
 from .auth import Guard
+from .routes import export_url
 
 PAGE_SIZE = 100
 COLUMNS = ["seq", "timestamp", "principal", "roles", "operation", "environment", "secret_name", "version",
@@ -63,17 +64,11 @@ def _verify(g: Guard) -> None:
             st.error(f"Chain broken: first bad row is {report.first_bad_seq}. {report.problem}")
 
 
-def _export(g: Guard, f: dict[str, Any]) -> None:
+def _export(f: dict[str, Any]) -> None:
+    """A link to the export route: it checks the session cookie and the right, audits and streams."""
     c = st.columns([1, 1, 2])
     fmt = c[0].selectbox("Export format", ["csv", "jsonl"], key="a_fmt")
-    if c[1].button("Prepare export", key="a_export"):
-        try:
-            data = "".join(g.vault.export_audit(fmt, **f))  # audited as audit_export
-        except (ValidationError, AccessDenied) as exc:
-            st.error(str(exc))
-            return
-        st.download_button(f"Download audit.{fmt}", data, file_name=f"audit.{fmt}", on_click="ignore",
-                           mime="text/csv" if fmt == "csv" else "application/x-ndjson", key="a_download")
+    c[1].link_button(f"Download audit.{fmt}", export_url(fmt, f), icon=":material/download:")
 
 
 def _hash_lookup(g: Guard) -> None:
@@ -103,5 +98,5 @@ def render(g: Guard) -> None:
         return
     st.divider()
     _verify(g)
-    _export(g, f)
+    _export(f)
     _hash_lookup(g)

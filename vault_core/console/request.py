@@ -61,6 +61,11 @@ def _is_trusted(ip: str, nets: list) -> bool:
     return addr is not None and any(addr in net for net in nets)
 
 
+def peer_is_trusted(ip: str | None, proxies: str | None = None) -> bool:
+    """True if ``ip`` (the direct peer) is one of ``VAULT_TRUSTED_PROXIES``."""
+    return bool(ip) and _is_trusted(ip, trusted_proxies(proxies))
+
+
 def request_info(ip_address: str | None = None, headers: Mapping[str, Any] | None = None, *,
                  proxies: str | None = None, from_streamlit: bool | None = None) -> RequestInfo:
     """Who is asking: from the arguments, or (when none are given) from ``st.context``."""

@@ -1,19 +1,17 @@
-"""``vault-console serve``: create the vault and a first admin if needed, then run the console."""
+"""``vault-console serve``: check it can start, create the vault and a first admin if needed, run the st.App."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import secrets as pysecrets
-import subprocess
+import socket
 import sys
 from pathlib import Path
 
 from ..vault import Vault, open_vault
 from .demo import seed_demo
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "streamlit_app.py"
 FIRST_ADMIN = "admin"
 
 
@@ -50,18 +48,49 @@ def prepare(path: str | None, demo: bool, out=sys.stdout) -> Path:
         vault.storage.dispose()
 
 
-def main(args: argparse.Namespace) -> int:
-    """Prepare the vault, then ``streamlit run streamlit_app.py`` on --address/--port."""
-    vault_dir = prepare(getattr(args, "path", None), bool(getattr(args, "demo", False)))
-    out = sys.stdout
-    out.flush()
-    # uvicorn (Streamlit's server) would otherwise believe X-Forwarded-For from loopback peers and
-    # hand us the claimed address as the peer; proxy trust is VAULT_TRUSTED_PROXIES' job alone.
-    env = dict(os.environ, VAULT_PATH=str(vault_dir), FORWARDED_ALLOW_IPS="")
-    env.setdefault("VAULT_SCHEDULER", "on")  # the console process runs due rotations (once across replicas)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(args.port),
-           "--server.address", str(args.address)]
+def check_can_start(address: str, port: int) -> None:
+    """Fail before anything is created: the packaged router, the server and the port must be there.
+
+    Raises ``ValidationError`` with the reason.
+    """
+    from ..errors import ValidationError
+    from .app import ROUTER
+
+    if not ROUTER.is_file():
+        raise ValidationError(f"the console's router is missing from the installation: {ROUTER}")
     try:
-        return subprocess.call(cmd, cwd=str(ROOT), env=env)  # cwd: .streamlit/config.toml applies
-    except KeyboardInterrupt:
-        return 0
+        import uvicorn  # noqa: F401  (st.App's server)
+    except ImportError:
+        raise ValidationError("uvicorn is not installed: pip install 'uvicorn>=0.30'") from None
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            raise ValidationError(f"cannot listen on {address}:{port}: {exc.strerror}") from None
+
+
+def main(args: argparse.Namespace) -> int:
+    """Check the port, prepare the vault, then run the console's st.App in this process until a signal.
+
+    SIGINT and SIGTERM stop uvicorn, whose shutdown runs the app's lifespan end
+    (scheduler and metrics stop, the vault closes): nothing outlives the command.
+    """
+    address, port = str(args.address), int(args.port)
+    check_can_start(address, port)
+    vault_dir = prepare(getattr(args, "path", None), bool(getattr(args, "demo", False)))
+    sys.stdout.flush()
+    os.environ["VAULT_PATH"] = str(vault_dir)
+    # uvicorn would otherwise believe X-Forwarded-For from loopback peers and hand us the claimed
+    # address as the peer; proxy trust is VAULT_TRUSTED_PROXIES' job alone.
+    os.environ["FORWARDED_ALLOW_IPS"] = ""
+    os.environ.setdefault("VAULT_SCHEDULER", "on")  # the console process runs due rotations (once across replicas)
+    from .app import HARDENED, ROUTER, build_app
+
+    # App.run takes the launcher from argv[0] and puts its folder first on sys.path; the
+    # vault-console script's folder is harmless, but `python -m vault_core.cli` would put vault_core/
+    # (whose streamlit.py shadows Streamlit) there. The router's own folder is what `streamlit run` uses.
+    sys.argv = [str(ROUTER)]
+    build_app().run(config={**HARDENED, "server.port": port, "server.address": address})
+    return 0
