@@ -166,3 +166,245 @@ def test_migrations_build_exactly_the_declared_schema(storage):
 
     with storage.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+# -- console users: sessions and failed logins --------------------------------------------------
+def _principal(tx, name="bob", roles='["ops"]'):
+    tx.insert_principal(name=name, kind="user", roles=roles, created_at=NOW, updated_at=NOW)
+
+
+def test_login_failures_count_and_clear(storage):
+    from vault_core.storage import users_repo as users
+
+    with storage.transaction() as tx:
+        for ts in (NOW, NOW + 10, NOW + 20):
+            users.add_failure(tx, "bob", ts)
+        users.add_failure(tx, "eve", NOW + 20)
+    with storage.transaction() as tx:
+        assert users.count_failures(tx, "bob", NOW + 10) == 2
+        users.clear_failures(tx, "bob", before=NOW + 10)
+        assert users.count_failures(tx, "bob", 0) == 2
+        users.clear_failures(tx, "bob")
+        assert users.count_failures(tx, "bob", 0) == 0 and users.count_failures(tx, "eve", 0) == 1
+
+
+def test_sessions_join_revoke_list_and_prune(storage):
+    from vault_core.storage import users_repo as users
+
+    with storage.transaction() as tx:
+        _principal(tx)
+        for sid, expires in (("s1", NOW + 100), ("s2", NOW + 200), ("s3", NOW - 1)):
+            users.insert_session(tx, id=sid, principal="bob", created_at=NOW, expires_at=expires, epoch=0,
+                                 client_ip="10.0.0.1", user_agent="ua")
+    with storage.transaction() as tx:
+        joined = users.session_with_principal(tx, "s1")
+        assert joined["principal"] == "bob" and joined["roles"] == '["ops"]' and not joined["disabled"]
+        assert users.session_with_principal(tx, "nope") is None and users.get_session(tx, "nope") is None
+        assert users.get_session(tx, "s2")["expires_at"] == NOW + 200
+        assert [s["id"] for s in users.active_sessions(tx, "bob", NOW)] in (["s1", "s2"], ["s2", "s1"])
+        assert users.revoke_session(tx, "s1", NOW + 1) is True
+        assert users.revoke_session(tx, "s1", NOW + 2) is False  # already revoked
+        assert [s["id"] for s in users.active_sessions(tx, None, NOW)] == ["s2"]
+        assert users.revoke_sessions_of(tx, "bob", NOW + 3) == 2  # s2, and s3 (expired, not revoked)
+        assert users.active_sessions(tx, "bob", NOW) == []
+        assert users.prune_sessions(tx, NOW + 2) == 2  # s3 expired, s1 revoked before NOW + 2
+        assert users.get_session(tx, "s2") is not None
+
+
+# -- rotation: the lease, due secrets, pending versions, re-encryption ------------------------------
+def test_lease_one_holder_until_expiry(storage):
+    from vault_core.storage import rotation_repo as rotation
+
+    with storage.transaction() as tx:
+        assert rotation.acquire_lease(tx, "sched", "a", NOW, 100) is True
+        assert rotation.acquire_lease(tx, "sched", "b", NOW + 50, 100) is False
+        assert rotation.acquire_lease(tx, "sched", "a", NOW + 50, 100) is True  # renewal
+        assert rotation.lease_holder(tx, "sched")["expires_at"] == NOW + 150
+        assert rotation.acquire_lease(tx, "sched", "b", NOW + 150, 100) is True  # expired: taken over
+        rotation.release_lease(tx, "sched", "a")  # not the holder: nothing happens
+        assert rotation.lease_holder(tx, "sched")["holder"] == "b"
+        rotation.release_lease(tx, "sched", "b")
+        assert rotation.acquire_lease(tx, "sched", "a", NOW + 151, 100) is True
+        assert rotation.lease_holder(tx, "other") is None
+
+
+def test_due_rotations_claimed_once(storage):
+    from vault_core.storage import rotation_repo as rotation
+
+    with storage.transaction() as tx:
+        for i, due in enumerate((NOW - 20, NOW - 10, NOW + 10)):
+            _secret(tx, f"{i:032d}", name=f"k{i}")
+            tx.update_secret(f"{i:032d}", next_rotation_at=due, expires_at=NOW + 5 if i == 2 else None)
+    with storage.transaction() as tx:
+        soon = rotation.upcoming(tx, NOW + 10, NOW + 5, 10)
+        assert sorted(r["name"] for r in soon) == ["k0", "k1", "k2"]  # k2 by its schedule and its expiry: once
+        assert [r["name"] for r in rotation.upcoming(tx, NOW - 15, NOW - 15, 10)] == ["k0"]
+        assert rotation.due_secret_ids(tx, NOW, 10) == [f"{0:032d}", f"{1:032d}"]
+        assert rotation.due_secret_ids(tx, NOW, 1) == [f"{0:032d}"]
+        assert rotation.claim_due(tx, f"{0:032d}", NOW, NOW + 100) is True
+        assert rotation.claim_due(tx, f"{0:032d}", NOW, NOW + 100) is False  # no longer due
+        assert rotation.due_secret_ids(tx, NOW, 10) == [f"{1:032d}"]
+
+
+def test_pending_versions_and_blobs(storage):
+    from vault_core.storage import rotation_repo as rotation
+
+    sid = "a" * 32
+    with storage.transaction() as tx:
+        _secret(tx, sid, blob=b"one")
+        tx.insert_version(secret_id=sid, version=2, ciphertext=b"two", key_term=1, state="pending",
+                          created_at=NOW + 1, created_by="o")
+    with storage.transaction() as tx:
+        assert [(p["version"], bytes(p["ciphertext"])) for p in rotation.pending_versions(tx, sid)] == [(2, b"two")]
+        assert bytes(rotation.version_blob(tx, sid, 1)) == b"one" and rotation.version_blob(tx, sid, 9) is None
+        assert rotation.delete_pending(tx, sid, 2, b"other") is False  # not the one we staged
+        assert rotation.delete_pending(tx, sid, 1) is False  # current, not pending
+        assert rotation.delete_pending(tx, sid, 2, b"two") is True
+        assert rotation.pending_versions(tx, sid) == []
+
+
+def test_rotation_events_newest_first(storage):
+    from vault_core.storage import rotation_repo as rotation
+
+    base = dict(principal="p", roles="", client_ip=None, forwarded_for=None, forwarded_trusted=False,
+                user_agent=None, session_id=None, environment="production", secret_name="n", version=None,
+                outcome="allowed", reason="", prev_mac=bytes(32), mac=bytes(32))
+    with storage.transaction() as tx:
+        for seq, op, sid in ((1, "rotate", "a"), (2, "read", "a"), (3, "revert", "b"), (4, "rotate", "a")):
+            tx.append_audit(dict(base, seq=seq, ts=NOW + seq, operation=op, secret_id=sid), day=1)
+    with storage.transaction(write=False) as tx:
+        assert [r["seq"] for r in rotation.rotation_events(tx, ("rotate", "revert"), None, 10)] == [4, 3, 1]
+        assert [r["seq"] for r in rotation.rotation_events(tx, ("rotate", "revert"), "a", 1)] == [4]
+
+
+def test_reencryption_terms_rewrite_and_jobs(storage):
+    from vault_core.storage import rotation_repo as rotation
+
+    sid = "a" * 32
+    with storage.transaction() as tx:
+        tx.put_wrapped_key("data", 1, b"w1", NOW)
+        tx.put_wrapped_key("data", 2, b"w2", NOW)
+        tx.put_wrapped_key("audit", 1, b"wa", NOW)
+        _secret(tx, sid)
+        tx.insert_version(secret_id=sid, version=2, ciphertext=b"v2", key_term=2, state="old", created_at=NOW,
+                          created_by="o")
+    with storage.transaction() as tx:
+        assert [r["term"] for r in rotation.data_terms(tx)] == [1, 2]
+        (below,) = rotation.versions_below(tx, 2, 10)
+        assert (below["version"], below["name"], below["environment"]) == (1, "db.password", "production")
+        assert rotation.count_below(tx, 2) == 1 and rotation.versions_per_term(tx) == {1: 1, 2: 1}
+        rows = [dict(sid=sid, ver=1, old_term=1, blob=b"re", new_term=2),
+                dict(sid=sid, ver=2, old_term=1, blob=b"no", new_term=2)]  # v2 is not under term 1
+        assert rotation.rewrite_versions(tx, rows) == 1 and rotation.rewrite_versions(tx, []) == 0
+        assert rotation.count_below(tx, 2) == 0 and bytes(rotation.version_blob(tx, sid, 2)) == b"v2"
+        rotation.retire_term(tx, 1, NOW + 5)
+        assert [r["retired_at"] for r in rotation.data_terms(tx)] == [NOW + 5, None]
+        job = rotation.open_job(tx, 2, NOW, total=3)
+        rotation.advance_job(tx, job["id"], 2)
+        again = rotation.open_job(tx, 2, NOW + 1, total=4)  # resumed: same job, done so far + what is left
+        assert again["id"] == job["id"] and again["total"] == 6
+        rotation.finish_job(tx, job["id"], NOW + 9)
+        (row,) = rotation.jobs(tx)
+        assert (row["done"], row["finished_at"]) == (2, NOW + 9)
+        assert rotation.open_job(tx, 2, NOW + 10, total=1)["id"] != job["id"]
+
+
+# -- backup and operator queries ---------------------------------------------------------------------
+def test_backup_snapshot_helpers(storage):
+    from vault_core.storage import backup_repo as backup
+
+    with storage.transaction() as tx:
+        _secret(tx, "a" * 32)
+    head_revision = storage.migrate()
+    with storage.engine.connect() as conn:
+        names = [t.name for t in backup.data_tables(conn)]
+        assert "alembic_version" not in names and names.index("secrets") < names.index("secret_versions")
+        assert backup.schema_revision(conn) == head_revision
+        counts = backup.table_counts(conn)
+        assert counts["secrets"] == 1 and counts["secret_versions"] == 1 and counts["vault_state"] == 1
+        head = backup.head_of(conn)
+        assert head == {"vault_id": "t", "audit": {"seq": 0, "mac": "00" * 32}}
+
+
+def test_backup_jsonl_round_trip_and_copy(storage, tmp_path):
+    import base64
+    import io
+
+    from vault_core.errors import IntegrityError
+    from vault_core.storage import backup_repo as backup
+
+    def encode(v):
+        return {"b": base64.b64encode(bytes(v)).decode()} if isinstance(v, (bytes, memoryview)) else v
+
+    def decode(v):
+        return base64.b64decode(v["b"]) if isinstance(v, dict) else v
+
+    blob = bytes(range(256))
+    with storage.transaction() as tx:
+        _secret(tx, "a" * 32, blob=blob)
+    out = io.StringIO()
+    with storage.engine.connect() as conn:
+        counts = backup.export_jsonl(conn, out, encode)
+    assert counts["secret_versions"] == 1
+    rows = list(backup.read_jsonl(iter(out.getvalue().splitlines()), decode))
+    assert {t for t, _ in rows} >= {"secrets", "secret_versions", "vault_state"}
+    target = Storage(sqlite_url(tmp_path / "copy.db"))
+    target.migrate()
+    try:
+        with target.engine.begin() as conn:
+            loaded = backup.load_rows(conn, iter(rows))
+        assert loaded == {k: v for k, v in counts.items() if v}
+        with target.transaction(write=False) as tx:
+            assert bytes(tx.read_current("production", "db.password")["ciphertext"]) == blob
+        with storage.engine.connect() as src, target.engine.begin() as dst:
+            assert backup.copy_all(src, dst)["secrets"] == 1  # replaces, does not add
+        with target.engine.connect() as conn:
+            assert backup.table_counts(conn)["secrets"] == 1
+    finally:
+        target.dispose()
+    with pytest.raises(IntegrityError, match="line 1 is malformed"):
+        list(backup.read_jsonl(iter(["{not json"]), decode))
+
+
+def test_login_failures_since_counts_every_principal(storage):
+    from vault_core.storage import backup_repo as backup
+    from vault_core.storage import users_repo as users
+
+    with storage.transaction() as tx:
+        users.add_failure(tx, "bob", NOW)
+        users.add_failure(tx, "eve", NOW + 5)
+    with storage.transaction(write=False) as tx:
+        assert backup.count_login_failures_since(tx, NOW + 1) == 1 and backup.count_login_failures_since(tx, 0) == 2
+
+
+# -- application helpers: versions, never values --------------------------------------------------------
+def test_live_versions_of_one_environment(storage):
+    from vault_core.storage.app_queries import live_versions
+
+    with storage.transaction() as tx:
+        _secret(tx, "a" * 32, name="a")
+        _secret(tx, "b" * 32, name="b", version=3)
+        _secret(tx, "c" * 32, name="c")
+        _secret(tx, "d" * 32, name="a", env="staging")
+        tx.update_secret("c" * 32, deleted_at=NOW)
+    with storage.transaction(write=False) as tx:
+        assert sorted(live_versions(tx, "production")) == [("a", 1, "[]"), ("b", 3, "[]")]
+        assert live_versions(tx, "production", ["b", "c"]) == [("b", 3, "[]")]
+        assert live_versions(tx, "development") == []
+
+
+def test_counters_and_deleted_rules(storage):
+    with storage.transaction() as tx:
+        _secret(tx, "a" * 32)
+        tx.count_secret("production", "password", 1)
+        tx.count_secret("production", "password", 1)
+        tx.count_secret("staging", "api_key", 1)
+        tx.count_secret("staging", "api_key", -1)
+        tx.insert_rule(subject_kind="user", subject="bob", environment="*", pattern="*", levels="read",
+                       effect="allow", secret_id="a" * 32, created_at=NOW, created_by="o", note="")
+        tx.delete_rules_of_secret("a" * 32)
+        assert tx.list_rules() == []
+        assert [tuple(r.values()) for r in tx.count_secrets_by()] == [("production", "password", 2)]
+        tx.recount_secrets()
+        assert [tuple(r.values()) for r in tx.count_secrets_by()] == [("production", "password", 1)]
+        assert bytes(tx.get_version("a" * 32, 1)["ciphertext"]) == b"\x01opaque"
