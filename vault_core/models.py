@@ -49,9 +49,6 @@ class AccessLevel(_ParseEnum):
     ADMIN = "admin"
 
 
-ALL_LEVELS = frozenset(AccessLevel)
-
-
 @dataclass(frozen=True)
 class SecretMetadata:
     """Everything about a secret except its value (metadata never carries one)."""

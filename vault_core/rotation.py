@@ -115,16 +115,6 @@ def default_generator_name(secret_type: str) -> str:
     return _DEFAULT_FOR_TYPE.get(SecretType.parse(secret_type), "token")
 
 
-@dataclass(frozen=True)
-class RotationStrategy:
-    """A named generator with optional hooks: ``apply(value)`` sets it in the target, ``test(value)`` tries it."""
-
-    name: str
-    generate: Callable[[], Any] = field(repr=False)
-    apply: Callable[[Any], Any] | None = field(default=None, repr=False)
-    test: Callable[[Any], Any] | None = field(default=None, repr=False)
-
-
 def certificate_expiry(value: str | bytes) -> datetime | None:
     """The earliest ``not_valid_after`` of the PEM certificates in ``value`` (UTC), or None.
 

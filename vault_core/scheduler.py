@@ -137,15 +137,3 @@ def stop_scheduler(vault: "Vault", timeout: float | None = 10.0) -> bool:
         return False
     thread.stop(timeout)
     return True
-
-
-def scheduler_status(vault: "Vault") -> dict[str, Any]:
-    """Whether this process runs the scheduler, its last run, and who holds the lease now."""
-    thread = _threads.get(id(vault))
-    with vault.storage.transaction(write=False, durable=False) as tx:
-        lease = repo.lease_holder(tx, "rotation-scheduler")
-    now = vault.clock()
-    return {"running": bool(thread and thread.is_alive()), "runs": thread.runs if thread else 0,
-            "last_run": thread.last_run if thread else None, "last_error": thread.last_error if thread else None,
-            "lease_holder": lease["holder"] if lease and lease["expires_at"] > now else None,
-            "this_process": holder_id(vault)}

@@ -44,12 +44,11 @@ class Barrier:
     kept in a small in-process LRU (the process already holds the master key).
     """
 
-    def __init__(self, keyring: Keyring, on_encrypt=None, loader: Callable[[Keyring], Keyring] | None = None,
+    def __init__(self, keyring: Keyring, loader: Callable[[Keyring], Keyring] | None = None,
                  refresh_s: float = 10.0):
         self.keyring = keyring
         self._ciphers: OrderedDict[tuple[int, bytes], AESGCM] = OrderedDict()
         self._lock = threading.Lock()
-        self._on_encrypt = on_encrypt
         # Another process may add a key term (rotation): ``loader`` fetches the
         # newest keyring from storage, on an unknown term at once and before a
         # seal every ``refresh_s`` seconds, so every process moves to the new term.
@@ -107,8 +106,6 @@ class Barrier:
         term = self.keyring.active.term
         nonce = os.urandom(12)
         body = self._cipher(term, salt).encrypt(nonce, plaintext, aad)
-        if self._on_encrypt is not None:
-            self._on_encrypt(term)
         return _HEADER.pack(FORMAT_V1, term) + nonce + body
 
     def open(self, blob: bytes, *, salt: bytes, aad: bytes) -> bytes:

@@ -160,6 +160,7 @@ class UsersOps(AccessOps):
         sid = self._session_id(token)
         with self.storage.transaction() as tx:
             users_repo.clear_failures(tx, user)
+            users_repo.prune_sessions(tx, now - SESSION_US)  # ended over a session lifetime ago: forgotten
             users_repo.insert_session(tx, id=sid, principal=user, created_at=now, expires_at=now + SESSION_US,
                                       epoch=row["session_epoch"], client_ip=ctx.ip_address, user_agent=ctx.user_agent)
         self._record(keys, self._login_ctx(user, ip, ua, session_id=sid[:16], **fwd), "login", "allowed",

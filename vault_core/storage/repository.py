@@ -250,9 +250,6 @@ class Tx:
         """Destroy versions older than ``below`` except those in ``keep`` (one or two)."""
         self._fast(_PRUNE, {"sid": secret_id, "below": below, **_keep(keep or [0])})
 
-    def delete_version(self, secret_id: str, version: int) -> None:
-        self.conn.execute(delete(secret_versions).where(and_(_V.secret_id == secret_id, _V.version == version)))
-
     def list_versions(self, secret_id: str) -> list[RowMapping]:
         return self._all(select(_V.version, _V.state, _V.created_at, _V.created_by, _V.key_term)
                          .where(_V.secret_id == secret_id).order_by(_V.version.desc()))
@@ -269,7 +266,6 @@ class Tx:
         only_deleted: bool = False,
         after: tuple[str, str] | None = None,
         limit: int = 100,
-        extra_where: Sequence[Any] = (),
     ) -> list[RowMapping]:
         """Secrets ordered by (environment, name), keyset-paginated after ``after``."""
         stmt = select(secrets).order_by(_S.environment, _S.name).limit(limit)
@@ -295,8 +291,6 @@ class Tx:
                 stmt = stmt.where(_S.name > name) if only == env else stmt.where(_S.environment > env)
             else:
                 stmt = stmt.where(or_(_S.environment > env, and_(_S.environment == env, _S.name > name)))
-        for clause in extra_where:
-            stmt = stmt.where(clause)
         return self._all(stmt)
 
     def count_secret(self, environment: str, secret_type: str, delta: int) -> None:
