@@ -32,7 +32,7 @@ TYPES = ("api_key", "password", "database_url", "token", "generic", "encryption_
 KINDS = ("db_password", "api_key", "token", "signing_key", "webhook_secret")
 OPERATIONS = (("read", 80), ("store", 5), ("update", 5), ("rotate", 2), ("reveal", 3), ("delete", 1),
               ("login", 4))
-US_PER_DAY = audit.US_PER_DAY
+from vault_core.types import US_PER_DAY  # noqa: E402
 _CHUNK = 50_000
 
 _SECRET_COLS = [c.key for c in secrets.c]

@@ -22,7 +22,7 @@ from vault_core.logs import REDACTED, configure_logging, get_logger, log_event
 from vault_core.metrics import VaultMetrics
 from vault_core.storage.schema import login_failures
 
-US_PER_DAY = 86_400_000_000
+from vault_core.types import US_PER_DAY  # noqa: E402
 CANARY = "canary-M3tr1cs-value"
 
 

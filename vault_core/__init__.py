@@ -3,7 +3,6 @@
 from .access import Rule
 from .audit import VerifyReport
 from .context import SecurityContext, current_context
-from .environments import Environment, EnvironmentSecrets
 from .errors import (
     AccessDenied,
     AuditFailure,
@@ -17,8 +16,8 @@ from .errors import (
     VaultError,
 )
 from .facade.audit_ops import audit_cursor
-from .models import AccessLevel, Page, SecretMetadata, SecretType, VersionInfo
-from .vault import Vault, get_vault, open_vault, setup_vault
+from .types import AccessLevel, Environment, Page, SecretMetadata, SecretType, VersionInfo
+from .vault import EnvironmentSecrets, Vault, get_vault, open_vault, setup_vault
 
 __all__ = [
     "AccessDenied", "AccessLevel", "AuditFailure", "Conflict", "Environment", "EnvironmentSecrets",

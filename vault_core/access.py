@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .models import AccessLevel
+from .types import AccessLevel
 
 ANY_ENV = "*"
 ADMIN_ROLE = "admin"

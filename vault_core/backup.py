@@ -31,6 +31,7 @@ from . import audit
 from .crypto import Barrier, Keyring, KeyTerm, secret_aad
 from .crypto.keyring import unwrap_key
 from .errors import IntegrityError, InvalidKey, ValidationError
+from .validate import check_int
 from .storage.repository import Tx
 from .storage.schema import secret_versions, secrets
 
@@ -85,8 +86,7 @@ def list_backups(folder: Path) -> list[Path]:
 
 def prune(folder: Path, keep: int) -> list[Path]:
     """Delete all but the newest ``keep`` backups; returns the removed data files."""
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-        raise ValidationError("keep must be at least 1")
+    check_int(keep, "keep", 1)
     old = list_backups(folder)[:-keep]
     for data in old:
         manifest_path(data).unlink(missing_ok=True)

@@ -212,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise errors.ValidationError("give a command after --, e.g. vault-console run -- python app.py")
-    from .environments import Environment, default_environment
+    from .types import Environment, default_environment
 
     environment = Environment.parse(args.env) if args.env else default_environment()
     vault = open_for(args)

@@ -24,6 +24,7 @@ from .facade.rekey_ops import RekeyOps
 from .facade.rotation_ops import RotationOps
 from .facade.users_ops import UsersOps
 from .storage import Storage, sqlite_url
+from .types import Environment
 
 DB_FILE_NAME = "vault.db"
 DEFAULT_DIR = ".vault"
@@ -116,3 +117,27 @@ def get_vault() -> Vault:
         if _default is None:
             _default = open_vault()
         return _default
+
+
+class EnvironmentSecrets:
+    """Read secrets of one environment with the seed's naming conventions."""
+
+    def __init__(self, vault: Vault, environment: Environment | str):
+        self.vault = vault
+        self.environment = Environment.parse(environment)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of ``name`` in this environment, or ``default`` when missing."""
+        value = self.vault.get_secret(name=name, environment=self.environment)
+        return default if value is None else value
+
+    def get_database_url(self) -> str | None:
+        """The ``database_url`` secret of this environment."""
+        return self.get("database_url")
+
+    def get_api_key(self, service: str) -> str | None:
+        """The ``api_key_<service>`` secret of this environment."""
+        return self.get(f"api_key_{service}")
+
+    def __repr__(self) -> str:
+        return f"EnvironmentSecrets(environment={self.environment.value!r})"

@@ -8,8 +8,8 @@ from typing import Any
 
 from ..access import ANY_ENV, Rule, parse_levels, rule_from_row
 from ..errors import Conflict, NotFound, ValidationError
-from ..models import AccessLevel
-from ..names import canonical_name, canonical_pattern, canonical_principal, check_int, check_roles
+from ..types import AccessLevel
+from ..validate import canonical_name, canonical_pattern, canonical_principal, check_int, check_roles
 from .base import VaultBase
 
 KINDS = ("user", "service")

@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..models import AccessLevel
-from ..names import canonical_name
+from ..types import AccessLevel
+from ..validate import canonical_name
 from ..storage.app_queries import live_versions
 from .base import VaultBase
 

@@ -12,7 +12,8 @@ from sqlalchemy import and_
 
 from .. import audit
 from ..errors import AuditFailure, StorageError, ValidationError
-from ..names import canonical_name, canonical_principal, check_int, check_operation, check_secret_id
+from ..types import US_PER_DAY
+from ..validate import canonical_name, canonical_principal, check_int, check_operation, check_secret_id
 from ..storage.schema import audit_log
 from .base import VaultBase
 from .secrets_ops import to_us
@@ -56,8 +57,7 @@ class AuditOps(VaultBase):
         ``operation``, ``success``, ``details`` and every recorded field. For the next page pass
         ``cursor=audit_cursor(rows[-1])``.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
-            raise ValidationError("limit must be from 1 to 10000")
+        check_int(limit, "limit", 1, 10_000)
         where = self._audit_filters(secret_id, principal, operation, environment, outcome, name, since, until)
         before = _parse_audit_cursor(cursor)
         with self.attempt("audit_query", durable=False, audited=False) as att:
@@ -138,11 +138,10 @@ class AuditOps(VaultBase):
 
     def audit_counts(self, days: int = 30) -> list[dict[str, Any]]:
         """Per-day counts by operation and outcome for the last ``days`` days (from counters)."""
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3660:
-            raise ValidationError("days must be from 1 to 3660")
+        check_int(days, "days", 1, 3660)
         with self.attempt("audit_query", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
-            since = self.clock() // audit.US_PER_DAY - days + 1
+            since = self.clock() // US_PER_DAY - days + 1
             return [dict(r) for r in att.tx.audit_daily_counts(since)]
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import backup as bk
-from ..errors import Conflict, IntegrityError, StorageError, ValidationError, VaultError
+from ..errors import Conflict, IntegrityError, StorageError, VaultError
+from ..validate import check_int
 from ..logs import get_logger, log_event
 from ..storage import Storage
 from ..storage import backup_repo as repo
@@ -50,8 +51,7 @@ class BackupOps(VaultBase):
     # -- backup ------------------------------------------------------------------------------
     def backup(self, folder: str | os.PathLike | None = None, *, keep: int = bk.DEFAULT_KEEP) -> dict[str, Any]:
         """Write a consistent backup while writers run; keep the newest ``keep``. Returns the manifest."""
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise ValidationError("keep must be at least 1")
+        check_int(keep, "keep", 1)
         keys = self._unsealed()
         self._require_admin("backup")
         target = bk.backup_dir(self.backup_folder(folder))

@@ -26,19 +26,15 @@ from ..access import CompiledRules, rule_from_row
 from ..context import SecurityContext, current_context, make_context, process_principal, use_context
 from ..crypto import Barrier, Keyring
 from ..crypto.keyring import load_keyring, unwrap_key, wrap_key
-from ..environments import Environment, default_environment
+from ..types import Environment, default_environment
 from ..errors import AccessDenied, AuditFailure, InvalidKey, Sealed, StorageError, ValidationError, VaultError
-from ..models import AccessLevel
-from ..names import DEFAULT_MAX_VALUE_BYTES, canonical_name, printable
+from ..types import US_PER_DAY, AccessLevel, now_us
+from ..validate import DEFAULT_MAX_VALUE_BYTES, canonical_name, printable
 from ..storage import Storage
 from ..storage.repository import Tx
 
 
 NO_NAME: Any = object()  # "this operation names no secret" (unlike name=None, which is bad input)
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 class _Keys:
@@ -191,7 +187,7 @@ class VaultBase:
                                  principal=self.process_identity, roles="", operation="rule_add",
                                  outcome="allowed", reason=f"rule {rule_id}: allow rotate to role {ROTATOR_ROLE} "
                                  f"on */* (built-in: scheduled rotation as {SCHEDULER_PRINCIPAL})")
-            tx.append_audit(row, now // audit.US_PER_DAY)
+            tx.append_audit(row, now // US_PER_DAY)
         if tx.get_principal(self.process_identity) is None:
             tx.insert_principal(name=self.process_identity, kind="service", display_name="vault owner",
                                 roles='["admin"]', created_at=now, updated_at=now)
@@ -310,7 +306,7 @@ class VaultBase:
                 user_agent=ctx.user_agent, session_id=ctx.session_id,
                 operation=att.operation if att is not None else fields.pop("operation"),
                 outcome=outcome, reason=reason, **fields)
-            tx.append_audit(row, ts // audit.US_PER_DAY)
+            tx.append_audit(row, ts // US_PER_DAY)
         except OperationalError as exc:  # the database itself failed (down, full): say so
             raise self.storage.error(exc) from None
         except SQLAlchemyError as exc:

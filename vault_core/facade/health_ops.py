@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..audit import US_PER_DAY
 from ..access import ADMIN_ROLE
-from ..audit import to_datetime
+from ..types import US_PER_DAY, to_datetime
 from ..crypto.keyring import ROTATE_BEFORE
 from ..storage.backup_repo import count_login_failures_since
 from ..storage.schema import secrets

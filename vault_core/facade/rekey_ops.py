@@ -25,12 +25,13 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from ..audit import to_datetime
+from ..types import to_datetime
 from ..crypto import KeyTerm, secret_aad
 from ..crypto.keyring import ROTATE_BEFORE, unwrap_key, wrap_key
 from ..crypto.masterkey import (commit_key_file, generate_master_key, key_file_needs_passphrase, key_file_path,
                                stage_key_file, staged_path)
 from ..errors import ValidationError
+from ..validate import check_int
 from ..storage import rotation_repo as repo
 from .base import Attempt, VaultBase
 
@@ -101,8 +102,7 @@ class RekeyOps(VaultBase):
         interrupt anywhere and to call again: it resumes where it stopped.
         Returns the job: target term, versions re-encrypted, retired terms.
         """
-        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
-            raise ValidationError("batch must be from 1 to 10000")
+        check_int(batch, "batch", 1, 10_000)
         if progress is not None and not callable(progress):
             raise ValidationError("progress must be a callable taking (done, total)")
         self.ensure_key_term_fresh()

@@ -22,16 +22,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import metrics as _metrics
 from .. import rotation as rot
-from ..errors import AccessDenied, AuditFailure, Conflict, NotFound, StorageError, ValidationError, VaultError
-from ..models import AccessLevel
-from ..names import check_value
+from ..errors import (AccessDenied, AuditFailure, Conflict, NotFound, RotationFailed, StorageError, ValidationError,
+                      VaultError)
+from ..types import US, US_PER_DAY, AccessLevel
+from ..validate import check_int, check_value
 from ..storage import rotation_repo as repo
 from ..storage.engine import _reason
 from .base import Attempt
-from .secrets_ops import US_PER_DAY, SecretOps, encode_plain
+from .secrets_ops import SecretOps, encode_plain
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-US = 1_000_000
 
 
 class _Outcome:
@@ -169,7 +169,7 @@ class RotationOps(SecretOps):
         except Exception as exc:
             reason = f"generator failed: {rot.safe_reason(exc, value)}"
             self._record(self._unsealed(), self._caller(), "rotate", "failed", reason, *where)
-            raise rot.RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}",
+            raise RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}",
                                      stage="generate", cause=type(exc).__name__) from None
         if apply is None and test is None:
             return self._rotate_now(sid, data, gen_name, scheduled)
@@ -233,7 +233,7 @@ class RotationOps(SecretOps):
                 att.environment, att.name, att.secret_id, att.version = where[0], where[1], sid, pending
                 repo.delete_pending(att.tx, sid, pending, blob)
                 out.outcome, att.reason = "failed", reason
-            raise rot.RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}", stage=stage,
+            raise RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}", stage=stage,
                                      cause=type(exc).__name__) from None
         # (3) promote, with check-and-set on the version that was current at (1)
         try:
@@ -249,7 +249,7 @@ class RotationOps(SecretOps):
         except VaultError as exc:
             with self.storage.transaction() as tx:  # the failure row is written; drop what we staged
                 repo.delete_pending(tx, sid, pending, blob)
-            raise rot.RotationFailed(str(exc), stage="promote", cause=type(exc).__name__) from None
+            raise RotationFailed(str(exc), stage="promote", cause=type(exc).__name__) from None
 
     def _promote(self, att: Attempt, row, pending: int, gen_name: str | None, data: bytes) -> None:
         current, sid, now = row["current_version"], row["id"], self.clock()
@@ -306,8 +306,7 @@ class RotationOps(SecretOps):
         the built-in, revocable ``rotator`` rule — under a database lease, and
         each one re-checks ``next_rotation_at <= now`` in its own transaction.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise ValidationError("limit must be from 1 to 1000")
+        check_int(limit, "limit", 1, 1000)
         with self.attempt("rotate_due", durable=False, audited=False) as att:
             if att.ctx.user_id != rot.SCHEDULER_PRINCIPAL:
                 att.require_role("admin", rot.ROTATOR_ROLE)
@@ -335,7 +334,7 @@ class RotationOps(SecretOps):
         except _NotDue:
             return rot.RotationResult(sid, "skipped", None, "no longer due")
         except VaultError as exc:  # recorded in the audit log already; the run goes on
-            if isinstance(exc, (rot.RotationFailed, AccessDenied, ValidationError, NotFound, Conflict)):
+            if isinstance(exc, (RotationFailed, AccessDenied, ValidationError, NotFound, Conflict)):
                 self._push_back(sid)
             return rot.RotationResult(sid, "failed", None, str(exc)[:300])
 
@@ -358,8 +357,7 @@ class RotationOps(SecretOps):
         return rot.remind(self._visible_upcoming(7, max(rot.REMINDER_WINDOWS), 1000), self.clock())
 
     def _visible_upcoming(self, rotate_days: int, expire_days: int, limit: int) -> list:
-        if isinstance(rotate_days, bool) or not isinstance(rotate_days, int) or not 0 <= rotate_days <= 3650:
-            raise ValidationError("days must be from 0 to 3650")
+        check_int(rotate_days, "days", 0, 3650)
         with self.attempt("reminders", durable=False, audited=False) as att:
             now = self.clock()
             rows = repo.upcoming(att.tx, now + rotate_days * US_PER_DAY, now + expire_days * US_PER_DAY, limit)
@@ -370,8 +368,7 @@ class RotationOps(SecretOps):
 
         Admins and auditors see every row; others only rows of secrets they hold a level on.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise ValidationError("limit must be from 1 to 1000")
+        check_int(limit, "limit", 1, 1000)
         if secret_id is not None and (not isinstance(secret_id, str) or len(secret_id) > 64):
             raise ValidationError("secret_id must be a secret id string")
         with self.attempt("rotation_history", durable=False, audited=False) as att:

@@ -12,15 +12,13 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ..audit import US_PER_DAY
 from ..access import parse_levels
-from ..audit import to_datetime
 from ..crypto import secret_aad
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
-from ..models import AccessLevel, Page, SecretMetadata, SecretType, VersionInfo
+from ..types import US, US_PER_DAY, AccessLevel, Page, SecretMetadata, SecretType, VersionInfo, to_datetime
 from ..rotation import certificate_expiry
-from ..environments import Environment
-from ..names import (canonical_name, canonical_principal, check_description, check_int, check_secret_id, check_tags,
+from ..types import Environment
+from ..validate import (canonical_name, canonical_principal, check_description, check_int, check_secret_id, check_tags,
                      check_text, check_value)
 from .base import NO_NAME, Attempt, VaultBase
 
@@ -46,23 +44,19 @@ def to_us(value: Any, what: str) -> int | None:
         raise ValidationError(f"{what} must be a datetime")
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp() * 1_000_000)
+    return int(value.timestamp() * US)
 
 
 def check_interval(days: Any) -> int | None:
     if days is None:
         return None
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_ROTATION_DAYS:
-        raise ValidationError(f"rotation_interval_days must be a whole number from 1 to {MAX_ROTATION_DAYS}")
-    return days
+    return check_int(days, "rotation_interval_days", 1, MAX_ROTATION_DAYS)
 
 
 def check_cas(cas: Any) -> int | None:
     if cas is None:
         return None
-    if isinstance(cas, bool) or not isinstance(cas, int) or cas < 0:
-        raise ValidationError("cas must be a version number (0 = create only)")
-    return cas
+    return check_int(cas, "cas (a version number, 0 = create only)")
 
 
 def metadata_from_row(row: Mapping[str, Any]) -> SecretMetadata:
@@ -175,8 +169,7 @@ class SecretOps(VaultBase):
         cas = check_cas(cas)
         if generator is not None and (not isinstance(generator, str) or len(generator) > 128):
             raise ValidationError("generator must be the name of a registered generator")
-        if isinstance(max_versions, bool) or not isinstance(max_versions, int) or not 1 <= max_versions <= 1000:
-            raise ValidationError("max_versions must be from 1 to 1000")
+        check_int(max_versions, "max_versions", 1, 1000)
         with self.attempt("store", name=name, environment=environment) as att:
             att.require(AccessLevel.WRITE)
             row = self._locate(att, None)
@@ -347,8 +340,7 @@ class SecretOps(VaultBase):
 
         Pass the returned page's ``next_cursor`` as ``cursor`` for the next page.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise ValidationError("limit must be from 1 to 1000")
+        check_int(limit, "limit", 1, 1000)
         envs = None if environment is None else [self._environment(environment)]
         stype = None if secret_type is None else SecretType.parse(secret_type).value
         pre = None if prefix is None or prefix == "" else _canonical_prefix(prefix)

@@ -26,12 +26,12 @@ from typing import Any
 import bcrypt
 
 from ..context import make_context
-from ..errors import AccessDenied, NotFound, ValidationError
-from ..names import canonical_principal
+from ..errors import AccessDenied, AccountLocked, LoginFailed, NotFound, ValidationError
+from ..types import US_PER_MIN
+from ..validate import canonical_principal
 from ..storage import users_repo
 from .access_ops import AccessOps
 
-US_PER_MIN = 60_000_000
 FAIL_LIMIT = 5
 FAIL_WINDOW_US = 15 * US_PER_MIN
 LOCK_US = 15 * US_PER_MIN
@@ -42,14 +42,6 @@ MAX_PASSWORD_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) anything longer
 
 _dummy_hashes: dict[int, bytes] = {}
 _dummy_lock = threading.Lock()
-
-
-class LoginFailed(AccessDenied):
-    """Wrong user name or password (the message never says which)."""
-
-
-class AccountLocked(LoginFailed):
-    """Too many failed logins, or locked by an admin."""
 
 
 @dataclass(frozen=True)
