@@ -15,7 +15,7 @@ import pytest
 from vault_core import AccessDenied, open_vault
 from vault_core.rotation import SCHEDULER_LEASE, SCHEDULER_PRINCIPAL
 from vault_core.scheduler import LeaseKeeper, start_scheduler, stop_scheduler
-from vault_core.storage import rotation_repo
+from vault_core.storage import repos
 
 ROOT = Path(__file__).parent.parent
 DAY_US = 86_400_000_000
@@ -30,18 +30,18 @@ def _later(vault):
 def test_lease_one_holder_expiry_and_renewal(any_vault):
     s = any_vault.storage
     with s.transaction() as tx:
-        assert rotation_repo.acquire_lease(tx, "job", "a", 1_000, 500)
+        assert repos.leases.acquire_lease(tx, "job", "a", 1_000, 500)
     with s.transaction() as tx:
-        assert not rotation_repo.acquire_lease(tx, "job", "b", 1_200, 500)  # a holds it until 1_500
-        assert rotation_repo.acquire_lease(tx, "job", "a", 1_300, 500)  # renewal by the holder
+        assert not repos.leases.acquire_lease(tx, "job", "b", 1_200, 500)  # a holds it until 1_500
+        assert repos.leases.acquire_lease(tx, "job", "a", 1_300, 500)  # renewal by the holder
     with s.transaction() as tx:
-        assert not rotation_repo.acquire_lease(tx, "job", "b", 1_700, 500)
-        assert rotation_repo.acquire_lease(tx, "job", "b", 1_800, 500)  # expired: b takes over
-        rotation_repo.release_lease(tx, "job", "a")  # a no longer holds it: no effect
+        assert not repos.leases.acquire_lease(tx, "job", "b", 1_700, 500)
+        assert repos.leases.acquire_lease(tx, "job", "b", 1_800, 500)  # expired: b takes over
+        repos.leases.release_lease(tx, "job", "a")  # a no longer holds it: no effect
     with s.transaction() as tx:
-        assert rotation_repo.lease_holder(tx, "job")["holder"] == "b"
-        rotation_repo.release_lease(tx, "job", "b")
-        assert rotation_repo.acquire_lease(tx, "job", "c", 1_900, 500)
+        assert repos.leases.lease_holder(tx, "job")["holder"] == "b"
+        repos.leases.release_lease(tx, "job", "b")
+        assert repos.leases.acquire_lease(tx, "job", "c", 1_900, 500)
 
 
 def test_lease_keeper_excludes_a_second_vault_object(vault):

@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .rotation import SCHEDULER_PRINCIPAL, RotationRun
-from .storage import rotation_repo as repo
+from .storage import repos
 
 if TYPE_CHECKING:
     from .vault import Vault
@@ -47,7 +47,8 @@ class LeaseKeeper:
 
     def _take(self) -> bool:
         with self.vault.storage.transaction() as tx:
-            self.held = repo.acquire_lease(tx, self.name, self.holder, self.vault.clock(), int(self.ttl_s * 1e6))
+            self.held = repos.leases.acquire_lease(tx, self.name, self.holder, self.vault.clock(),
+                                                   int(self.ttl_s * 1e6))
         self._renewed = time.monotonic()
         return self.held
 
@@ -64,7 +65,7 @@ class LeaseKeeper:
     def __exit__(self, *exc: object) -> None:
         if self.held:
             with self.vault.storage.transaction() as tx:
-                repo.release_lease(tx, self.name, self.holder)
+                repos.leases.release_lease(tx, self.name, self.holder)
             self.held = False
 
 

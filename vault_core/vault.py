@@ -23,7 +23,7 @@ from .facade.health_ops import HealthOps
 from .facade.rekey_ops import RekeyOps
 from .facade.rotation_ops import RotationOps
 from .facade.users_ops import UsersOps
-from .storage import Storage, sqlite_url
+from .storage import Storage, repos, sqlite_url
 from .types import Environment
 
 DB_FILE_NAME = "vault.db"
@@ -44,7 +44,7 @@ class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, AuditOps, BackupOps, Hea
             if self.vault_dir is None:
                 raise InvalidKey("no vault folder to create a master key in")
             with self.storage.transaction(write=False) as tx:
-                if tx.wrapped_keys():
+                if repos.keys.wrapped_keys_of(tx):
                     raise Sealed("this vault exists but its master key file is missing")
             master = generate_master_key()
             write_key_file(self.vault_dir / KEY_FILE_NAME, master, passphrase=passphrase)

@@ -9,6 +9,7 @@ from typing import Any
 from ..access import ANY_ENV, Rule, parse_levels, rule_from_row
 from ..errors import Conflict, NotFound, ValidationError
 from ..types import AccessLevel
+from ..storage import repos
 from ..validate import canonical_name, canonical_pattern, canonical_principal, check_int, check_roles
 from .base import VaultBase
 
@@ -40,12 +41,12 @@ class AccessOps(VaultBase):
         with self.attempt(operation) as att:
             att.name = principal
             att.require_role("admin")
-            if att.tx.get_principal(principal) is not None:
+            if repos.principals.get_principal(att.tx, principal) is not None:
                 raise Conflict(f"principal {principal} already exists")
             now = self.clock()
-            att.tx.insert_principal(name=principal, display_name=display_name, email=email,
-                                    roles=json.dumps(role_list), created_at=now, updated_at=now, **columns)
-            att.tx.bump_rules_version()
+            repos.principals.insert_principal(att.tx, name=principal, display_name=display_name, email=email,
+                                              roles=json.dumps(role_list), created_at=now, updated_at=now, **columns)
+            repos.state.bump_rules_version(att.tx)
             att.reason = f"roles={','.join(role_list)}"
         return principal
 
@@ -57,15 +58,15 @@ class AccessOps(VaultBase):
             att.name = principal
             att.require_role("admin")
             now = self.clock()
-            row = att.tx.get_principal(principal)
+            row = repos.principals.get_principal(att.tx, principal)
             if row is None:
-                att.tx.insert_principal(name=principal, kind="user", roles=json.dumps(role_list),
-                                        created_at=now, updated_at=now)
+                repos.principals.insert_principal(att.tx, name=principal, kind="user", roles=json.dumps(role_list),
+                                                  created_at=now, updated_at=now)
             else:
                 # a role change ends older console sessions (their cookies stop working)
-                att.tx.update_principal(principal, roles=json.dumps(role_list), updated_at=now,
-                                        session_epoch=row["session_epoch"] + 1)
-            att.tx.bump_rules_version()
+                repos.principals.update_principal(att.tx, principal, roles=json.dumps(role_list), updated_at=now,
+                                                  session_epoch=row["session_epoch"] + 1)
+            repos.state.bump_rules_version(att.tx)
             att.reason = f"roles={','.join(role_list)}"
         return role_list
 
@@ -75,14 +76,14 @@ class AccessOps(VaultBase):
         with self.attempt("principal_get", durable=False, audited=False) as att:
             if principal != att.ctx.user_id:
                 att.require_role("admin", "auditor")
-            row = att.tx.get_principal(principal)
+            row = repos.principals.get_principal(att.tx, principal)
             return None if row is None else _public_principal(row)
 
     def list_principals(self) -> list[dict[str, Any]]:
         """Every principal's public record. Needs the admin or auditor role."""
         with self.attempt("principal_list", durable=False, audited=False) as att:
             att.require_role("admin", "auditor")
-            return [_public_principal(r) for r in att.tx.list_principals()]
+            return [_public_principal(r) for r in repos.principals.list_principals(att.tx)]
 
     def grant(self, subject: str, levels: Iterable[AccessLevel | str] | AccessLevel | str, *,
               environment: Any = ANY_ENV, pattern: str = "*", effect: str = "allow",
@@ -104,11 +105,12 @@ class AccessOps(VaultBase):
                 from ..errors import AccessDenied
 
                 raise AccessDenied(f"{att.ctx.user_id} does not hold ADMIN over {env}/{pat}, so cannot grant there")
-            rule_id = att.tx.insert_rule(subject_kind=subject_kind, subject=subj, environment=env, pattern=pat,
-                                         levels=",".join(sorted(lv.value for lv in level_set)), effect=effect,
-                                         secret_id=None, created_at=self.clock(), created_by=att.ctx.user_id,
-                                         note=note)
-            att.tx.bump_rules_version()
+            rule_id = repos.rules.insert_rule(att.tx, subject_kind=subject_kind, subject=subj, environment=env,
+                                              pattern=pat,
+                                              levels=",".join(sorted(lv.value for lv in level_set)), effect=effect,
+                                              secret_id=None, created_at=self.clock(), created_by=att.ctx.user_id,
+                                              note=note)
+            repos.state.bump_rules_version(att.tx)
             att.reason = f"rule {rule_id}: {effect} {','.join(sorted(lv.value for lv in level_set))} " \
                          f"to {subject_kind} {subj}"
             return rule_id
@@ -117,7 +119,7 @@ class AccessOps(VaultBase):
         """Remove a rule. The caller must hold ADMIN over the rule's scope."""
         check_int(rule_id, "rule_id")
         with self.attempt("rule_remove") as att:
-            row = att.tx.get_rule(rule_id)
+            row = repos.rules.get_rule(att.tx, rule_id)
             if row is None:
                 raise NotFound(f"no rule {rule_id}")
             rule = rule_from_row(row)
@@ -127,8 +129,8 @@ class AccessOps(VaultBase):
                 from ..errors import AccessDenied
 
                 raise AccessDenied(f"{att.ctx.user_id} does not hold ADMIN over {rule.environment}/{rule.pattern}")
-            att.tx.delete_rule(rule_id)
-            att.tx.bump_rules_version()
+            repos.rules.delete_rule(att.tx, rule_id)
+            repos.state.bump_rules_version(att.tx)
             att.reason = rule.describe()
 
     def list_rules(self, *, subject: str | None = None, environment: Any = None,

@@ -8,13 +8,11 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_
-
 from .. import audit
 from ..errors import AuditFailure, StorageError, ValidationError
 from ..types import US_PER_DAY
+from ..storage import repos
 from ..validate import canonical_name, canonical_principal, check_int, check_operation, check_secret_id
-from ..storage.schema import audit_log
 from .base import VaultBase
 from .secrets_ops import to_us
 
@@ -26,28 +24,28 @@ _BATCH = 5000
 class AuditOps(VaultBase):
     """The audit log as reviewers use it. Reading it needs the admin or auditor role."""
 
-    def _audit_filters(self, secret_id, principal, operation, environment, outcome, name, since, until) -> list:
-        a = audit_log.c
-        where = []
+    def _audit_filters(self, secret_id, principal, operation, environment, outcome, name, since,
+                       until) -> dict[str, Any]:
+        where: dict[str, Any] = {}
         if secret_id is not None:
-            where.append(a.secret_id == check_secret_id(secret_id))
+            where["secret_id"] = check_secret_id(secret_id)
         if principal:
-            where.append(a.principal == canonical_principal(principal))
+            where["principal"] = canonical_principal(principal)
         if operation:
-            where.append(a.operation == check_operation(operation))
+            where["operation"] = check_operation(operation)
         if environment:
-            where.append(a.environment == self._environment(environment))
+            where["environment"] = self._environment(environment)
         if outcome:
             if outcome not in OUTCOMES:
                 raise ValidationError(f"outcome must be one of {', '.join(OUTCOMES)}")
-            where.append(a.outcome == outcome)
+            where["outcome"] = outcome
         if name:
-            where.append(a.secret_name == canonical_name(name))
+            where["secret_name"] = canonical_name(name)
         if since is not None:
-            where.append(a.ts >= to_us(since, "since"))
+            where["since"] = to_us(since, "since")
         if until is not None:
-            where.append(a.ts < to_us(until, "until"))
-        return [and_(*where)] if where else []
+            where["until"] = to_us(until, "until")
+        return where
 
     def get_audit_log(self, secret_id: str | None = None, limit: int = 100, *, principal: str | None = None,
                       operation: str | None = None, environment: Any = None, outcome: str | None = None,
@@ -62,13 +60,14 @@ class AuditOps(VaultBase):
         before = _parse_audit_cursor(cursor)
         with self.attempt("audit_query", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
-            return [audit.public_row(r) for r in att.tx.query_audit(where=where, before=before, limit=limit)]
+            return [audit.public_row(r) for r in repos.audit.query_audit(att.tx, filters=where, before=before,
+                                                                         limit=limit)]
 
-    def _iter_filtered(self, where: list) -> Iterator[Mapping[str, Any]]:
+    def _iter_filtered(self, where: dict[str, Any]) -> Iterator[Mapping[str, Any]]:
         before = None
         while True:
             with self.storage.transaction(write=False) as tx:
-                rows = tx.query_audit(where=where, before=before, limit=_BATCH)
+                rows = repos.audit.query_audit(tx, filters=where, before=before, limit=_BATCH)
             yield from (audit.public_row(r) for r in rows)
             if len(rows) < _BATCH:
                 return
@@ -97,8 +96,8 @@ class AuditOps(VaultBase):
         with self.attempt("audit_verify", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
         with self.storage.transaction(write=False) as tx:  # one snapshot for the whole walk
-            state = tx.get_state()
-            report = audit.verify_rows(keys.audit_key, tx.iter_audit(_BATCH), state_seq=state["audit_seq"],
+            state = repos.state.get_state(tx)
+            report = audit.verify_rows(keys.audit_key, repos.audit.iter_audit(tx, _BATCH), state_seq=state["audit_seq"],
                                        state_mac=state["audit_mac"], checkpoint=checkpoint)
         self._last_verify = report
         try:
@@ -129,12 +128,13 @@ class AuditOps(VaultBase):
     def find_value(self, value: str | bytes, limit: int = 100) -> list[dict[str, Any]]:
         """Audit rows of the writes that stored ``value`` (matched by its audit hash, newest first)."""
         digest = self.audit_hash(value)
-        return self._rows_where([audit_log.c.value_hash == digest], limit)
+        return self._rows_where({"value_hash": digest}, limit)
 
-    def _rows_where(self, where: list, limit: int) -> list[dict[str, Any]]:
+    def _rows_where(self, where: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         with self.attempt("audit_query", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
-            return [audit.public_row(r) for r in att.tx.query_audit(where=where, before=None, limit=limit)]
+            return [audit.public_row(r) for r in repos.audit.query_audit(att.tx, filters=where, before=None,
+                                                                         limit=limit)]
 
     def audit_counts(self, days: int = 30) -> list[dict[str, Any]]:
         """Per-day counts by operation and outcome for the last ``days`` days (from counters)."""
@@ -142,7 +142,7 @@ class AuditOps(VaultBase):
         with self.attempt("audit_query", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
             since = self.clock() // US_PER_DAY - days + 1
-            return [dict(r) for r in att.tx.audit_daily_counts(since)]
+            return [dict(r) for r in repos.audit.audit_daily_counts(att.tx, since)]
 
 
 def audit_cursor(row: Mapping[str, Any]) -> str:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import secrets as pysecrets
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,8 @@ from ..errors import Conflict, IntegrityError, StorageError, VaultError
 from ..validate import check_int
 from ..logs import get_logger, log_event
 from ..storage import Storage
-from ..storage import backup_repo as repo
+from ..storage import repos
+from ..storage import snapshot as db_snapshot
 from ..storage.engine import sqlite_url
 from .base import VaultBase
 
@@ -59,19 +58,16 @@ class BackupOps(VaultBase):
         data = bk.create_private(target / bk.backup_name(kind))
         try:
             if kind == "sqlite":
-                repo.sqlite_backup(self.storage.engine, data)
-                with closing(sqlite3.connect(f"file:{data}?mode=ro", uri=True)) as raw:
-                    head = _sqlite_head(raw)
-                    counts = _sqlite_counts(raw)
-                    revision = raw.execute(f"SELECT version_num FROM {repo.ALEMBIC_TABLE}").fetchone()[0]
+                db_snapshot.sqlite_backup(self.storage.engine, data)
+                head, counts, revision = db_snapshot.sqlite_file_summary(data)
             else:
                 with self.storage.engine.connect().execution_options(
                         isolation_level="REPEATABLE READ", postgresql_readonly=True) as conn:
                     with conn.begin():  # one snapshot for every table and the head
-                        head = repo.head_of(conn)
-                        revision = repo.schema_revision(conn)
+                        head = db_snapshot.head_of(conn)
+                        revision = db_snapshot.schema_revision(conn)
                         with open(data, "w", encoding="utf-8") as out:
-                            counts = repo.export_jsonl(conn, out, bk.encode_value)
+                            counts = db_snapshot.export_jsonl(conn, out, bk.encode_value)
                             out.flush()
                             os.fsync(out.fileno())
             doc = bk.sign_manifest({"kind": kind, "file": data.name, "sha256": bk.file_sha256(data),
@@ -129,7 +125,7 @@ class BackupOps(VaultBase):
         try:
             with snapshot.transaction(write=False) as tx:
                 report = bk.verify_snapshot(tx, keys.master, manifest)
-                counts = repo.table_counts(tx.conn)
+                counts = db_snapshot.table_counts(tx.conn)
             if {t: n for t, n in counts.items() if t in manifest["counts"]} != manifest["counts"]:
                 raise IntegrityError("the backup's row counts differ from its manifest")
             if self.storage.backend == "sqlite":
@@ -169,7 +165,7 @@ class BackupOps(VaultBase):
                 storage = Storage(sqlite_url(scratch))
                 storage.migrate()
                 with storage.transaction() as tx, open(data, encoding="utf-8") as lines:
-                    repo.load_rows(tx.conn, repo.read_jsonl(lines, bk.decode_value))
+                    db_snapshot.load_rows(tx.conn, db_snapshot.read_jsonl(lines, bk.decode_value))
         except VaultError:
             _remove_scratch(scratch)
             raise
@@ -185,8 +181,7 @@ class BackupOps(VaultBase):
         snapshot.dispose()  # last connection closed: its WAL is folded in and removed
         self.storage.dispose()
         if live.exists():
-            with closing(sqlite3.connect(live)) as raw:
-                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db_snapshot.sqlite_checkpoint(live)
             if Path(f"{live}-wal").exists():
                 raise Conflict("another process has the vault open: stop it before restoring")
         os.replace(scratch, live)
@@ -197,14 +192,14 @@ class BackupOps(VaultBase):
             os.close(dir_fd)
 
     def _copy_into_postgres(self, snapshot: Storage, master: bytes, name: str, manifest: dict[str, Any]) -> None:
-        from ..storage.repository import Tx
+        from ..storage.tx import Tx
 
         with snapshot.engine.connect() as source, self.storage.engine.connect() as conn:
             with conn.begin():  # all or nothing; other replicas wait on the table locks
-                repo.copy_all(source, conn)
+                db_snapshot.copy_all(source, conn)
                 tx = Tx(conn, self.storage.backend)
                 restored = bk.SnapshotKeys(tx, master)
-                state = tx.get_state(lock=True)
+                state = repos.state.get_state(tx, lock=True)
                 self._append(_AuditKeys(restored.audit_key), tx, state, None, "allowed",
                              f"from {name} audit_seq={manifest['audit']['seq']}", ctx=self._caller(),
                              operation="restore")
@@ -218,19 +213,6 @@ class BackupOps(VaultBase):
             att.reason = "master key exported on request"
         log_event(_log, "master_key_exported")
         return base64.b64encode(keys.master).decode()
-
-
-def _sqlite_head(raw: sqlite3.Connection) -> dict[str, Any]:
-    row = raw.execute("SELECT vault_id, audit_seq, audit_mac FROM vault_state WHERE id = 1").fetchone()
-    if row is None:
-        raise IntegrityError("the database holds no vault state: nothing to back up")
-    return {"vault_id": row[0], "audit": {"seq": int(row[1]), "mac": bytes(row[2]).hex()}}
-
-
-def _sqlite_counts(raw: sqlite3.Connection) -> dict[str, int]:
-    names = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                        "AND name NOT LIKE 'sqlite_%' AND name != ?", (repo.ALEMBIC_TABLE,))]
-    return {n: raw.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
 
 
 def _remove_scratch(scratch: Path) -> None:

@@ -31,7 +31,8 @@ from ..errors import AccessDenied, AuditFailure, InvalidKey, Sealed, StorageErro
 from ..types import US_PER_DAY, AccessLevel, now_us
 from ..validate import DEFAULT_MAX_VALUE_BYTES, canonical_name, printable
 from ..storage import Storage
-from ..storage.repository import Tx
+from ..storage import repos
+from ..storage.tx import Tx
 
 
 NO_NAME: Any = object()  # "this operation names no secret" (unlike name=None, which is bad input)
@@ -126,10 +127,10 @@ class VaultBase:
         from ..crypto.masterkey import key_file_path, read_key_file, resolve_staged, staged_path
 
         with self.storage.transaction() as tx:
-            rows = tx.wrapped_keys()
+            rows = repos.keys.wrapped_keys_of(tx)
             if not rows:
                 self._initialise(tx, master)
-                rows = tx.wrapped_keys()
+                rows = repos.keys.wrapped_keys_of(tx)
         key_file = key_file_path(self.vault_dir) if self.key_source in ("key-file", "passphrase-file") else None
         try:
             other = {r["purpose"]: unwrap_key(master, r["purpose"], r["term"], r["wrapped"])
@@ -153,7 +154,7 @@ class VaultBase:
 
         def newest(known: Keyring) -> Keyring:  # key terms added by any process, under the current master key
             with storage.transaction(write=False, durable=False) as rtx:
-                return load_keyring(keys.master, rtx.wrapped_keys("data"), known)
+                return load_keyring(keys.master, repos.keys.wrapped_keys_of(rtx, "data"), known)
 
         keys.barrier = Barrier(keyring, loader=newest)
         keys.audit_key = other["audit"]
@@ -168,29 +169,32 @@ class VaultBase:
         now = self.clock()
         raw = {purpose: os.urandom(32) for purpose in ("data", "audit", "cookie")}
         for purpose, key in raw.items():
-            tx.put_wrapped_key(purpose, 1, wrap_key(master, purpose, 1, key), now)
-        if tx.get_state() is None:
-            tx.init_state(vault_id=pysecrets.token_hex(8), created_at=now, owner=self.process_identity,
-                          rules_version=1, audit_seq=0, audit_mac=audit.GENESIS_MAC)
+            repos.keys.put_wrapped_key(tx, purpose, 1, wrap_key(master, purpose, 1, key), now)
+        if repos.state.get_state(tx) is None:
+            repos.state.init_state(tx, vault_id=pysecrets.token_hex(8), created_at=now, owner=self.process_identity,
+                                   rules_version=1, audit_seq=0, audit_mac=audit.GENESIS_MAC)
             # Scheduled rotation runs as system:scheduler, whose only right is this
             # visible, revocable rule (ROTATE everywhere for the rotator role),
             # recorded as the first row of the audit chain like any other grant.
             from ..rotation import ROTATOR_ROLE, SCHEDULER_PRINCIPAL
 
-            rule_id = tx.insert_rule(subject_kind="role", subject=ROTATOR_ROLE, environment="*", pattern="*",
-                                     levels="rotate", effect="allow", secret_id=None, created_at=now,
-                                     created_by=self.process_identity, note="built-in: scheduled rotation")
-            if tx.get_principal(SCHEDULER_PRINCIPAL) is None:
-                tx.insert_principal(name=SCHEDULER_PRINCIPAL, kind="service", display_name="rotation scheduler",
-                                    roles=f'["{ROTATOR_ROLE}"]', created_at=now, updated_at=now)
+            rule_id = repos.rules.insert_rule(tx, subject_kind="role", subject=ROTATOR_ROLE, environment="*",
+                                              pattern="*",
+                                              levels="rotate", effect="allow", secret_id=None, created_at=now,
+                                              created_by=self.process_identity, note="built-in: scheduled rotation")
+            if repos.principals.get_principal(tx, SCHEDULER_PRINCIPAL) is None:
+                repos.principals.insert_principal(tx, name=SCHEDULER_PRINCIPAL, kind="service",
+                                                  display_name="rotation scheduler",
+                                                  roles=f'["{ROTATOR_ROLE}"]', created_at=now, updated_at=now)
             row = audit.make_row(raw["audit"], seq=1, prev_mac=audit.GENESIS_MAC, ts=now,
                                  principal=self.process_identity, roles="", operation="rule_add",
                                  outcome="allowed", reason=f"rule {rule_id}: allow rotate to role {ROTATOR_ROLE} "
                                  f"on */* (built-in: scheduled rotation as {SCHEDULER_PRINCIPAL})")
-            tx.append_audit(row, now // US_PER_DAY)
-        if tx.get_principal(self.process_identity) is None:
-            tx.insert_principal(name=self.process_identity, kind="service", display_name="vault owner",
-                                roles='["admin"]', created_at=now, updated_at=now)
+            repos.audit.append_audit(tx, row, now // US_PER_DAY)
+        if repos.principals.get_principal(tx, self.process_identity) is None:
+            repos.principals.insert_principal(tx, name=self.process_identity, kind="service",
+                                              display_name="vault owner",
+                                              roles='["admin"]', created_at=now, updated_at=now)
 
     # -- the caller ------------------------------------------------------------------
     @contextmanager
@@ -222,8 +226,9 @@ class VaultBase:
             if compiled is None or compiled.version != version:
                 import json
 
-                rules = [rule_from_row(r) for r in tx.list_rules()]
-                roles = {p["name"]: json.loads(p["roles"]) for p in tx.list_principals() if not p["disabled"]}
+                rules = [rule_from_row(r) for r in repos.rules.list_rules(tx)]
+                roles = {p["name"]: json.loads(p["roles"]) for p in repos.principals.list_principals(tx)
+                         if not p["disabled"]}
                 compiled = self._rules = CompiledRules(version, rules, roles)
         return compiled
 
@@ -259,7 +264,7 @@ class VaultBase:
                 # An audited operation locks the chain head (PostgreSQL; SQLite's BEGIN IMMEDIATE
                 # already serialises) in the same query that reads the rules version. Locking only
                 # at the audit row would take a second round trip: measured, a read went 1.3 -> 1.8 ms.
-                state = tx.get_state(lock=audited)
+                state = repos.state.get_state(tx, lock=audited)
                 att = Attempt(self, tx, ctx, operation, state)
                 att.environment, att.name = env_text, name_text
                 yield att
@@ -306,7 +311,7 @@ class VaultBase:
                 user_agent=ctx.user_agent, session_id=ctx.session_id,
                 operation=att.operation if att is not None else fields.pop("operation"),
                 outcome=outcome, reason=reason, **fields)
-            tx.append_audit(row, ts // US_PER_DAY)
+            repos.audit.append_audit(tx, row, ts // US_PER_DAY)
         except OperationalError as exc:  # the database itself failed (down, full): say so
             raise self.storage.error(exc) from None
         except SQLAlchemyError as exc:
@@ -321,7 +326,7 @@ class VaultBase:
         """Record a denied or failed attempt in a transaction of its own."""
         try:
             with self.storage.transaction(durable=False) as tx:
-                state = tx.get_state(lock=True)
+                state = repos.state.get_state(tx, lock=True)
                 self._append(keys, tx, state, None, outcome, reason, ctx=ctx, operation=operation,
                              environment=environment, secret_name=name, secret_id=secret_id)
         except SQLAlchemyError as exc:

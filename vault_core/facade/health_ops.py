@@ -7,8 +7,7 @@ from typing import Any
 from ..access import ADMIN_ROLE
 from ..types import US_PER_DAY, to_datetime
 from ..crypto.keyring import ROTATE_BEFORE
-from ..storage.backup_repo import count_login_failures_since
-from ..storage.schema import secrets
+from ..storage import repos
 from .base import VaultBase
 
 
@@ -22,11 +21,11 @@ class HealthOps(VaultBase):
                                "strict": self.strict, "key_source": self.key_source}
         try:
             with self.storage.transaction(write=False) as tx:
-                state = tx.get_state()
+                state = repos.state.get_state(tx)
                 out["reachable"] = True
                 out["vault_id"] = state["vault_id"] if state else None
                 out["key_terms"] = [{"term": r["term"], "created_at": to_datetime(r["created_at"]),
-                                     "encryptions": r["encryptions"]} for r in tx.wrapped_keys("data")]
+                                     "encryptions": r["encryptions"]} for r in repos.keys.wrapped_keys_of(tx, "data")]
                 out["audit_rows"] = state["audit_seq"] if state else 0
         except Exception as exc:  # monitoring wants an answer, not a traceback
             out.update(reachable=False, error=type(exc).__name__)
@@ -39,10 +38,9 @@ class HealthOps(VaultBase):
             now = self.clock()
             by_env: dict[str, int] = {}
             by_type: dict[str, int] = {}
-            for r in tx.count_secrets_by():
+            for r in repos.secrets.count_secrets_by(tx):
                 by_env[r["environment"]] = by_env.get(r["environment"], 0) + r["n"]
                 by_type[r["secret_type"]] = by_type.get(r["secret_type"], 0) + r["n"]
-            s = secrets.c
             health = {
                 "sealed": False,
                 "backend": self.storage.backend,
@@ -50,17 +48,16 @@ class HealthOps(VaultBase):
                 "total_secrets": sum(by_env.values()),
                 "by_environment": by_env,
                 "by_type": by_type,
-                "expiring_soon": tx.count_where(s.expires_at.is_not(None), s.expires_at < now + 30 * US_PER_DAY),
-                "expired": tx.count_where(s.expires_at.is_not(None), s.expires_at < now),
-                "rotation_due": tx.count_where(s.next_rotation_at.is_not(None), s.next_rotation_at <= now),
-                "rotation_overdue": tx.count_where(s.next_rotation_at.is_not(None),
-                                                   s.next_rotation_at <= now - US_PER_DAY),
+                "expiring_soon": repos.secrets.count_expiring(tx, now + 30 * US_PER_DAY),
+                "expired": repos.secrets.count_expiring(tx, now),
+                "rotation_due": repos.secrets.count_rotation_due(tx, now),
+                "rotation_overdue": repos.secrets.count_rotation_due(tx, now - US_PER_DAY),
                 "key_terms": [{"term": r["term"], "created_at": to_datetime(r["created_at"]),
                                "age_days": (now - r["created_at"]) / US_PER_DAY, "encryptions": r["encryptions"]}
-                              for r in tx.wrapped_keys("data")],
+                              for r in repos.keys.wrapped_keys_of(tx, "data")],
                 "audit_rows": att.state["audit_seq"],
                 "last_audit_verify": getattr(self, "_last_verify", None) and self._last_verify.to_dict(),
-                "failed_logins_24h": count_login_failures_since(tx, now - US_PER_DAY),
+                "failed_logins_24h": repos.users.count_failures_since(tx, now - US_PER_DAY),
                 "key_encryption_limit": ROTATE_BEFORE,
             }
             health["needs_attention"] = needs_attention(health)

@@ -32,7 +32,7 @@ from ..crypto.masterkey import (commit_key_file, generate_master_key, key_file_n
                                stage_key_file, staged_path)
 from ..errors import ValidationError
 from ..validate import check_int
-from ..storage import rotation_repo as repo
+from ..storage import repos
 from .base import Attempt, VaultBase
 
 ProgressFn = Callable[[int, int], Any]
@@ -48,8 +48,8 @@ class RekeyOps(VaultBase):
         """Every data key term: created, encryptions, versions sealed under it, retired, active."""
         with self.attempt("key_terms", durable=False, audited=False) as att:
             att.require_role("admin", "auditor")
-            per_term = repo.versions_per_term(att.tx)
-            rows = repo.data_terms(att.tx)
+            per_term = repos.versions.versions_per_term(att.tx)
+            rows = repos.keys.data_terms(att.tx)
             active = max(r["term"] for r in rows)
             return [{"term": r["term"], "created_at": to_datetime(r["created_at"]), "encryptions": r["encryptions"],
                      "versions": per_term.get(r["term"], 0), "retired_at": to_datetime(r["retired_at"]),
@@ -66,11 +66,11 @@ class RekeyOps(VaultBase):
     def ensure_key_term_fresh(self) -> int | None:
         """Add a term if the active one has sealed ``key_term_rotate_after`` values; returns the new term."""
         with self.storage.transaction(write=False, durable=False) as tx:
-            active = repo.data_terms(tx)[-1]
+            active = repos.keys.data_terms(tx)[-1]
         if active["encryptions"] < self.key_term_rotate_after:
             return None
         with self.attempt("key_term_add") as att:  # automatic: no role needed, but audited as the caller
-            active = repo.data_terms(att.tx)[-1]
+            active = repos.keys.data_terms(att.tx)[-1]
             if active["encryptions"] < self.key_term_rotate_after:
                 att.reason = f"not needed: term {active['term']} is fresh (another process rotated it)"
                 return None
@@ -80,12 +80,12 @@ class RekeyOps(VaultBase):
 
     def _add_term(self, att: Attempt, why: str) -> KeyTerm:
         keys = self._unsealed()
-        audit_row = att.tx.wrapped_keys("audit")[0]
+        audit_row = repos.keys.wrapped_keys_of(att.tx, "audit")[0]
         # the master key we hold must still be the vault's (another process may have changed it)
         unwrap_key(keys.master, "audit", audit_row["term"], audit_row["wrapped"])
-        term = repo.data_terms(att.tx)[-1]["term"] + 1
+        term = repos.keys.data_terms(att.tx)[-1]["term"] + 1
         raw, now = os.urandom(32), self.clock()
-        att.tx.put_wrapped_key("data", term, wrap_key(keys.master, "data", term, raw), now)
+        repos.keys.put_wrapped_key(att.tx, "data", term, wrap_key(keys.master, "data", term, raw), now)
         att.reason = f"term {term} added ({why}); new writes use it"
         return KeyTerm(term, raw, datetime.fromtimestamp(now / 1e6, tz=timezone.utc))
 
@@ -109,8 +109,8 @@ class RekeyOps(VaultBase):
         barrier = self._unsealed().barrier
         with self.attempt("reencrypt_start") as att:
             att.require_role("admin")
-            target = repo.data_terms(att.tx)[-1]["term"]
-            job = repo.open_job(att.tx, target, self.clock(), repo.count_below(att.tx, target))
+            target = repos.keys.data_terms(att.tx)[-1]["term"]
+            job = repos.jobs.open_job(att.tx, target, self.clock(), repos.versions.count_below(att.tx, target))
             att.reason = f"job {job['id']}: {job['total'] - job['done']} versions to term {target}" + \
                 (f" (resuming at {job['done']})" if job["done"] else "")
         if barrier.keyring.active.term < target:
@@ -132,31 +132,31 @@ class RekeyOps(VaultBase):
         with self.attempt("reencrypt_finish") as att:
             att.require_role("admin")
             retired = self._retire_unused(att, target)
-            repo.finish_job(att.tx, job["id"], self.clock())
+            repos.jobs.finish_job(att.tx, job["id"], self.clock())
             att.reason = f"job {job['id']}: {done} versions under term {target}; retired terms {retired or 'none'}"
         return {"job": job["id"], "target_term": target, "done": done, "total": total, "retired": retired}
 
     def _reencrypt_batch(self, att: Attempt, target: int, batch: int, job_id: int) -> int:
         barrier = self._unsealed().barrier
-        rows = repo.versions_below(att.tx, target, batch)
+        rows = repos.versions.versions_below(att.tx, target, batch)
         rewrites = []
         for r in rows:
             aad = secret_aad(r["environment"], r["secret_id"], r["name"], r["version"])
             blob = barrier.seal(barrier.open(r["ciphertext"], salt=r["salt"], aad=aad), salt=r["salt"], aad=aad)
             rewrites.append({"sid": r["secret_id"], "ver": r["version"], "old_term": r["key_term"], "blob": blob,
                              "new_term": barrier.term_of(blob)})
-        repo.rewrite_versions(att.tx, rewrites)
+        repos.versions.rewrite_versions(att.tx, rewrites)
         for term in {w["new_term"] for w in rewrites}:  # every seal counts, even one a racing write replaced
-            att.tx.count_encryptions(term, sum(1 for w in rewrites if w["new_term"] == term))
-        repo.advance_job(att.tx, job_id, len(rows))
+            repos.keys.count_encryptions(att.tx, term, sum(1 for w in rewrites if w["new_term"] == term))
+        repos.jobs.advance_job(att.tx, job_id, len(rows))
         return len(rows)
 
     def _retire_unused(self, att: Attempt, target: int) -> list[int]:
-        used = repo.versions_per_term(att.tx)
+        used = repos.versions.versions_per_term(att.tx)
         retired = []
-        for r in repo.data_terms(att.tx):
+        for r in repos.keys.data_terms(att.tx):
             if r["term"] < target and r["retired_at"] is None and not used.get(r["term"]):
-                repo.retire_term(att.tx, r["term"], self.clock())
+                repos.keys.retire_term(att.tx, r["term"], self.clock())
                 retired.append(r["term"])
         return retired
 
@@ -166,7 +166,7 @@ class RekeyOps(VaultBase):
             att.require_role("admin", "auditor")
             return [{"id": j["id"], "target_term": j["target_term"], "started_at": to_datetime(j["started_at"]),
                      "finished_at": to_datetime(j["finished_at"]), "done": j["done"], "total": j["total"]}
-                    for j in repo.jobs(att.tx, limit)]
+                    for j in repos.jobs.jobs(att.tx, limit)]
 
     # -- master key ------------------------------------------------------------------------------------
     def change_master_key(self, new_key: bytes | None = None, passphrase: str | None = None, *,
@@ -195,10 +195,10 @@ class RekeyOps(VaultBase):
                 att.require_role("admin")
                 if path is not None:  # staged first: a crash after the commit is finished at next unlock
                     stage_key_file(path, new, passphrase=passphrase, kdf=kdf)
-                rows = att.tx.wrapped_keys()
+                rows = repos.keys.wrapped_keys_of(att.tx)
                 for r in rows:
                     raw = unwrap_key(keys.master, r["purpose"], r["term"], r["wrapped"])
-                    att.tx.rewrap_key(r["purpose"], r["term"], wrap_key(new, r["purpose"], r["term"], raw))
+                    repos.keys.rewrap_key(att.tx, r["purpose"], r["term"], wrap_key(new, r["purpose"], r["term"], raw))
                 att.reason = f"{len(rows)} keys re-wrapped" + ("; key file replaced" if path else
                                                                 "; store the new key before restarting")
         except BaseException:

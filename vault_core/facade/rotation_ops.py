@@ -26,7 +26,7 @@ from ..errors import (AccessDenied, AuditFailure, Conflict, NotFound, RotationFa
                       VaultError)
 from ..types import US, US_PER_DAY, AccessLevel
 from ..validate import check_int, check_value
-from ..storage import rotation_repo as repo
+from ..storage import repos
 from ..storage.engine import _reason
 from .base import Attempt
 from .secrets_ops import SecretOps, encode_plain
@@ -98,7 +98,7 @@ class RotationOps(SecretOps):
         started, error = time.perf_counter(), None
         try:
             with self.storage.transaction() as tx:
-                state = tx.get_state(lock=True)
+                state = repos.state.get_state(tx, lock=True)
                 att = Attempt(self, tx, ctx, operation, state)
                 out = _Outcome()
                 yield att, out
@@ -128,7 +128,7 @@ class RotationOps(SecretOps):
 
     @staticmethod
     def _target_row(att: Attempt, secret_id: str):
-        row = att.tx.secret_by_id(secret_id)
+        row = repos.secrets.secret_by_id(att.tx, secret_id)
         if row is None or row["deleted_at"] is not None:
             raise NotFound("the secret was deleted during its rotation")
         att.target(row)
@@ -189,7 +189,7 @@ class RotationOps(SecretOps):
     def _claim(self, att: Attempt, row, scheduled: bool) -> None:
         """The once-only check of a scheduled rotation, inside its write transaction."""
         now = self.clock()
-        if scheduled and not repo.claim_due(att.tx, row["id"], now, now + self.rotation_retry_s * US):
+        if scheduled and not repos.secrets.claim_due(att.tx, row["id"], now, now + self.rotation_retry_s * US):
             raise _NotDue()
 
     def _rotate_now(self, sid: str, data: bytes, gen_name: str | None, scheduled: bool) -> int:
@@ -210,12 +210,12 @@ class RotationOps(SecretOps):
             self._claim(att, row, scheduled)
             current = row["current_version"]
             pending = current + 1
-            for p in repo.pending_versions(att.tx, sid):
+            for p in repos.versions.pending_versions(att.tx, sid):
                 if p["created_at"] > self.clock() - self.pending_stale_s * US:
                     raise Conflict(f"{row['environment']}/{row['name']} already has a rotation in progress")
-                repo.delete_pending(att.tx, sid, p["version"])  # left by a crashed rotation
+                repos.versions.delete_pending(att.tx, sid, p["version"])  # left by a crashed rotation
             self._seal_version(att, row, pending, data, "pending")
-            blob = repo.version_blob(att.tx, sid, pending)
+            blob = repos.versions.version_blob(att.tx, sid, pending)
             att.version = pending
             att.reason = f"v{pending} pending (current v{current})"
         # (2) the hooks, with no transaction open
@@ -231,7 +231,7 @@ class RotationOps(SecretOps):
                      "stays current"
             with self._step("rotate") as (att, out):
                 att.environment, att.name, att.secret_id, att.version = where[0], where[1], sid, pending
-                repo.delete_pending(att.tx, sid, pending, blob)
+                repos.versions.delete_pending(att.tx, sid, pending, blob)
                 out.outcome, att.reason = "failed", reason
             raise RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}", stage=stage,
                                      cause=type(exc).__name__) from None
@@ -239,7 +239,7 @@ class RotationOps(SecretOps):
         try:
             with self._step("rotate") as (att, _out):
                 row = self._target_row(att, sid)
-                if row["current_version"] != current or repo.version_blob(att.tx, sid, pending) != blob:
+                if row["current_version"] != current or repos.versions.version_blob(att.tx, sid, pending) != blob:
                     raise Conflict(f"{row['environment']}/{row['name']} changed during its rotation; "
                                    f"v{pending} discarded")
                 self._promote(att, row, pending, gen_name, data)
@@ -248,19 +248,19 @@ class RotationOps(SecretOps):
                 return pending
         except VaultError as exc:
             with self.storage.transaction() as tx:  # the failure row is written; drop what we staged
-                repo.delete_pending(tx, sid, pending, blob)
+                repos.versions.delete_pending(tx, sid, pending, blob)
             raise RotationFailed(str(exc), stage="promote", cause=type(exc).__name__) from None
 
     def _promote(self, att: Attempt, row, pending: int, gen_name: str | None, data: bytes) -> None:
         current, sid, now = row["current_version"], row["id"], self.clock()
         values = dict(current_version=pending, previous_version=current, updated_at=now,
                       updated_by=att.ctx.user_id, **self._schedule_fields(row, gen_name, now, data))
-        if not att.tx.cas_update_secret(sid, current, **values):
+        if not repos.secrets.cas_update_secret(att.tx, sid, current, **values):
             raise Conflict(f"{row['environment']}/{row['name']} changed concurrently")
-        att.tx.demote_versions(sid, keep=[current, pending])
-        att.tx.set_version_state(sid, current, "previous")
-        att.tx.set_version_state(sid, pending, "current")
-        att.tx.prune_versions(sid, below=pending - row["max_versions"] + 1, keep=[current])
+        repos.versions.demote_versions(att.tx, sid, keep=[current, pending])
+        repos.versions.set_version_state(att.tx, sid, current, "previous")
+        repos.versions.set_version_state(att.tx, sid, pending, "current")
+        repos.versions.prune_versions(att.tx, sid, below=pending - row["max_versions"] + 1, keep=[current])
         att.version = pending
 
     def _new_version(self, att: Attempt, row: Mapping[str, Any], data: bytes, *, cas: int | None,
@@ -269,7 +269,7 @@ class RotationOps(SecretOps):
 
         The rotation then fails its check-and-set and reports a conflict.
         """
-        repo.delete_pending(att.tx, row["id"], row["current_version"] + 1)
+        repos.versions.delete_pending(att.tx, row["id"], row["current_version"] + 1)
         return super()._new_version(att, row, data, cas=cas, extra=extra)
 
     # -- revert ------------------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ class RotationOps(SecretOps):
         """
         with self._on_secret("revert", name, environment, secret_id, AccessLevel.ROTATE) as (att, row):
             prev, current = row["previous_version"], row["current_version"]
-            vrow = att.tx.get_version(row["id"], prev) if prev else None
+            vrow = repos.versions.get_version(att.tx, row["id"], prev) if prev else None
             if vrow is None:
                 raise Conflict(f"{att.environment}/{att.name} has no previous version to revert to")
             keys = self._unsealed()
@@ -319,7 +319,7 @@ class RotationOps(SecretOps):
                 return run
             run.lease = True
             with self.storage.transaction(write=False, durable=False) as tx:
-                due = repo.due_secret_ids(tx, self.clock(), limit)
+                due = repos.secrets.due_secret_ids(tx, self.clock(), limit)
             with self.security_context(rot.SCHEDULER_PRINCIPAL):
                 for sid in due:
                     if not lease.renew():
@@ -342,7 +342,7 @@ class RotationOps(SecretOps):
         """A failed scheduled rotation is retried later, not in a tight loop."""
         now = self.clock()
         with self.storage.transaction() as tx:
-            repo.claim_due(tx, sid, now, now + self.rotation_retry_s * US)
+            repos.secrets.claim_due(tx, sid, now, now + self.rotation_retry_s * US)
 
     # -- schedule, reminders, history (the console's rotation page) ----------------------------------
     def rotation_schedule(self, days: int = 90, *, limit: int = 1000) -> list[dict[str, Any]]:
@@ -360,7 +360,7 @@ class RotationOps(SecretOps):
         check_int(rotate_days, "days", 0, 3650)
         with self.attempt("reminders", durable=False, audited=False) as att:
             now = self.clock()
-            rows = repo.upcoming(att.tx, now + rotate_days * US_PER_DAY, now + expire_days * US_PER_DAY, limit)
+            rows = repos.secrets.upcoming(att.tx, now + rotate_days * US_PER_DAY, now + expire_days * US_PER_DAY, limit)
             return [r for r in rows if att.rules.has_any(att.ctx.user_id, att.roles, r["environment"], r["name"])]
 
     def rotation_history(self, secret_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -373,7 +373,7 @@ class RotationOps(SecretOps):
             raise ValidationError("secret_id must be a secret id string")
         with self.attempt("rotation_history", durable=False, audited=False) as att:
             everything = bool(att.roles & {"admin", "auditor"})
-            rows = repo.rotation_events(att.tx, HISTORY_OPERATIONS, secret_id, limit)
+            rows = repos.audit.rotation_events(att.tx, HISTORY_OPERATIONS, secret_id, limit)
             return [rot.history_item(r) for r in rows if everything or (r["environment"] and r["secret_name"] and
                     att.rules.has_any(att.ctx.user_id, att.roles, r["environment"], r["secret_name"]))]
 

@@ -29,7 +29,7 @@ from ..context import make_context
 from ..errors import AccessDenied, AccountLocked, LoginFailed, NotFound, ValidationError
 from ..types import US_PER_MIN
 from ..validate import canonical_principal
-from ..storage import users_repo
+from ..storage import repos
 from .access_ops import AccessOps
 
 FAIL_LIMIT = 5
@@ -127,8 +127,8 @@ class UsersOps(AccessOps):
             raise LoginFailed("wrong user name or password") from None
         now = self.clock()
         with self.storage.transaction(write=False) as tx:
-            row = tx.get_principal(user)
-            recent = users_repo.count_failures(tx, user, now - FAIL_WINDOW_US)
+            row = repos.principals.get_principal(tx, user)
+            recent = repos.users.count_failures(tx, user, now - FAIL_WINDOW_US)
         stored = row["password_hash"] if row is not None else None
         ok = bcrypt.checkpw(data, stored.encode() if stored else dummy) and stored is not None
         ctx = self._login_ctx(user, ip, ua, **fwd)
@@ -138,11 +138,11 @@ class UsersOps(AccessOps):
             raise AccountLocked("this account is locked after too many failed logins; try again later")
         if not ok or row["disabled"]:
             with self.storage.transaction(durable=False) as tx:
-                users_repo.add_failure(tx, user, now)
-                users_repo.clear_failures(tx, user, before=now - FAIL_WINDOW_US)
-                count = users_repo.count_failures(tx, user, now - FAIL_WINDOW_US)
+                repos.users.add_failure(tx, user, now)
+                repos.users.clear_failures(tx, user, before=now - FAIL_WINDOW_US)
+                count = repos.users.count_failures(tx, user, now - FAIL_WINDOW_US)
                 if count >= FAIL_LIMIT and row is not None:
-                    tx.update_principal(user, locked_until=now + LOCK_US)
+                    repos.principals.update_principal(tx, user, locked_until=now + LOCK_US)
             self._record(keys, ctx, "login", "denied", "wrong password" if row is not None else "unknown user")
             if count >= FAIL_LIMIT:
                 self._record(keys, ctx, "login_lockout", "denied",
@@ -151,10 +151,10 @@ class UsersOps(AccessOps):
         token = pysecrets.token_urlsafe(32)
         sid = self._session_id(token)
         with self.storage.transaction() as tx:
-            users_repo.clear_failures(tx, user)
-            users_repo.prune_sessions(tx, now - SESSION_US)  # ended over a session lifetime ago: forgotten
-            users_repo.insert_session(tx, id=sid, principal=user, created_at=now, expires_at=now + SESSION_US,
-                                      epoch=row["session_epoch"], client_ip=ctx.ip_address, user_agent=ctx.user_agent)
+            repos.users.clear_failures(tx, user)
+            repos.users.prune_sessions(tx, now - SESSION_US)  # ended over a session lifetime ago: forgotten
+            repos.users.insert_session(tx, id=sid, principal=user, created_at=now, expires_at=now + SESSION_US,
+                                       epoch=row["session_epoch"], client_ip=ctx.ip_address, user_agent=ctx.user_agent)
         self._record(keys, self._login_ctx(user, ip, ua, session_id=sid[:16], **fwd), "login", "allowed",
                      "password")
         return token
@@ -166,7 +166,7 @@ class UsersOps(AccessOps):
         sid = self._session_id(token)
         now = self.clock()
         with self.storage.transaction(write=False) as tx:
-            row = users_repo.session_with_principal(tx, sid)
+            row = repos.users.session_with_principal(tx, sid)
         if (row is None or row["revoked_at"] is not None or row["expires_at"] <= now or row["disabled"]
                 or (row["locked_until"] or 0) > now or row["epoch"] != row["session_epoch"]):
             return None
@@ -181,8 +181,8 @@ class UsersOps(AccessOps):
         keys = self._unsealed()
         sid = self._session_id(token)
         with self.storage.transaction() as tx:
-            row = users_repo.get_session(tx, sid)
-            ended = row is not None and users_repo.revoke_session(tx, sid, self.clock())
+            row = repos.users.get_session(tx, sid)
+            ended = row is not None and repos.users.revoke_session(tx, sid, self.clock())
         if ended:
             self._record(keys, self._login_ctx(row["principal"], ip, ua, session_id=sid[:16]), "logout",
                          "allowed", "")
@@ -209,7 +209,7 @@ class UsersOps(AccessOps):
         current = None if current_password is None else check_password_text(current_password)
         with self.attempt("password_set") as att:
             att.name = user
-            row = att.tx.get_principal(user)
+            row = repos.principals.get_principal(att.tx, user)
             own = att.ctx.user_id == user and current is not None
             if own:
                 stored = row["password_hash"] if row is not None else None
@@ -221,9 +221,10 @@ class UsersOps(AccessOps):
                 raise NotFound(f"no user {user}")
             force = (not own) if must_change is None else bool(must_change)
             now = self.clock()
-            att.tx.update_principal(user, password_hash=digest, must_change_password=force, updated_at=now,
-                                    session_epoch=row["session_epoch"] + 1)
-            users_repo.revoke_sessions_of(att.tx, user, now)
+            repos.principals.update_principal(att.tx, user, password_hash=digest, must_change_password=force,
+                                              updated_at=now,
+                                              session_epoch=row["session_epoch"] + 1)
+            repos.users.revoke_sessions_of(att.tx, user, now)
             att.reason = "own password" if own else "reset by admin"
 
     def _admin_user_change(self, operation: str, name: str, allow_self: bool = False, **values: Any) -> None:
@@ -232,14 +233,15 @@ class UsersOps(AccessOps):
             att.name = user
             if not (allow_self and att.ctx.user_id == user):
                 att.require_role("admin")
-            row = att.tx.get_principal(user)
+            row = repos.principals.get_principal(att.tx, user)
             if row is None:
                 raise NotFound(f"no user {user}")
             now = self.clock()
-            att.tx.update_principal(user, updated_at=now, session_epoch=row["session_epoch"] + 1, **values)
-            ended = users_repo.revoke_sessions_of(att.tx, user, now)
+            repos.principals.update_principal(att.tx, user, updated_at=now, session_epoch=row["session_epoch"] + 1,
+                                              **values)
+            ended = repos.users.revoke_sessions_of(att.tx, user, now)
             if operation == "user_unlock":
-                users_repo.clear_failures(att.tx, user)
+                repos.users.clear_failures(att.tx, user)
             att.reason = f"{ended} session(s) ended"
 
     def lock_user(self, name: str) -> None:
@@ -262,4 +264,4 @@ class UsersOps(AccessOps):
                 att.require_role("admin")
             return [{"session": r["id"][:16], "user": r["principal"], "created_at": r["created_at"],
                      "expires_at": r["expires_at"], "client_ip": r["client_ip"], "user_agent": r["user_agent"]}
-                    for r in users_repo.active_sessions(att.tx, user, self.clock())]
+                    for r in repos.users.active_sessions(att.tx, user, self.clock())]
