@@ -46,6 +46,21 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+class Clock:
+    """The time source every service reads, in microseconds. Callable; ``source`` may be swapped (tests move time)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: Any = None):
+        self.source = source or now_us
+
+    def __call__(self) -> int:
+        return self.source()
+
+    def __repr__(self) -> str:
+        return f"Clock({getattr(self.source, '__name__', 'custom')})"
+
+
 def to_datetime(us: int | None) -> datetime | None:
     """Microseconds since the epoch as an aware UTC datetime (None stays None)."""
     return None if us is None else datetime.fromtimestamp(us / US, tz=timezone.utc)

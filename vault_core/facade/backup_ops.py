@@ -25,16 +25,6 @@ from .base import VaultBase
 _log = get_logger("backup")
 
 
-class _AuditKeys:
-    __slots__ = ("audit_key",)
-
-    def __init__(self, audit_key: bytes):
-        self.audit_key = audit_key
-
-    def __repr__(self) -> str:
-        return "_AuditKeys(<redacted>)"
-
-
 class BackupOps(VaultBase):
     """``backup``, ``restore_backup``, ``list_backups``, ``export_master_key``."""
 
@@ -200,9 +190,8 @@ class BackupOps(VaultBase):
                 tx = Tx(conn, self.storage.backend)
                 restored = bk.SnapshotKeys(tx, master)
                 state = repos.state.get_state(tx, lock=True)
-                self._append(_AuditKeys(restored.audit_key), tx, state, None, "allowed",
-                             f"from {name} audit_seq={manifest['audit']['seq']}", ctx=self._caller(),
-                             operation="restore")
+                self._runner.append(tx, state, restored.audit_key, self._caller(), "restore", "allowed",
+                                    f"from {name} audit_seq={manifest['audit']['seq']}")
 
     # -- the key ------------------------------------------------------------------------------------
     def export_master_key(self) -> str:

@@ -33,7 +33,8 @@ from ..crypto.masterkey import (commit_key_file, generate_master_key, key_file_n
 from ..errors import ValidationError
 from ..validate import check_int
 from ..storage import repos
-from .base import Attempt, VaultBase
+from ..service.runner import Attempt
+from .base import VaultBase
 
 ProgressFn = Callable[[int, int], Any]
 

@@ -13,37 +13,21 @@ a single transaction.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from .. import metrics as _metrics
 from .. import rotation as rot
-from ..errors import (AccessDenied, AuditFailure, Conflict, NotFound, RotationFailed, StorageError, ValidationError,
-                      VaultError)
+from ..errors import AccessDenied, Conflict, NotFound, RotationFailed, ValidationError, VaultError
 from ..types import US, US_PER_DAY, AccessLevel
 from ..validate import check_int, check_value
 from ..storage import repos
-from ..storage.engine import _reason
-from .base import Attempt
+from ..service.runner import Attempt, NotAudited
 from .secrets_ops import SecretOps, encode_plain
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
-class _Outcome:
-    """How a rotation step ends: audited (allowed/failed) or silently skipped."""
-
-    __slots__ = ("audit", "outcome")
-
-    def __init__(self) -> None:
-        self.audit, self.outcome = True, "allowed"
-
-
-class _NotDue(Exception):
+class _NotDue(NotAudited):
     """A scheduled rotation found the secret no longer due: another process did it."""
 
 
@@ -88,44 +72,6 @@ class RotationOps(SecretOps):
             raise ValidationError(f"no generator named {name!r} is registered in this process")
         return gen, name
 
-    # -- one audited step in one transaction ----------------------------------------------------------
-    @contextmanager
-    def _step(self, operation: str) -> Iterator[tuple[Attempt, _Outcome]]:
-        """Like ``attempt`` but the step may end unaudited (not due) or audited as ``failed``."""
-        keys = self._unsealed()
-        ctx = self._caller()
-        att: Attempt | None = None
-        started, error = time.perf_counter(), None
-        try:
-            with self.storage.transaction() as tx:
-                state = repos.state.get_state(tx, lock=True)
-                att = Attempt(self, tx, ctx, operation, state)
-                out = _Outcome()
-                yield att, out
-                if out.audit:
-                    self._append(keys, tx, state, att, out.outcome, att.reason)
-        except _NotDue:
-            started = None  # not an operation: another process did it
-            raise
-        except AuditFailure as exc:
-            error = exc
-            raise
-        except AccessDenied as exc:
-            error = exc
-            self._record(keys, ctx, operation, "denied", str(exc), *_where(att))
-            raise
-        except SQLAlchemyError as exc:
-            error = StorageError(f"the {self.storage.backend} database failed: {_reason(exc)}")
-            raise error from None
-        except Exception as exc:
-            error = exc
-            reason = str(exc) if isinstance(exc, VaultError) else f"{type(exc).__name__} raised during {operation}"
-            self._record(keys, ctx, operation, "failed", reason, *_where(att))
-            raise
-        finally:  # the same metrics hook as ``attempt``: outcome and duration, never arguments
-            if started is not None:
-                _metrics.observe(operation, error, time.perf_counter() - started)
-
     @staticmethod
     def _target_row(att: Attempt, secret_id: str):
         row = repos.secrets.secret_by_id(att.tx, secret_id)
@@ -168,11 +114,11 @@ class RotationOps(SecretOps):
             data = encode_plain(check_value(value, self.max_value_bytes), isinstance(value, str))
         except Exception as exc:
             reason = f"generator failed: {rot.safe_reason(exc, value)}"
-            self._record(self._unsealed(), self._caller(), "rotate", "failed", reason, *where)
+            self._record(self._caller(), "rotate", "failed", reason, *where)
             raise RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}",
                                      stage="generate", cause=type(exc).__name__) from None
         if apply is None and test is None:
-            return self._rotate_now(sid, data, gen_name, scheduled)
+            return self._rotate_now(sid, data, gen_name, scheduled, where)
         return self._rotate_staged(sid, value, data, gen_name, apply, test, scheduled, where)
 
     def _schedule_fields(self, row, gen_name: str | None, now: int, data: bytes) -> dict[str, Any]:
@@ -192,8 +138,8 @@ class RotationOps(SecretOps):
         if scheduled and not repos.secrets.claim_due(att.tx, row["id"], now, now + self.rotation_retry_s * US):
             raise _NotDue()
 
-    def _rotate_now(self, sid: str, data: bytes, gen_name: str | None, scheduled: bool) -> int:
-        with self._step("rotate") as (att, _out):
+    def _rotate_now(self, sid: str, data: bytes, gen_name: str | None, scheduled: bool, where: tuple) -> int:
+        with self.attempt("rotate", environment=where[0], name=where[1]) as att:
             row = self._target_row(att, sid)
             self._claim(att, row, scheduled)
             current = row["current_version"]
@@ -205,7 +151,7 @@ class RotationOps(SecretOps):
 
     def _rotate_staged(self, sid, value, data, gen_name, apply, test, scheduled, where) -> int:
         # (1) PENDING, in its own transaction
-        with self._step("rotate_stage") as (att, _out):
+        with self.attempt("rotate_stage", environment=where[0], name=where[1]) as att:
             row = self._target_row(att, sid)
             self._claim(att, row, scheduled)
             current = row["current_version"]
@@ -229,15 +175,15 @@ class RotationOps(SecretOps):
         except Exception as exc:
             reason = f"{stage} hook failed: {rot.safe_reason(exc, value)}; v{pending} discarded, v{current} " \
                      "stays current"
-            with self._step("rotate") as (att, out):
+            with self.attempt("rotate", environment=where[0], name=where[1]) as att:
                 att.environment, att.name, att.secret_id, att.version = where[0], where[1], sid, pending
                 repos.versions.delete_pending(att.tx, sid, pending, blob)
-                out.outcome, att.reason = "failed", reason
+                att.outcome, att.reason = "failed", reason
             raise RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}", stage=stage,
                                      cause=type(exc).__name__) from None
         # (3) promote, with check-and-set on the version that was current at (1)
         try:
-            with self._step("rotate") as (att, _out):
+            with self.attempt("rotate", environment=where[0], name=where[1]) as att:
                 row = self._target_row(att, sid)
                 if row["current_version"] != current or repos.versions.version_blob(att.tx, sid, pending) != blob:
                     raise Conflict(f"{row['environment']}/{row['name']} changed during its rotation; "
@@ -379,7 +325,3 @@ class RotationOps(SecretOps):
 
 
 HISTORY_OPERATIONS = ("rotate", "rotate_stage", "revert")
-
-
-def _where(att: Attempt | None) -> tuple:
-    return (att.environment, att.name, att.secret_id) if att is not None else (None, None, None)

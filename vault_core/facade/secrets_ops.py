@@ -21,7 +21,8 @@ from ..types import Environment
 from ..storage import repos
 from ..validate import (canonical_name, canonical_principal, check_description, check_int, check_secret_id, check_tags,
                      check_text, check_value)
-from .base import NO_NAME, Attempt, VaultBase
+from ..service.runner import NO_NAME, Attempt
+from .base import VaultBase
 
 _UNSET: Any = object()
 MAX_ROTATION_DAYS = 3650

@@ -114,7 +114,7 @@ class UsersOps(AccessOps):
 
         Oversized passwords raise ``ValidationError`` (bcrypt's 72-byte limit) and count as nothing.
         """
-        keys = self._unsealed()
+        self._unsealed()  # refused while sealed, before any work
         data = check_password_text(password)
         dummy = self._dummy()  # made before any check, so no path pays for it alone
         fwd = dict(forwarded_for=forwarded_for, forwarded_trusted=forwarded_trusted)
@@ -122,7 +122,7 @@ class UsersOps(AccessOps):
             user = canonical_principal(name)
         except ValidationError:
             bcrypt.checkpw(data, dummy)  # same cost as a real check
-            self._record(keys, self._login_ctx("invalid-username", ip, ua, **fwd), "login", "denied",
+            self._record(self._login_ctx("invalid-username", ip, ua, **fwd), "login", "denied",
                          "malformed user name")
             raise LoginFailed("wrong user name or password") from None
         now = self.clock()
@@ -134,7 +134,7 @@ class UsersOps(AccessOps):
         ctx = self._login_ctx(user, ip, ua, **fwd)
         locked = recent >= FAIL_LIMIT or (row is not None and (row["locked_until"] or 0) > now)
         if locked:
-            self._record(keys, ctx, "login", "denied", "account locked")
+            self._record(ctx, "login", "denied", "account locked")
             raise AccountLocked("this account is locked after too many failed logins; try again later")
         if not ok or row["disabled"]:
             with self.storage.transaction(durable=False) as tx:
@@ -143,9 +143,9 @@ class UsersOps(AccessOps):
                 count = repos.users.count_failures(tx, user, now - FAIL_WINDOW_US)
                 if count >= FAIL_LIMIT and row is not None:
                     repos.principals.update_principal(tx, user, locked_until=now + LOCK_US)
-            self._record(keys, ctx, "login", "denied", "wrong password" if row is not None else "unknown user")
+            self._record(ctx, "login", "denied", "wrong password" if row is not None else "unknown user")
             if count >= FAIL_LIMIT:
-                self._record(keys, ctx, "login_lockout", "denied",
+                self._record(ctx, "login_lockout", "denied",
                              f"{count} failed logins in 15 minutes: locked for 15 minutes")
             raise LoginFailed("wrong user name or password")
         token = pysecrets.token_urlsafe(32)
@@ -155,7 +155,7 @@ class UsersOps(AccessOps):
             repos.users.prune_sessions(tx, now - SESSION_US)  # ended over a session lifetime ago: forgotten
             repos.users.insert_session(tx, id=sid, principal=user, created_at=now, expires_at=now + SESSION_US,
                                        epoch=row["session_epoch"], client_ip=ctx.ip_address, user_agent=ctx.user_agent)
-        self._record(keys, self._login_ctx(user, ip, ua, session_id=sid[:16], **fwd), "login", "allowed",
+        self._record(self._login_ctx(user, ip, ua, session_id=sid[:16], **fwd), "login", "allowed",
                      "password")
         return token
 
@@ -178,13 +178,13 @@ class UsersOps(AccessOps):
         """End the session of ``token`` (its cookie stops working); audited. False if it was not active."""
         if not isinstance(token, str) or not 20 <= len(token) <= 128:
             return False
-        keys = self._unsealed()
+        self._unsealed()  # refused while sealed, before any work
         sid = self._session_id(token)
         with self.storage.transaction() as tx:
             row = repos.users.get_session(tx, sid)
             ended = row is not None and repos.users.revoke_session(tx, sid, self.clock())
         if ended:
-            self._record(keys, self._login_ctx(row["principal"], ip, ua, session_id=sid[:16]), "logout",
+            self._record(self._login_ctx(row["principal"], ip, ua, session_id=sid[:16]), "logout",
                          "allowed", "")
         return ended
 
