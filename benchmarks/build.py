@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 
 from vault_core import audit
-from vault_core.crypto import secret_aad
+from vault_core.crypto import sealer
 from vault_core.facade.secrets_ops import encode_plain
 from vault_core.storage.schema import audit_daily, audit_log, secret_versions, secrets, vault_state, wrapped_keys
 from vault_core.storage import repos
@@ -62,7 +62,7 @@ def _rows_for_secrets(vault, start: int, stop: int, now: int, seed: int) -> tupl
         interval = rng.choice((None, None, 30, 90, 365))
         expires = now + rng.randrange(-10, 700) * US_PER_DAY if rng.random() < 0.2 else None
         value = encode_plain(rng.randbytes(24).hex().encode(), True)
-        blob = barrier.seal(value, salt=salt, aad=secret_aad(env, sid, name, 1))
+        blob = sealer.seal_version(barrier, {"environment": env, "id": sid, "name": name, "salt": salt}, 1, value)
         row = dict(id=sid, environment=env, name=name, secret_type=TYPES[i % len(TYPES)],
                    description=f"bulk secret {i}", tags='["bench"]', salt=salt, current_version=1,
                    previous_version=None, max_versions=20, created_at=created, created_by="bench-loader",

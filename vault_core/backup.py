@@ -27,7 +27,7 @@ from typing import Any
 
 
 from . import audit
-from .crypto import Barrier, Keyring, KeyTerm, secret_aad
+from .crypto import Barrier, Keyring, KeyTerm, sealer
 from .crypto.keyring import unwrap_key
 from .errors import IntegrityError, InvalidKey, ValidationError
 from .validate import check_int
@@ -210,6 +210,5 @@ def _decrypt_sample(tx: Tx, barrier: Barrier, sample: int, rng: random.Random) -
     offsets = sorted(rng.sample(range(total), min(sample, total)))
     for offset in offsets:
         row = repos.versions.version_at(tx, offset)
-        aad = secret_aad(row["environment"], row["id"], row["name"], row["version"])
-        barrier.open(row["ciphertext"], salt=row["salt"], aad=aad)  # raises IntegrityError when tampered
+        sealer.open_version(barrier, row, row["version"], row["ciphertext"])  # raises IntegrityError when tampered
     return len(offsets)

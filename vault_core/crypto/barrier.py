@@ -32,11 +32,6 @@ HEADER_BYTES = _HEADER.size + 12
 _CACHE_SIZE = 65_536  # about 100 bytes each; a miss costs an HKDF + cipher setup (~5 us)
 
 
-def secret_aad(environment: str, secret_id: str, name: str, version: int) -> bytes:
-    """Associated data for one stored version of one secret."""
-    return f"vault/secret/v1\x00{environment}\x00{secret_id}\x00{name}\x00{version}".encode()
-
-
 class Barrier:
     """Encrypts and decrypts with a keyring; holds no other state than a key cache.
 

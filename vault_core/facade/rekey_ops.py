@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..types import to_datetime
-from ..crypto import KeyTerm, secret_aad
+from ..crypto import KeyTerm, sealer
 from ..crypto.keyring import ROTATE_BEFORE, unwrap_key, wrap_key
 from ..crypto.masterkey import (commit_key_file, generate_master_key, key_file_needs_passphrase, key_file_path,
                                stage_key_file, staged_path)
@@ -142,8 +142,7 @@ class RekeyOps(VaultBase):
         rows = repos.versions.versions_below(att.tx, target, batch)
         rewrites = []
         for r in rows:
-            aad = secret_aad(r["environment"], r["secret_id"], r["name"], r["version"])
-            blob = barrier.seal(barrier.open(r["ciphertext"], salt=r["salt"], aad=aad), salt=r["salt"], aad=aad)
+            blob = sealer.reseal_version(barrier, r, r["version"], r["ciphertext"])
             rewrites.append({"sid": r["secret_id"], "ver": r["version"], "old_term": r["key_term"], "blob": blob,
                              "new_term": barrier.term_of(blob)})
         repos.versions.rewrite_versions(att.tx, rewrites)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import rotation as rot
+from ..crypto import sealer
 from ..errors import AccessDenied, Conflict, NotFound, RotationFailed, ValidationError, VaultError
 from ..types import US, US_PER_DAY, AccessLevel
 from ..validate import check_int, check_value
@@ -233,10 +234,7 @@ class RotationOps(SecretOps):
             if vrow is None:
                 raise Conflict(f"{att.environment}/{att.name} has no previous version to revert to")
             keys = self._unsealed()
-            from ..crypto import secret_aad
-
-            plain = keys.barrier.open(vrow["ciphertext"], salt=row["salt"],
-                                      aad=secret_aad(row["environment"], row["id"], row["name"], prev))
+            plain = sealer.open_version(keys.barrier, row, prev, vrow["ciphertext"])
             expiry = rot.certificate_expiry(plain[1:]) if row["secret_type"] == "certificate" else None
             new = self._new_version(att, row, plain, cas=current,
                                     extra={"expires_at": int(expiry.timestamp() * US)} if expiry else None)

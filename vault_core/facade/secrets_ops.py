@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..access import parse_levels
-from ..crypto import secret_aad
+from ..crypto import sealer
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..types import US, US_PER_DAY, AccessLevel, Page, SecretMetadata, SecretType, VersionInfo, to_datetime
 from ..rotation import certificate_expiry
@@ -95,8 +95,7 @@ class SecretOps(VaultBase):
 
     def _seal_version(self, att: Attempt, row: Mapping[str, Any], version: int, data: bytes, state: str) -> None:
         keys = self._unsealed()
-        aad = secret_aad(row["environment"], row["id"], row["name"], version)
-        blob = keys.barrier.seal(data, salt=row["salt"], aad=aad)
+        blob = sealer.seal_version(keys.barrier, row, version, data)
         term = keys.barrier.term_of(blob)
         repos.versions.insert_version(att.tx, secret_id=row["id"], version=version, ciphertext=blob, key_term=term,
                                       state=state,
@@ -106,8 +105,7 @@ class SecretOps(VaultBase):
 
     def _open_version(self, row: Mapping[str, Any], version: int, blob: bytes) -> str | bytes:
         keys = self._unsealed()
-        aad = secret_aad(row["environment"], row["id"], row["name"], version)
-        return decode_plain(keys.barrier.open(blob, salt=row["salt"], aad=aad))
+        return decode_plain(sealer.open_version(keys.barrier, row, version, blob))
 
     def _new_version(self, att: Attempt, row: Mapping[str, Any], data: bytes, *, cas: int | None,
                      extra: Mapping[str, Any] | None = None) -> int:

@@ -97,7 +97,8 @@ def delete_pending(tx: Tx, secret_id: str, version: int, ciphertext: bytes | Non
 # -- re-encryption onto a newer key term ----------------------------------------------------------------
 def versions_below(tx: Tx, term: int, limit: int) -> list[Mapping[str, Any]]:
     """Versions sealed under a term older than ``term``, with what their AAD and key need."""
-    return tx.all(select(_V.secret_id, _V.version, _V.ciphertext, _V.key_term, _S.environment, _S.name, _S.salt)
+    return tx.all(select(_V.secret_id, _S.id, _V.version, _V.ciphertext, _V.key_term, _S.environment, _S.name,
+                         _S.salt)
                   .select_from(secret_versions.join(secrets, _S.id == _V.secret_id))
                   .where(_V.key_term < term).order_by(_V.key_term, _V.secret_id, _V.version).limit(limit))
 
