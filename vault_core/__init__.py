@@ -1,7 +1,6 @@
 """vault_core: an in-process secrets vault (the seed's API, imported from here)."""
 
 from .access import Rule
-from .audit import VerifyReport
 from .context import SecurityContext, current_context
 from .errors import (
     AccessDenied,
@@ -15,7 +14,7 @@ from .errors import (
     ValidationError,
     VaultError,
 )
-from .facade.audit_ops import audit_cursor
+from .audit import VerifyReport, audit_cursor
 from .types import AccessLevel, Environment, Page, SecretMetadata, SecretType, VersionInfo
 from .vault import EnvironmentSecrets, Vault, get_vault, open_vault, setup_vault
 

@@ -143,3 +143,8 @@ def _export_value(row: Mapping[str, Any], field: str) -> Any:
     if isinstance(value, (bytes, memoryview)):
         return bytes(value).hex()
     return value
+
+
+def audit_cursor(row: Mapping[str, Any]) -> str:
+    """The cursor that continues after ``row`` (a dict from ``get_audit_log``)."""
+    return f"{row['ts']}:{row['seq']}"

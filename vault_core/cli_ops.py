@@ -95,7 +95,7 @@ def cmd_export_key(args: argparse.Namespace) -> int:
 # -- health and metrics ---------------------------------------------------------------------------------
 def cmd_health(args: argparse.Namespace) -> int:
     """Exit 1 when a human is needed: sealed, unreachable, chain broken, overdue, expired, key worn out."""
-    from .facade.health_ops import needs_attention
+    from .service.health import needs_attention
 
     try:
         vault = open_vault(args.path, create=False, unlock=False, principal=args.principal)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime, timezone
 from typing import Any
 
 from .errors import ValidationError
+from .types import US
 
 MAX_NAME_LENGTH = 256
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
@@ -164,3 +166,14 @@ def printable(raw: Any, limit: int = 256) -> str:
     text = raw if isinstance(raw, str) else repr(raw)
     text = text[:limit]
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def to_us(value: Any, what: str) -> int | None:
+    """A datetime (naive = UTC) as microseconds, or ValidationError."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{what} must be a datetime")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp() * US)

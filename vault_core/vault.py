@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,12 @@ from .crypto.masterkey import KEY_FILE_NAME
 from .errors import InvalidKey, Sealed
 from .facade.access_ops import AccessOps
 from .facade.app_ops import AppOps
-from .facade.audit_ops import AuditOps
 from .facade.backup_ops import BackupOps
-from .facade.health_ops import HealthOps
 from .facade.rekey_ops import RekeyOps
 from .facade.rotation_ops import RotationOps
 from .facade.users_ops import UsersOps
+from .service.audit import AuditService
+from .service.health import HealthService
 from .storage import Storage, repos, sqlite_url
 from .types import Environment
 
@@ -30,8 +32,41 @@ DB_FILE_NAME = "vault.db"
 DEFAULT_DIR = ".vault"
 
 
-class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, AuditOps, BackupOps, HealthOps, AppOps):
-    """An open vault. Thread-safe; open one per process and share it."""
+def _delegate(service: str, method: Callable) -> Callable:
+    """A Vault method calling ``method`` on the service in ``self.<service>`` (its signature and docstring)."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(getattr(self, service), name)(*args, **kwargs)
+
+    return call
+
+
+class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, BackupOps, AppOps):
+    """An open vault. Thread-safe; open one per process and share it.
+
+    It wires the services; the public API is theirs. ``vault.audit`` (``AuditService``) and
+    ``vault.health`` (``HealthService``) are reachable as attributes too.
+    """
+
+    def __init__(self, storage: Storage, **options: Any):
+        super().__init__(storage, **options)
+        self.audit = AuditService(self._runner, storage, self._holder, self._clock)
+        self.health = HealthService(self._runner, storage, self._clock, self.audit)
+
+    get_audit_log = _delegate("audit", AuditService.get_audit_log)
+    export_audit = _delegate("audit", AuditService.export_audit)
+    verify_audit_log = _delegate("audit", AuditService.verify_audit_log)
+    audit_checkpoint = _delegate("audit", AuditService.audit_checkpoint)
+    audit_hash = _delegate("audit", AuditService.audit_hash)
+    find_value = _delegate("audit", AuditService.find_value)
+    audit_counts = _delegate("audit", AuditService.audit_counts)
+    get_vault_health = _delegate("health", HealthService.get_vault_health)
+
+    def status(self) -> dict[str, Any]:
+        """Sealed or not, backend, key source and terms (no secrets, no access needed). Raises nothing."""
+        return self.health.status(sealed=self.sealed, strict=self.strict, key_source=self.key_source)
 
     def unlock(self, master_key: bytes | None = None, passphrase: str | None = None, *,
                create: bool = False) -> "Vault":

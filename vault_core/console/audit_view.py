@@ -10,7 +10,7 @@ import streamlit as st
 
 from ..environments import Environment
 from ..errors import AccessDenied, ValidationError
-from ..facade.audit_ops import audit_cursor
+from ..audit import audit_cursor
 from .auth import Guard
 
 PAGE_SIZE = 100

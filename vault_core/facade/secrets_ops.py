@@ -9,18 +9,17 @@ import os
 from contextlib import contextmanager
 import secrets as pysecrets
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from ..access import parse_levels
 from ..crypto import sealer
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
-from ..types import US, US_PER_DAY, AccessLevel, Page, SecretMetadata, SecretType, VersionInfo, to_datetime
+from ..types import US_PER_DAY, AccessLevel, Environment, Page, SecretMetadata, SecretType, VersionInfo, to_datetime
 from ..rotation import certificate_expiry
-from ..types import Environment
 from ..storage import repos
-from ..validate import (canonical_name, canonical_principal, check_description, check_int, check_secret_id, check_tags,
-                     check_text, check_value)
+from ..validate import (canonical_name, canonical_principal, check_description, check_int, check_secret_id,
+                        check_tags, check_text, check_value, to_us)
 from ..service.runner import NO_NAME, Attempt
 from .base import VaultBase
 
@@ -36,17 +35,6 @@ def encode_plain(data: bytes, is_text: bool) -> bytes:
 def decode_plain(plain: bytes) -> str | bytes:
     kind, body = plain[:1], plain[1:]
     return body.decode("utf-8") if kind == b"s" else body
-
-
-def to_us(value: Any, what: str) -> int | None:
-    """A datetime (naive = UTC) as microseconds, or ValidationError."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise ValidationError(f"{what} must be a datetime")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp() * US)
 
 
 def check_interval(days: Any) -> int | None:
