@@ -19,11 +19,11 @@ from .crypto.masterkey import KEY_FILE_NAME
 from .errors import InvalidKey, Sealed
 from .facade.access_ops import AccessOps
 from .facade.app_ops import AppOps
-from .facade.backup_ops import BackupOps
 from .facade.rekey_ops import RekeyOps
 from .facade.rotation_ops import RotationOps
 from .facade.users_ops import UsersOps
 from .service.audit import AuditService
+from .service.backup import BackupService
 from .service.health import HealthService
 from .storage import Storage, repos, sqlite_url
 from .types import Environment
@@ -43,17 +43,19 @@ def _delegate(service: str, method: Callable) -> Callable:
     return call
 
 
-class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, BackupOps, AppOps):
+class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, AppOps):
     """An open vault. Thread-safe; open one per process and share it.
 
     It wires the services; the public API is theirs. ``vault.audit`` (``AuditService``) and
-    ``vault.health`` (``HealthService``) are reachable as attributes too.
+    ``vault.health`` (``HealthService``) and ``vault.backups`` (``BackupService``) are reachable as attributes too.
     """
 
     def __init__(self, storage: Storage, **options: Any):
         super().__init__(storage, **options)
         self.audit = AuditService(self._runner, storage, self._holder, self._clock)
         self.health = HealthService(self._runner, storage, self._clock, self.audit)
+        self.backups = BackupService(self._runner, storage, self._holder, self._runner.rules, self._clock,
+                                     self.vault_dir, self._unlock_with)
 
     get_audit_log = _delegate("audit", AuditService.get_audit_log)
     export_audit = _delegate("audit", AuditService.export_audit)
@@ -63,6 +65,11 @@ class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, BackupOps, AppOps):
     find_value = _delegate("audit", AuditService.find_value)
     audit_counts = _delegate("audit", AuditService.audit_counts)
     get_vault_health = _delegate("health", HealthService.get_vault_health)
+    backup_folder = _delegate("backups", BackupService.backup_folder)
+    backup = _delegate("backups", BackupService.backup)
+    list_backups = _delegate("backups", BackupService.list_backups)
+    restore_backup = _delegate("backups", BackupService.restore_backup)
+    export_master_key = _delegate("backups", BackupService.export_master_key)
 
     def status(self) -> dict[str, Any]:
         """Sealed or not, backend, key source and terms (no secrets, no access needed). Raises nothing."""

@@ -30,3 +30,8 @@ class RulesCache:
                          if not p["disabled"]}
                 compiled = self._compiled = CompiledRules(version, rules, roles)
         return compiled
+
+    def forget(self) -> None:
+        """Drop the snapshot (after a restore: the same version number may now hold other rules)."""
+        with self._lock:
+            self._compiled = None
