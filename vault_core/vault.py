@@ -19,12 +19,12 @@ from .crypto.masterkey import KEY_FILE_NAME
 from .errors import InvalidKey, Sealed
 from .facade.access_ops import AccessOps
 from .facade.app_ops import AppOps
-from .facade.rekey_ops import RekeyOps
 from .facade.rotation_ops import RotationOps
 from .facade.users_ops import UsersOps
 from .service.audit import AuditService
 from .service.backup import BackupService
 from .service.health import HealthService
+from .service.rekey import RekeyService
 from .storage import Storage, repos, sqlite_url
 from .types import Environment
 
@@ -43,11 +43,12 @@ def _delegate(service: str, method: Callable) -> Callable:
     return call
 
 
-class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, AppOps):
+class Vault(RotationOps, UsersOps, AccessOps, AppOps):
     """An open vault. Thread-safe; open one per process and share it.
 
     It wires the services; the public API is theirs. ``vault.audit`` (``AuditService``) and
-    ``vault.health`` (``HealthService``) and ``vault.backups`` (``BackupService``) are reachable as attributes too.
+    ``vault.health`` (``HealthService``) and ``vault.backups`` (``BackupService``) and
+    ``vault.rekey`` (``RekeyService``) are reachable as attributes too.
     """
 
     def __init__(self, storage: Storage, **options: Any):
@@ -56,6 +57,7 @@ class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, AppOps):
         self.health = HealthService(self._runner, storage, self._clock, self.audit)
         self.backups = BackupService(self._runner, storage, self._holder, self._runner.rules, self._clock,
                                      self.vault_dir, self._unlock_with)
+        self.rekey = RekeyService(self._runner, storage, self._holder, self._clock, self.vault_dir)
 
     get_audit_log = _delegate("audit", AuditService.get_audit_log)
     export_audit = _delegate("audit", AuditService.export_audit)
@@ -70,6 +72,21 @@ class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, AppOps):
     list_backups = _delegate("backups", BackupService.list_backups)
     restore_backup = _delegate("backups", BackupService.restore_backup)
     export_master_key = _delegate("backups", BackupService.export_master_key)
+    key_terms = _delegate("rekey", RekeyService.key_terms)
+    rotate_key_term = _delegate("rekey", RekeyService.rotate_key_term)
+    ensure_key_term_fresh = _delegate("rekey", RekeyService.ensure_key_term_fresh)
+    reencrypt = _delegate("rekey", RekeyService.reencrypt)
+    rekey_jobs = _delegate("rekey", RekeyService.rekey_jobs)
+    change_master_key = _delegate("rekey", RekeyService.change_master_key)
+
+    @property
+    def key_term_rotate_after(self) -> int:
+        """How many values a data key term seals before a new term is added (``ensure_key_term_fresh``)."""
+        return self.rekey.rotate_after
+
+    @key_term_rotate_after.setter
+    def key_term_rotate_after(self, n: int) -> None:
+        self.rekey.rotate_after = n
 
     def status(self) -> dict[str, Any]:
         """Sealed or not, backend, key source and terms (no secrets, no access needed). Raises nothing."""

@@ -32,7 +32,6 @@ class VaultBase:
         self.storage = storage
         self.vault_dir = vault_dir
         self.max_value_bytes = max_value_bytes
-        self.key_source: str | None = None
         self._clock = Clock(clock)
         self._holder = KeyHolder()
         self._caller_of = Caller(process_identity or process_principal(), strict)
@@ -51,6 +50,15 @@ class VaultBase:
     @clock.setter
     def clock(self, source: Callable[[], int]) -> None:
         self._clock.source = source.source if isinstance(source, Clock) else source
+
+    @property
+    def key_source(self) -> str | None:
+        """Where the master key came from (``env``, ``key-file``, ``passphrase-file``, ...), None while sealed."""
+        return self._holder.source
+
+    @key_source.setter
+    def key_source(self, source: str | None) -> None:
+        self._holder.source = source
 
     @property
     def strict(self) -> bool:

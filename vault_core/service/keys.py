@@ -17,10 +17,11 @@ class UnsealedKeys:
 class KeyHolder:
     """The keys while unsealed, nothing while sealed. Every service reads them from here."""
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_keys", "source")
 
     def __init__(self) -> None:
         self._keys: UnsealedKeys | None = None
+        self.source: str | None = None  # where the master key came from (env, key-file, passphrase-file, ...)
 
     @property
     def sealed(self) -> bool:
