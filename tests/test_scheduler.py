@@ -14,7 +14,8 @@ import pytest
 
 from vault_core import AccessDenied, open_vault
 from vault_core.rotation import SCHEDULER_LEASE, SCHEDULER_PRINCIPAL
-from vault_core.scheduler import LeaseKeeper, start_scheduler, stop_scheduler
+from vault_core.scheduler import start_scheduler, stop_scheduler
+from vault_core.service.lease import Lease
 from vault_core.storage import repos
 
 ROOT = Path(__file__).parent.parent
@@ -47,12 +48,12 @@ def test_lease_one_holder_expiry_and_renewal(any_vault):
 def test_lease_keeper_excludes_a_second_vault_object(vault):
     other = open_vault(vault.vault_dir, principal="owner")
     try:
-        with LeaseKeeper(vault, SCHEDULER_LEASE) as first:
+        with Lease(vault.storage, vault.clock, SCHEDULER_LEASE, "first-holder", 60) as first:
             assert first.held
-            with LeaseKeeper(other, SCHEDULER_LEASE) as second:
+            with Lease(other.storage, other.clock, SCHEDULER_LEASE, "second-holder", 60) as second:
                 assert not second.held
                 assert other.rotate_due().lease is False
-        with LeaseKeeper(other, SCHEDULER_LEASE) as again:
+        with Lease(other.storage, other.clock, SCHEDULER_LEASE, "second-holder", 60) as again:
             assert again.held
     finally:
         other.storage.dispose()

@@ -15,6 +15,7 @@ from ..crypto import Barrier, Keyring
 from ..crypto.keyring import load_keyring, unwrap_key, wrap_key
 from ..errors import InvalidKey, Sealed
 from ..service.keys import KeyHolder, UnsealedKeys
+from ..service.lease import new_holder_id
 from ..service.rules import RulesCache
 from ..service.runner import Caller, Runner, environment_value
 from ..storage import Storage, repos
@@ -41,6 +42,7 @@ class VaultBase:
         self._record = self._runner.record
         self._caller = self._caller_of.current
         self._generators: dict[str, Callable[[], Any]] = {}
+        self._lease_holder = new_holder_id()  # this vault object's identity as the scheduler's lease holder
 
     @property
     def clock(self) -> Clock:

@@ -22,6 +22,7 @@ from ..errors import AccessDenied, Conflict, NotFound, RotationFailed, Validatio
 from ..types import US, US_PER_DAY, AccessLevel
 from ..validate import check_int, check_value
 from ..storage import repos
+from ..service.lease import Lease
 from ..service.runner import Attempt, NotAudited
 from .secrets_ops import SecretOps, encode_plain
 
@@ -37,6 +38,7 @@ class RotationOps(SecretOps):
 
     rotation_retry_s = 3600  # a claimed-but-failed scheduled rotation is retried after this
     pending_stale_s = 3600  # a PENDING version older than this was abandoned by a crashed rotation
+    scheduler_lease_s = 60.0  # how long the scheduler's lease lasts unless renewed
 
     # -- generators -----------------------------------------------------------------------------
     def register_generator(self, name: str, generator: Callable[[], Any], *,
@@ -256,9 +258,7 @@ class RotationOps(SecretOps):
                 att.require_role("admin", rot.ROTATOR_ROLE)
         self.ensure_key_term_fresh()
         run = rot.RotationRun(lease=False)
-        from ..scheduler import LeaseKeeper
-
-        with LeaseKeeper(self, rot.SCHEDULER_LEASE) as lease:
+        with Lease(self.storage, self.clock, rot.SCHEDULER_LEASE, self._lease_holder, self.scheduler_lease_s) as lease:
             if not lease.held:
                 return run
             run.lease = True
@@ -297,7 +297,10 @@ class RotationOps(SecretOps):
         return [rot.schedule_item(r, self.clock()) for r in out]
 
     def reminders(self) -> dict[str, list[dict[str, Any]]]:
-        """Due and overdue rotations, expired secrets and those expiring within 7/30/90 days (see ``rotation.remind``)."""
+        """Due and overdue rotations, expired secrets, those expiring within 7/30/90 days (``rotation.remind``).
+
+        Raises ``Sealed``, ``AccessDenied`` (strict mode without a context), ``StorageError``.
+        """
         return rot.remind(self._visible_upcoming(7, max(rot.REMINDER_WINDOWS), 1000), self.clock())
 
     def _visible_upcoming(self, rotate_days: int, expire_days: int, limit: int) -> list:
