@@ -7,7 +7,7 @@ import pytest
 
 from vault_core import AccessDenied, ValidationError, open_vault
 from vault_core.errors import AccountLocked, LoginFailed
-from vault_core.facade.users_ops import FAIL_WINDOW_US
+from vault_core.service.users import FAIL_WINDOW_US
 
 PW = "correct horse battery"
 

@@ -17,14 +17,14 @@ from typing import Any
 from .crypto import generate_master_key, load_master_key, write_key_file
 from .crypto.masterkey import KEY_FILE_NAME
 from .errors import InvalidKey, Sealed
-from .facade.access_ops import AccessOps
 from .facade.app_ops import AppOps
 from .facade.rotation_ops import RotationOps
-from .facade.users_ops import UsersOps
+from .service.access import AccessService
 from .service.audit import AuditService
 from .service.backup import BackupService
 from .service.health import HealthService
 from .service.rekey import RekeyService
+from .service.users import UsersService
 from .storage import Storage, repos, sqlite_url
 from .types import Environment
 
@@ -43,12 +43,13 @@ def _delegate(service: str, method: Callable) -> Callable:
     return call
 
 
-class Vault(RotationOps, UsersOps, AccessOps, AppOps):
+class Vault(RotationOps, AppOps):
     """An open vault. Thread-safe; open one per process and share it.
 
     It wires the services; the public API is theirs. ``vault.audit`` (``AuditService``) and
     ``vault.health`` (``HealthService``) and ``vault.backups`` (``BackupService``) and
-    ``vault.rekey`` (``RekeyService``) are reachable as attributes too.
+    ``vault.rekey`` (``RekeyService``), ``vault.access`` (``AccessService``) and ``vault.users``
+    (``UsersService``) are reachable as attributes too.
     """
 
     def __init__(self, storage: Storage, **options: Any):
@@ -58,6 +59,8 @@ class Vault(RotationOps, UsersOps, AccessOps, AppOps):
         self.backups = BackupService(self._runner, storage, self._holder, self._runner.rules, self._clock,
                                      self.vault_dir, self._unlock_with)
         self.rekey = RekeyService(self._runner, storage, self._holder, self._clock, self.vault_dir)
+        self.access = AccessService(self._runner, self._clock)
+        self.users = UsersService(self._runner, storage, self._holder, self._clock, self.access)
 
     get_audit_log = _delegate("audit", AuditService.get_audit_log)
     export_audit = _delegate("audit", AuditService.export_audit)
@@ -78,6 +81,35 @@ class Vault(RotationOps, UsersOps, AccessOps, AppOps):
     reencrypt = _delegate("rekey", RekeyService.reencrypt)
     rekey_jobs = _delegate("rekey", RekeyService.rekey_jobs)
     change_master_key = _delegate("rekey", RekeyService.change_master_key)
+
+    add_principal = _delegate("access", AccessService.add_principal)
+    set_roles = _delegate("access", AccessService.set_roles)
+    get_principal = _delegate("access", AccessService.get_principal)
+    list_principals = _delegate("access", AccessService.list_principals)
+    grant = _delegate("access", AccessService.grant)
+    revoke = _delegate("access", AccessService.revoke)
+    list_rules = _delegate("access", AccessService.list_rules)
+    effective_permissions = _delegate("access", AccessService.effective_permissions)
+    who_can = _delegate("access", AccessService.who_can)
+    console_cookie_secret = _delegate("users", UsersService.console_cookie_secret)
+    verify_login = _delegate("users", UsersService.verify_login)
+    check_session = _delegate("users", UsersService.check_session)
+    logout = _delegate("users", UsersService.logout)
+    add_user = _delegate("users", UsersService.add_user)
+    set_password = _delegate("users", UsersService.set_password)
+    lock_user = _delegate("users", UsersService.lock_user)
+    unlock_user = _delegate("users", UsersService.unlock_user)
+    end_sessions = _delegate("users", UsersService.end_sessions)
+    list_sessions = _delegate("users", UsersService.list_sessions)
+
+    @property
+    def bcrypt_rounds(self) -> int:
+        """The bcrypt cost of new password hashes (tests lower it)."""
+        return self.users.bcrypt_rounds
+
+    @bcrypt_rounds.setter
+    def bcrypt_rounds(self, rounds: int) -> None:
+        self.users.bcrypt_rounds = rounds
 
     @property
     def key_term_rotate_after(self) -> int:
