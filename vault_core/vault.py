@@ -7,10 +7,8 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +23,12 @@ from .service.backup import BackupService
 from .service.health import HealthService
 from .service.rekey import RekeyService
 from .service.users import UsersService
+from .service.wiring import Forwarded, delegate
 from .storage import Storage, repos, sqlite_url
 from .types import Environment
 
 DB_FILE_NAME = "vault.db"
 DEFAULT_DIR = ".vault"
-
-
-def _delegate(service: str, method: Callable) -> Callable:
-    """A Vault method calling ``method`` on the service in ``self.<service>`` (its signature and docstring)."""
-    name = method.__name__
-
-    @functools.wraps(method)
-    def call(self, *args: Any, **kwargs: Any) -> Any:
-        return getattr(getattr(self, service), name)(*args, **kwargs)
-
-    return call
 
 
 class Vault(RotationOps, AppOps):
@@ -62,63 +50,49 @@ class Vault(RotationOps, AppOps):
         self.access = AccessService(self._runner, self._clock)
         self.users = UsersService(self._runner, storage, self._holder, self._clock, self.access)
 
-    get_audit_log = _delegate("audit", AuditService.get_audit_log)
-    export_audit = _delegate("audit", AuditService.export_audit)
-    verify_audit_log = _delegate("audit", AuditService.verify_audit_log)
-    audit_checkpoint = _delegate("audit", AuditService.audit_checkpoint)
-    audit_hash = _delegate("audit", AuditService.audit_hash)
-    find_value = _delegate("audit", AuditService.find_value)
-    audit_counts = _delegate("audit", AuditService.audit_counts)
-    get_vault_health = _delegate("health", HealthService.get_vault_health)
-    backup_folder = _delegate("backups", BackupService.backup_folder)
-    backup = _delegate("backups", BackupService.backup)
-    list_backups = _delegate("backups", BackupService.list_backups)
-    restore_backup = _delegate("backups", BackupService.restore_backup)
-    export_master_key = _delegate("backups", BackupService.export_master_key)
-    key_terms = _delegate("rekey", RekeyService.key_terms)
-    rotate_key_term = _delegate("rekey", RekeyService.rotate_key_term)
-    ensure_key_term_fresh = _delegate("rekey", RekeyService.ensure_key_term_fresh)
-    reencrypt = _delegate("rekey", RekeyService.reencrypt)
-    rekey_jobs = _delegate("rekey", RekeyService.rekey_jobs)
-    change_master_key = _delegate("rekey", RekeyService.change_master_key)
+    get_audit_log = delegate("audit", AuditService.get_audit_log)
+    export_audit = delegate("audit", AuditService.export_audit)
+    verify_audit_log = delegate("audit", AuditService.verify_audit_log)
+    audit_checkpoint = delegate("audit", AuditService.audit_checkpoint)
+    audit_hash = delegate("audit", AuditService.audit_hash)
+    find_value = delegate("audit", AuditService.find_value)
+    audit_counts = delegate("audit", AuditService.audit_counts)
+    get_vault_health = delegate("health", HealthService.get_vault_health)
+    backup_folder = delegate("backups", BackupService.backup_folder)
+    backup = delegate("backups", BackupService.backup)
+    list_backups = delegate("backups", BackupService.list_backups)
+    restore_backup = delegate("backups", BackupService.restore_backup)
+    export_master_key = delegate("backups", BackupService.export_master_key)
+    key_terms = delegate("rekey", RekeyService.key_terms)
+    rotate_key_term = delegate("rekey", RekeyService.rotate_key_term)
+    ensure_key_term_fresh = delegate("rekey", RekeyService.ensure_key_term_fresh)
+    reencrypt = delegate("rekey", RekeyService.reencrypt)
+    rekey_jobs = delegate("rekey", RekeyService.rekey_jobs)
+    change_master_key = delegate("rekey", RekeyService.change_master_key)
 
-    add_principal = _delegate("access", AccessService.add_principal)
-    set_roles = _delegate("access", AccessService.set_roles)
-    get_principal = _delegate("access", AccessService.get_principal)
-    list_principals = _delegate("access", AccessService.list_principals)
-    grant = _delegate("access", AccessService.grant)
-    revoke = _delegate("access", AccessService.revoke)
-    list_rules = _delegate("access", AccessService.list_rules)
-    effective_permissions = _delegate("access", AccessService.effective_permissions)
-    who_can = _delegate("access", AccessService.who_can)
-    console_cookie_secret = _delegate("users", UsersService.console_cookie_secret)
-    verify_login = _delegate("users", UsersService.verify_login)
-    check_session = _delegate("users", UsersService.check_session)
-    logout = _delegate("users", UsersService.logout)
-    add_user = _delegate("users", UsersService.add_user)
-    set_password = _delegate("users", UsersService.set_password)
-    lock_user = _delegate("users", UsersService.lock_user)
-    unlock_user = _delegate("users", UsersService.unlock_user)
-    end_sessions = _delegate("users", UsersService.end_sessions)
-    list_sessions = _delegate("users", UsersService.list_sessions)
+    add_principal = delegate("access", AccessService.add_principal)
+    set_roles = delegate("access", AccessService.set_roles)
+    get_principal = delegate("access", AccessService.get_principal)
+    list_principals = delegate("access", AccessService.list_principals)
+    grant = delegate("access", AccessService.grant)
+    revoke = delegate("access", AccessService.revoke)
+    list_rules = delegate("access", AccessService.list_rules)
+    effective_permissions = delegate("access", AccessService.effective_permissions)
+    who_can = delegate("access", AccessService.who_can)
+    console_cookie_secret = delegate("users", UsersService.console_cookie_secret)
+    verify_login = delegate("users", UsersService.verify_login)
+    check_session = delegate("users", UsersService.check_session)
+    logout = delegate("users", UsersService.logout)
+    add_user = delegate("users", UsersService.add_user)
+    set_password = delegate("users", UsersService.set_password)
+    lock_user = delegate("users", UsersService.lock_user)
+    unlock_user = delegate("users", UsersService.unlock_user)
+    end_sessions = delegate("users", UsersService.end_sessions)
+    list_sessions = delegate("users", UsersService.list_sessions)
 
-    @property
-    def bcrypt_rounds(self) -> int:
-        """The bcrypt cost of new password hashes (tests lower it)."""
-        return self.users.bcrypt_rounds
-
-    @bcrypt_rounds.setter
-    def bcrypt_rounds(self, rounds: int) -> None:
-        self.users.bcrypt_rounds = rounds
-
-    @property
-    def key_term_rotate_after(self) -> int:
-        """How many values a data key term seals before a new term is added (``ensure_key_term_fresh``)."""
-        return self.rekey.rotate_after
-
-    @key_term_rotate_after.setter
-    def key_term_rotate_after(self, n: int) -> None:
-        self.rekey.rotate_after = n
+    bcrypt_rounds = Forwarded("users", "bcrypt_rounds", "The bcrypt cost of new password hashes (tests lower it).")
+    key_term_rotate_after = Forwarded("rekey", "rotate_after",
+                                      "How many values a data key term seals before ensure_key_term_fresh adds one.")
 
     def status(self) -> dict[str, Any]:
         """Sealed or not, backend, key source and terms (no secrets, no access needed). Raises nothing."""

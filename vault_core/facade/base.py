@@ -18,6 +18,7 @@ from ..service.keys import KeyHolder, UnsealedKeys
 from ..service.lease import new_holder_id
 from ..service.rules import RulesCache
 from ..service.runner import Caller, Runner, environment_value
+from ..service.wiring import Forwarded
 from ..storage import Storage, repos
 from ..storage.tx import Tx
 from ..types import US_PER_DAY, Clock, now_us
@@ -53,23 +54,8 @@ class VaultBase:
     def clock(self, source: Callable[[], int]) -> None:
         self._clock.source = source.source if isinstance(source, Clock) else source
 
-    @property
-    def key_source(self) -> str | None:
-        """Where the master key came from (``env``, ``key-file``, ``passphrase-file``, ...), None while sealed."""
-        return self._holder.source
-
-    @key_source.setter
-    def key_source(self, source: str | None) -> None:
-        self._holder.source = source
-
-    @property
-    def strict(self) -> bool:
-        """True when every call needs a security context."""
-        return self._caller_of.strict
-
-    @strict.setter
-    def strict(self, value: bool) -> None:
-        self._caller_of.strict = bool(value)
+    key_source = Forwarded("_holder", "source", "Where the master key came from (env, key-file, passphrase-file, ...).")
+    strict = Forwarded("_caller_of", "strict", "True when every call needs a security context.")
 
     @property
     def process_identity(self) -> str:

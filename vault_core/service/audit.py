@@ -84,7 +84,8 @@ class AuditService:
     def export_audit(self, fmt: str = "csv", **filters: Any) -> Iterator[str]:
         """Stream the filtered rows as CSV or JSON Lines; the export itself is audited.
 
-        Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``ValidationError`` (bad filter), ``StorageError``. ``AuditFailure``.
+        Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``ValidationError`` (bad filter),
+        ``StorageError``, ``AuditFailure``.
         """
         if fmt not in ("csv", "jsonl"):
             raise ValidationError("format must be csv or jsonl")
