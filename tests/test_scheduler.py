@@ -188,3 +188,14 @@ def test_two_processes_rotate_each_due_secret_exactly_once(tmp_path, request, ba
         assert vault.get_secret(secret_id=sid, version=1).startswith("old-")
     assert vault.verify_audit_log().ok
     vault.storage.dispose()
+
+
+def test_clock_saved_and_restored_around_a_jump(vault):
+    """``saved = vault.clock; vault.clock = lambda: saved() + later; vault.clock = saved`` (the demo's idiom)."""
+    saved = vault.clock
+    vault.clock = lambda: saved() + 10 * 86_400_000_000
+    jumped = vault.clock()
+    vault.clock = saved
+    assert jumped - vault.clock() > 9 * 86_400_000_000
+    vault.store_secret("after.jump", "v")  # every service reads the restored clock
+    assert vault.get_metadata("after.jump").created_at.timestamp() * 1e6 <= vault.clock()

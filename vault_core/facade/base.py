@@ -46,9 +46,13 @@ class VaultBase:
         self._lease_holder = new_holder_id()  # this vault object's identity as the scheduler's lease holder
 
     @property
-    def clock(self) -> Clock:
-        """The vault's time source (microseconds); assigning a callable swaps what every service reads."""
-        return self._clock
+    def clock(self) -> Callable[[], int]:
+        """The vault's time source (microseconds); assigning a callable swaps what every service reads.
+
+        Reading it gives the current source function (so ``saved = vault.clock`` ... ``vault.clock = saved``
+        restores it), not the shared ``Clock`` the services hold.
+        """
+        return self._clock.source
 
     @clock.setter
     def clock(self, source: Callable[[], int]) -> None:
