@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 
 from vault_core import audit
-from vault_core.crypto import secret_aad
+from vault_core.crypto import sealer
 from vault_core.facade.secrets_ops import encode_plain
 from vault_core.storage.schema import audit_daily, audit_log, secret_versions, secrets, vault_state, wrapped_keys
+from vault_core.storage import repos
 
 # Data shape: names spread over 4 environments and 6 types; 60% of secrets rotate on a schedule
 # (30/90/365 days), 20% expire; audit rows over the last year, 7 operations, 200 principals (Pareto).
@@ -32,7 +33,7 @@ TYPES = ("api_key", "password", "database_url", "token", "generic", "encryption_
 KINDS = ("db_password", "api_key", "token", "signing_key", "webhook_secret")
 OPERATIONS = (("read", 80), ("store", 5), ("update", 5), ("rotate", 2), ("reveal", 3), ("delete", 1),
               ("login", 4))
-US_PER_DAY = audit.US_PER_DAY
+from vault_core.types import US_PER_DAY  # noqa: E402
 _CHUNK = 50_000
 
 _SECRET_COLS = [c.key for c in secrets.c]
@@ -61,7 +62,7 @@ def _rows_for_secrets(vault, start: int, stop: int, now: int, seed: int) -> tupl
         interval = rng.choice((None, None, 30, 90, 365))
         expires = now + rng.randrange(-10, 700) * US_PER_DAY if rng.random() < 0.2 else None
         value = encode_plain(rng.randbytes(24).hex().encode(), True)
-        blob = barrier.seal(value, salt=salt, aad=secret_aad(env, sid, name, 1))
+        blob = sealer.seal_version(barrier, {"environment": env, "id": sid, "name": name, "salt": salt}, 1, value)
         row = dict(id=sid, environment=env, name=name, secret_type=TYPES[i % len(TYPES)],
                    description=f"bulk secret {i}", tags='["bench"]', salt=salt, current_version=1,
                    previous_version=None, max_versions=20, created_at=created, created_by="bench-loader",
@@ -99,9 +100,9 @@ def add_secrets(vault, start: int, stop: int, *, seed: int, now: int) -> None:
         with vault.storage.transaction() as tx:
             _bulk(tx, "secrets", _SECRET_COLS, srows)
             _bulk(tx, "secret_versions", _VERSION_COLS, vrows)
-            tx.count_encryptions(term, hi - lo)
+            repos.keys.count_encryptions(tx, term, hi - lo)
     with vault.storage.transaction() as tx:  # the bulk load bypassed the vault: rebuild its counters
-        tx.recount_secrets()
+        repos.secrets.recount_secrets(tx)
 
 
 def secret_ids(vault, count: int) -> list[str]:
@@ -146,7 +147,7 @@ def add_audit_rows(vault, n: int, *, seed: int, now: int, days: int = 365, id_po
     key = vault._unsealed().audit_key
     ids = secret_ids(vault, id_pool)
     with vault.storage.transaction(write=False) as tx:
-        state = tx.get_state()
+        state = repos.state.get_state(tx)
     seq, prev = state["audit_seq"] + 1, bytes(state["audit_mac"])
     span = days * US_PER_DAY
     t0 = now - span - 3_600_000_000
@@ -193,6 +194,6 @@ def counts(vault) -> dict[str, Any]:
 
     with vault.storage.transaction(write=False) as tx:
         n_sec = tx.conn.execute(select(func.count()).select_from(secrets)).scalar_one()
-        state = tx.get_state()
+        state = repos.state.get_state(tx)
         n_keys = tx.conn.execute(select(wrapped_keys.c.encryptions).where(wrapped_keys.c.purpose == "data")).all()
     return {"secrets": n_sec, "audit_rows": state["audit_seq"], "encryptions": sum(r[0] for r in n_keys)}

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from vault_core.access import CompiledRules, Rule
-from vault_core.models import AccessLevel
+from vault_core.types import AccessLevel
 
 from .build import ENVIRONMENTS, principal_name, secret_name
 from .timing import Stat, measure, throughput

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from vault_core import AccessDenied, AuditFailure, ValidationError, open_vault
-from vault_core.storage.repository import Tx
+from vault_core.storage import repos
 from vault_core.storage.schema import audit_log, secret_versions, secrets
 
 CANARY = "canary-8c1f-do-not-leak"
@@ -79,7 +79,7 @@ def test_audit_write_failure_fails_closed(vault, monkeypatch):
     def broken(self, row, day):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(Tx, "append_audit", broken)
+    monkeypatch.setattr(repos.audit, "append_audit", broken)
     with pytest.raises(AuditFailure) as err:
         vault.get_secret("k")
     assert "original" not in str(err.value)

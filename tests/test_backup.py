@@ -146,7 +146,7 @@ def _resign(vault, data: Path) -> None:
     doc = json.loads(bk.manifest_path(data).read_text())
     doc["sha256"] = bk.file_sha256(data)
     doc.pop("mac")
-    bk.manifest_path(data).write_text(json.dumps(bk.sign_manifest(doc, vault._keys.audit_key)))
+    bk.manifest_path(data).write_text(json.dumps(bk.sign_manifest(doc, vault._unsealed().audit_key)))
 
 
 def _state(vault):
@@ -220,7 +220,7 @@ def test_backup_files_are_private_ciphertext_only_and_pruned(vault, tmp_path, mo
             blob = f.read_bytes()
             assert CANARY.encode() not in blob
             assert master not in blob and base64.b64encode(master) not in blob
-            assert vault._keys.audit_key not in blob
+            assert vault._unsealed().audit_key not in blob
     with sqlite3.connect(kept[-1]) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # self-contained file
     conn.close()

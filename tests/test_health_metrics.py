@@ -21,8 +21,9 @@ from vault_core import AccessDenied, open_vault
 from vault_core.logs import REDACTED, configure_logging, get_logger, log_event
 from vault_core.metrics import VaultMetrics
 from vault_core.storage.schema import login_failures
+from vault_core.storage import repos
 
-US_PER_DAY = 86_400_000_000
+from vault_core.types import US_PER_DAY  # noqa: E402
 CANARY = "canary-M3tr1cs-value"
 
 
@@ -74,7 +75,7 @@ def test_health_reports_overdue_expired_and_failed_logins(vault):
 
 def test_health_flags_a_worn_out_key_term(vault):
     with vault.storage.transaction() as tx:
-        tx.count_encryptions(1, 2**31)
+        repos.keys.count_encryptions(tx, 1, 2**31)
     problems = vault.get_vault_health()["needs_attention"]
     assert any("key term 1" in p for p in problems)
 

@@ -197,7 +197,7 @@ def test_interrupted_master_key_change_is_finished_or_undone_at_unlock(vault, mo
     vault.store_secret("s", "v")
     old_key = masterkey.read_key_file(path)
     # crash after the database commit, before the key file was renamed into place
-    import vault_core.facade.rekey_ops as rekey_ops
+    import vault_core.service.rekey as rekey_ops
 
     def crash(_path):
         raise SystemExit("power cut")

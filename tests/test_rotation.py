@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vault_core import AccessDenied, AccessLevel, Conflict, SecretType, ValidationError
+from vault_core.errors import RotationFailed
 from vault_core.rotation import (
-    RotationFailed,
     certificate_expiry,
     generate_key,
     generate_password,

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from vault_core import Conflict, IntegrityError, NotFound, SecretType
 from vault_core.storage.schema import secret_versions, secrets
+from vault_core.storage import repos
 
 SIZES = [0, 1, 15, 16, 17, 1000, 64 * 1024]
 
@@ -221,7 +222,7 @@ def test_health_counters_match_the_secrets_table(any_vault):
     health = v.get_vault_health()
     assert health["total_secrets"] == sum(truth.values()) == 10
     with v.storage.transaction(write=False) as tx:
-        assert {(r["environment"], r["secret_type"]): r["n"] for r in tx.count_secrets_by()} == truth
+        assert {(r["environment"], r["secret_type"]): r["n"] for r in repos.secrets.count_secrets_by(tx)} == truth
     with v.storage.transaction() as tx:  # a rebuild (after a bulk load) gives the same figures
-        tx.recount_secrets()
-        assert {(r["environment"], r["secret_type"]): r["n"] for r in tx.count_secrets_by()} == truth
+        repos.secrets.recount_secrets(tx)
+        assert {(r["environment"], r["secret_type"]): r["n"] for r in repos.secrets.count_secrets_by(tx)} == truth

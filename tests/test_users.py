@@ -6,7 +6,8 @@ import bcrypt
 import pytest
 
 from vault_core import AccessDenied, ValidationError, open_vault
-from vault_core.facade.users_ops import FAIL_WINDOW_US, AccountLocked, LoginFailed
+from vault_core.errors import AccountLocked, LoginFailed
+from vault_core.service.users import FAIL_WINDOW_US
 
 PW = "correct horse battery"
 

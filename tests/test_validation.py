@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from vault_core import ValidationError
-from vault_core.names import canonical_name
+from vault_core.validate import canonical_name
 from vault_core.storage.schema import access_rules, secret_versions, secrets
 
 CANARY = "canary-Zq9-value-never-echoed"

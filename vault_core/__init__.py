@@ -1,9 +1,7 @@
 """vault_core: an in-process secrets vault (the seed's API, imported from here)."""
 
 from .access import Rule
-from .audit import VerifyReport
 from .context import SecurityContext, current_context
-from .environments import Environment, EnvironmentSecrets
 from .errors import (
     AccessDenied,
     AuditFailure,
@@ -16,9 +14,9 @@ from .errors import (
     ValidationError,
     VaultError,
 )
-from .facade.audit_ops import audit_cursor
-from .models import AccessLevel, Page, SecretMetadata, SecretType, VersionInfo
-from .vault import Vault, get_vault, open_vault, setup_vault
+from .audit import VerifyReport, audit_cursor
+from .types import AccessLevel, Environment, Page, SecretMetadata, SecretType, VersionInfo
+from .vault import EnvironmentSecrets, Vault, get_vault, open_vault, setup_vault
 
 __all__ = [
     "AccessDenied", "AccessLevel", "AuditFailure", "Conflict", "Environment", "EnvironmentSecrets",

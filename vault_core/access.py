@@ -15,9 +15,9 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .models import AccessLevel
+from .types import AccessLevel
 
 ANY_ENV = "*"
 ADMIN_ROLE = "admin"
@@ -84,9 +84,6 @@ class Decision:
     allowed: bool
     level: AccessLevel
     reason: str
-    granted: frozenset[AccessLevel] = frozenset()
-    by_level: Mapping[AccessLevel, Rule] = field(default_factory=dict)
-    denied_by: Rule | None = None
 
 
 class CompiledRules:
@@ -159,12 +156,12 @@ class CompiledRules:
 
     def check(self, principal: str, roles: frozenset[str], environment: str, name: str,
               level: AccessLevel) -> Decision:
-        granted, allow, _denied, deny = self.evaluate(principal, roles, environment, name)
+        _granted, allow, _denied, deny = self.evaluate(principal, roles, environment, name)
         if level in deny:
-            return Decision(False, level, f"denied by {deny[level].describe()}", granted, allow, deny[level])
+            return Decision(False, level, f"denied by {deny[level].describe()}")
         if level in allow:
-            return Decision(True, level, f"allowed by {allow[level].describe()}", granted, allow)
-        return Decision(False, level, f"no rule grants {level.value} on {environment}/{name}", granted, allow)
+            return Decision(True, level, f"allowed by {allow[level].describe()}")
+        return Decision(False, level, f"no rule grants {level.value} on {environment}/{name}")
 
     def has_any(self, principal: str, roles: frozenset[str], environment: str, name: str) -> bool:
         return bool(self.evaluate(principal, roles, environment, name)[0])

@@ -14,10 +14,10 @@ import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-from .names import printable
+from .types import to_datetime
+from .validate import printable
 
 GENESIS_MAC = bytes(32)
 _FIELDS = ("seq", "ts", "principal", "roles", "client_ip", "forwarded_for", "forwarded_trusted",
@@ -25,7 +25,6 @@ _FIELDS = ("seq", "ts", "principal", "roles", "client_ip", "forwarded_for", "for
            "version", "outcome", "reason", "value_hash")
 EXPORT_FIELDS = ("seq", "timestamp", *_FIELDS[2:], "mac")
 _CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-US_PER_DAY = 86_400_000_000
 
 
 _CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
@@ -35,10 +34,6 @@ def row_mac(key: bytes, row: Mapping[str, Any], prev_mac: bytes) -> bytes:
     """The MAC of one row: its canonical JSON content chained to the previous MAC."""
     content = _CANONICAL.encode([row.get(f) for f in _FIELDS])
     return hmac.digest(key, content.encode() + b"|" + bytes(prev_mac), "sha256")
-
-
-def to_datetime(us: int | None) -> datetime | None:
-    return None if us is None else datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
 
 
 def make_row(key: bytes, *, seq: int, prev_mac: bytes, **fields: Any) -> dict[str, Any]:
@@ -148,3 +143,8 @@ def _export_value(row: Mapping[str, Any], field: str) -> Any:
     if isinstance(value, (bytes, memoryview)):
         return bytes(value).hex()
     return value
+
+
+def audit_cursor(row: Mapping[str, Any]) -> str:
+    """The cursor that continues after ``row`` (a dict from ``get_audit_log``)."""
+    return f"{row['ts']}:{row['seq']}"

@@ -25,14 +25,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, select
 
 from . import audit
-from .crypto import Barrier, Keyring, KeyTerm, secret_aad
+from .crypto import Barrier, Keyring, KeyTerm, sealer
 from .crypto.keyring import unwrap_key
 from .errors import IntegrityError, InvalidKey, ValidationError
-from .storage.repository import Tx
-from .storage.schema import secret_versions, secrets
+from .validate import check_int
+from .storage import repos
+from .storage.tx import Tx
 
 FORMAT = "vault-backup/v1"
 MANIFEST_SUFFIX = ".manifest.json"
@@ -85,8 +85,7 @@ def list_backups(folder: Path) -> list[Path]:
 
 def prune(folder: Path, keep: int) -> list[Path]:
     """Delete all but the newest ``keep`` backups; returns the removed data files."""
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-        raise ValidationError("keep must be at least 1")
+    check_int(keep, "keep", 1)
     old = list_backups(folder)[:-keep]
     for data in old:
         manifest_path(data).unlink(missing_ok=True)
@@ -161,7 +160,7 @@ class SnapshotKeys:
 
     def __init__(self, tx: Tx, master: bytes):
         terms, audit_key = [], None
-        for row in tx.wrapped_keys():
+        for row in repos.keys.wrapped_keys_of(tx):
             raw = unwrap_key(master, row["purpose"], row["term"], row["wrapped"])
             if row["purpose"] == "data":
                 terms.append(KeyTerm(row["term"], raw))
@@ -188,13 +187,13 @@ def verify_snapshot(tx: Tx, master: bytes, manifest: Mapping[str, Any], *, sampl
         raise InvalidKey("the master key does not open this backup (made under another master key?)") from None
     if not hmac.compare_digest(_manifest_mac(keys.audit_key, manifest), str(manifest["mac"])):
         raise IntegrityError("the backup manifest was altered (its MAC does not match)")
-    state = tx.get_state()
+    state = repos.state.get_state(tx)
     if state is None or state["vault_id"] != manifest["vault_id"]:
         raise IntegrityError("the backup data does not belong to the vault its manifest names")
     checkpoint = manifest["audit"]
     if state["audit_seq"] != checkpoint["seq"] or bytes(state["audit_mac"]).hex() != checkpoint["mac"]:
         raise IntegrityError("the backup's audit head differs from its manifest checkpoint")
-    report = audit.verify_rows(keys.audit_key, tx.iter_audit(), state_seq=state["audit_seq"],
+    report = audit.verify_rows(keys.audit_key, repos.audit.iter_audit(tx), state_seq=state["audit_seq"],
                                state_mac=state["audit_mac"], checkpoint=checkpoint)
     if not report.ok:
         raise IntegrityError(f"the backup's audit chain is broken: {report.problem}")
@@ -205,16 +204,11 @@ def verify_snapshot(tx: Tx, master: bytes, manifest: Mapping[str, Any], *, sampl
 
 def _decrypt_sample(tx: Tx, barrier: Barrier, sample: int, rng: random.Random) -> int:
     """Open ``sample`` random stored versions (every one when fewer); any failure is an IntegrityError."""
-    s, v = secrets.c, secret_versions.c
-    total = tx.conn.execute(select(func.count()).select_from(secret_versions)).scalar_one()
+    total = repos.versions.count_versions(tx)
     if total == 0:
         return 0
     offsets = sorted(rng.sample(range(total), min(sample, total)))
-    stmt = (select(s.environment, s.id, s.name, s.salt, v.version, v.ciphertext)
-            .select_from(secret_versions.join(secrets, and_(s.id == v.secret_id)))
-            .order_by(v.secret_id, v.version))
     for offset in offsets:
-        row = tx.conn.execute(stmt.offset(offset).limit(1)).first()._mapping
-        aad = secret_aad(row["environment"], row["id"], row["name"], row["version"])
-        barrier.open(row["ciphertext"], salt=row["salt"], aad=aad)  # raises IntegrityError when tampered
+        row = repos.versions.version_at(tx, offset)
+        sealer.open_version(barrier, row, row["version"], row["ciphertext"])  # raises IntegrityError when tampered
     return len(offsets)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from .names import canonical_principal, check_roles, printable
+from .validate import canonical_principal, check_roles, printable
 
 MAX_USER_AGENT = 512
 

@@ -45,3 +45,23 @@ class AuditFailure(VaultError):
 
 class StorageError(VaultError):
     """The storage backend is unreachable, full or otherwise failing."""
+
+
+class LoginFailed(AccessDenied):
+    """Wrong user name or password (the message never says which)."""
+
+
+class AccountLocked(LoginFailed):
+    """Too many failed logins, or locked by an admin."""
+
+
+class RotationFailed(VaultError):
+    """A staged rotation did not complete: CURRENT is untouched, PENDING discarded.
+
+    ``stage`` is where it failed (generate, apply, test, promote); ``cause`` the
+    exception type name. The message never holds the value.
+    """
+
+    def __init__(self, message: str, *, stage: str, cause: str):
+        super().__init__(message)
+        self.stage, self.cause = stage, cause

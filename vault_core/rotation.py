@@ -15,26 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .audit import US_PER_DAY
-from .errors import ValidationError, VaultError
-from .models import SecretType
-from .names import printable
+from .errors import ValidationError
+from .types import US_PER_DAY, SecretType, to_datetime
+from .validate import check_int, printable
 
 _SYMBOLS = "!#$%&()*+,-.:;<=>?@[]^_{|}~"
 SCHEDULER_PRINCIPAL = "system:scheduler"
 ROTATOR_ROLE = "rotator"
-
-
-class RotationFailed(VaultError):
-    """A staged rotation did not complete: CURRENT is untouched, PENDING discarded.
-
-    ``stage`` is where it failed (generate, apply, test, promote); ``cause`` the
-    exception type name. The message never holds the value.
-    """
-
-    def __init__(self, message: str, *, stage: str, cause: str):
-        super().__init__(message)
-        self.stage, self.cause = stage, cause
 
 
 @dataclass(frozen=True)
@@ -57,8 +44,9 @@ class PasswordPolicy:
 def generate_password(length: int = 32, *, lowercase: bool = True, uppercase: bool = True, digits: bool = True,
                       symbols: bool = True, exclude: str = "") -> str:
     """A random password holding at least one character of each enabled class, none of ``exclude``."""
-    if isinstance(length, bool) or not isinstance(length, int) or not isinstance(exclude, str):
-        raise ValidationError("password length must be a whole number and exclude a string")
+    check_int(length, "password length", 1, 4096)
+    if not isinstance(exclude, str):
+        raise ValidationError("exclude must be a string of characters")
     classes = PasswordPolicy(length, lowercase, uppercase, digits, symbols, exclude).classes()
     if not classes or not all(classes):
         raise ValidationError("the password policy leaves a character class empty")
@@ -86,15 +74,13 @@ def password_generator(policy: PasswordPolicy | None = None, **options: Any) -> 
 
 def generate_token(nbytes: int = 32) -> str:
     """A URL-safe random token of ``nbytes`` random bytes."""
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or not 16 <= nbytes <= 1024:
-        raise ValidationError("a token needs 16 to 1024 random bytes")
+    check_int(nbytes, "random bytes", 16, 1024)
     return secrets.token_urlsafe(nbytes)
 
 
 def generate_key(nbytes: int = 32) -> str:
     """A random encryption key, base64-encoded (256 bits by default)."""
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or not 16 <= nbytes <= 1024:
-        raise ValidationError("a key needs 16 to 1024 random bytes")
+    check_int(nbytes, "random bytes", 16, 1024)
     return base64.b64encode(secrets.token_bytes(nbytes)).decode()
 
 
@@ -113,16 +99,6 @@ _DEFAULT_FOR_TYPE = {
 def default_generator_name(secret_type: str) -> str:
     """The built-in generator a type rotates with when none was chosen."""
     return _DEFAULT_FOR_TYPE.get(SecretType.parse(secret_type), "token")
-
-
-@dataclass(frozen=True)
-class RotationStrategy:
-    """A named generator with optional hooks: ``apply(value)`` sets it in the target, ``test(value)`` tries it."""
-
-    name: str
-    generate: Callable[[], Any] = field(repr=False)
-    apply: Callable[[Any], Any] | None = field(default=None, repr=False)
-    test: Callable[[Any], Any] | None = field(default=None, repr=False)
 
 
 def certificate_expiry(value: str | bytes) -> datetime | None:
@@ -210,8 +186,8 @@ def remind(rows, now: int) -> dict[str, list[dict[str, Any]]]:
         "overdue", "due", "due_7d", "expired", *(f"expiring_{d}d" for d in REMINDER_WINDOWS))}
     for r in rows:
         item = {"secret_id": r["id"], "environment": r["environment"], "name": r["name"],
-                "secret_type": r["secret_type"], "next_rotation_at": _dt(r["next_rotation_at"]),
-                "expires_at": _dt(r["expires_at"]), "last_rotated_at": _dt(r["last_rotated_at"])}
+                "secret_type": r["secret_type"], "next_rotation_at": to_datetime(r["next_rotation_at"]),
+                "expires_at": to_datetime(r["expires_at"]), "last_rotated_at": to_datetime(r["last_rotated_at"])}
         nxt, exp = r["next_rotation_at"], r["expires_at"]
         if nxt is not None:
             item["rotation_days_left"] = round((nxt - now) / US_PER_DAY, 2)
@@ -237,18 +213,12 @@ def schedule_item(r, now: int) -> dict[str, Any]:
     """One row of the rotation schedule (metadata only)."""
     return {"secret_id": r["id"], "environment": r["environment"], "name": r["name"],
             "secret_type": r["secret_type"], "generator": r["generator"],
-            "rotation_interval_days": r["rotation_interval_days"], "next_rotation_at": _dt(r["next_rotation_at"]),
-            "last_rotated_at": _dt(r["last_rotated_at"]), "overdue": r["next_rotation_at"] <= now}
+            "rotation_interval_days": r["rotation_interval_days"], "next_rotation_at": to_datetime(r["next_rotation_at"]),
+            "last_rotated_at": to_datetime(r["last_rotated_at"]), "overdue": r["next_rotation_at"] <= now}
 
 
 def history_item(r) -> dict[str, Any]:
     """One rotation event from its audit row: who, when, which version, outcome and why."""
-    return {"seq": r["seq"], "at": _dt(r["ts"]), "principal": r["principal"], "operation": r["operation"],
+    return {"seq": r["seq"], "at": to_datetime(r["ts"]), "principal": r["principal"], "operation": r["operation"],
             "environment": r["environment"], "secret_id": r["secret_id"], "name": r["secret_name"],
             "version": r["version"], "outcome": r["outcome"], "reason": r["reason"]}
-
-
-def _dt(us: int | None) -> datetime | None:
-    from datetime import timezone
-
-    return None if us is None else datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)

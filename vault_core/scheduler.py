@@ -1,11 +1,11 @@
-"""The rotation scheduler: a database lease, a background thread, and a drain-once helper for cron.
+"""The rotation scheduler: a background thread and a drain-once helper for cron, over ``Vault.rotate_due``.
 
-However many processes or replicas run it, each due rotation happens once:
-the lease (a ``leases`` row with an expiry, taken by a conditional UPDATE or
-an INSERT that does nothing on conflict) lets one process work at a time,
-and each rotation re-checks ``next_rotation_at <= now`` inside its own
-transaction, so a process whose lease ran out mid-batch still cannot rotate
-a secret a second time.
+It calls the vault's public API only. However many processes or replicas
+run it, each due rotation happens once: ``rotate_due`` works under a
+database lease (``service/lease.py``) so one process works at a time, and
+each rotation re-checks ``next_rotation_at <= now`` inside its own
+transaction, so a process whose lease ran out mid-batch still cannot
+rotate a secret a second time.
 
     from vault_core.scheduler import start_scheduler
     start_scheduler(vault, interval_s=60)      # idempotent: one thread per vault per process
@@ -13,60 +13,14 @@ a secret a second time.
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from .rotation import SCHEDULER_PRINCIPAL, RotationRun
-from .storage import rotation_repo as repo
 
 if TYPE_CHECKING:
     from .vault import Vault
-
-DEFAULT_LEASE_S = 60.0
-
-
-def holder_id(vault: Any) -> str:
-    """This vault object's identity as a lease holder (host, pid, random)."""
-    return vault.__dict__.setdefault(
-        "_lease_holder", f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}")
-
-
-class LeaseKeeper:
-    """Hold a named lease for a block: ``held`` tells whether we won; ``renew()`` extends it."""
-
-    def __init__(self, vault: Any, name: str, ttl_s: float | None = None):
-        self.vault, self.name = vault, name
-        self.ttl_s = ttl_s or getattr(vault, "scheduler_lease_s", DEFAULT_LEASE_S)
-        self.holder = holder_id(vault)
-        self.held = False
-        self._renewed = 0.0
-
-    def _take(self) -> bool:
-        with self.vault.storage.transaction() as tx:
-            self.held = repo.acquire_lease(tx, self.name, self.holder, self.vault.clock(), int(self.ttl_s * 1e6))
-        self._renewed = time.monotonic()
-        return self.held
-
-    def renew(self) -> bool:
-        """Extend the lease once a third of it has passed; False if another process holds it now."""
-        if self.held and time.monotonic() - self._renewed > self.ttl_s / 3:
-            self._take()
-        return self.held
-
-    def __enter__(self) -> "LeaseKeeper":
-        self._take()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.held:
-            with self.vault.storage.transaction() as tx:
-                repo.release_lease(tx, self.name, self.holder)
-            self.held = False
-
 
 def run_due(vault: "Vault", *, limit: int = 100, max_batches: int = 1000) -> RotationRun:
     """Rotate everything due now, batch after batch (the cron command's work), as ``system:scheduler``."""
@@ -137,15 +91,3 @@ def stop_scheduler(vault: "Vault", timeout: float | None = 10.0) -> bool:
         return False
     thread.stop(timeout)
     return True
-
-
-def scheduler_status(vault: "Vault") -> dict[str, Any]:
-    """Whether this process runs the scheduler, its last run, and who holds the lease now."""
-    thread = _threads.get(id(vault))
-    with vault.storage.transaction(write=False, durable=False) as tx:
-        lease = repo.lease_holder(tx, "rotation-scheduler")
-    now = vault.clock()
-    return {"running": bool(thread and thread.is_alive()), "runs": thread.runs if thread else 0,
-            "last_run": thread.last_run if thread else None, "last_error": thread.last_error if thread else None,
-            "lease_holder": lease["holder"] if lease and lease["expires_at"] > now else None,
-            "this_process": holder_id(vault)}

@@ -15,22 +15,88 @@ from typing import Any
 from .crypto import generate_master_key, load_master_key, write_key_file
 from .crypto.masterkey import KEY_FILE_NAME
 from .errors import InvalidKey, Sealed
-from .facade.access_ops import AccessOps
 from .facade.app_ops import AppOps
-from .facade.audit_ops import AuditOps
-from .facade.backup_ops import BackupOps
-from .facade.health_ops import HealthOps
-from .facade.rekey_ops import RekeyOps
 from .facade.rotation_ops import RotationOps
-from .facade.users_ops import UsersOps
-from .storage import Storage, sqlite_url
+from .service.access import AccessService
+from .service.audit import AuditService
+from .service.backup import BackupService
+from .service.health import HealthService
+from .service.rekey import RekeyService
+from .service.users import UsersService
+from .service.wiring import Forwarded, delegate
+from .storage import Storage, repos, sqlite_url
+from .types import Environment
 
 DB_FILE_NAME = "vault.db"
 DEFAULT_DIR = ".vault"
 
 
-class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, AuditOps, BackupOps, HealthOps, AppOps):
-    """An open vault. Thread-safe; open one per process and share it."""
+class Vault(RotationOps, AppOps):
+    """An open vault. Thread-safe; open one per process and share it.
+
+    It wires the services; the public API is theirs. ``vault.audit`` (``AuditService``) and
+    ``vault.health`` (``HealthService``) and ``vault.backups`` (``BackupService``) and
+    ``vault.rekey`` (``RekeyService``), ``vault.access`` (``AccessService``) and ``vault.users``
+    (``UsersService``) are reachable as attributes too.
+    """
+
+    def __init__(self, storage: Storage, **options: Any):
+        super().__init__(storage, **options)
+        self.audit = AuditService(self._runner, storage, self._holder, self._clock)
+        self.health = HealthService(self._runner, storage, self._clock, self.audit)
+        self.backups = BackupService(self._runner, storage, self._holder, self._runner.rules, self._clock,
+                                     self.vault_dir, self._unlock_with)
+        self.rekey = RekeyService(self._runner, storage, self._holder, self._clock, self.vault_dir)
+        self.access = AccessService(self._runner, self._clock)
+        self.users = UsersService(self._runner, storage, self._holder, self._clock, self.access)
+
+    get_audit_log = delegate("audit", AuditService.get_audit_log)
+    export_audit = delegate("audit", AuditService.export_audit)
+    verify_audit_log = delegate("audit", AuditService.verify_audit_log)
+    audit_checkpoint = delegate("audit", AuditService.audit_checkpoint)
+    audit_hash = delegate("audit", AuditService.audit_hash)
+    find_value = delegate("audit", AuditService.find_value)
+    audit_counts = delegate("audit", AuditService.audit_counts)
+    get_vault_health = delegate("health", HealthService.get_vault_health)
+    backup_folder = delegate("backups", BackupService.backup_folder)
+    backup = delegate("backups", BackupService.backup)
+    list_backups = delegate("backups", BackupService.list_backups)
+    restore_backup = delegate("backups", BackupService.restore_backup)
+    export_master_key = delegate("backups", BackupService.export_master_key)
+    key_terms = delegate("rekey", RekeyService.key_terms)
+    rotate_key_term = delegate("rekey", RekeyService.rotate_key_term)
+    ensure_key_term_fresh = delegate("rekey", RekeyService.ensure_key_term_fresh)
+    reencrypt = delegate("rekey", RekeyService.reencrypt)
+    rekey_jobs = delegate("rekey", RekeyService.rekey_jobs)
+    change_master_key = delegate("rekey", RekeyService.change_master_key)
+
+    add_principal = delegate("access", AccessService.add_principal)
+    set_roles = delegate("access", AccessService.set_roles)
+    get_principal = delegate("access", AccessService.get_principal)
+    list_principals = delegate("access", AccessService.list_principals)
+    grant = delegate("access", AccessService.grant)
+    revoke = delegate("access", AccessService.revoke)
+    list_rules = delegate("access", AccessService.list_rules)
+    effective_permissions = delegate("access", AccessService.effective_permissions)
+    who_can = delegate("access", AccessService.who_can)
+    console_cookie_secret = delegate("users", UsersService.console_cookie_secret)
+    verify_login = delegate("users", UsersService.verify_login)
+    check_session = delegate("users", UsersService.check_session)
+    logout = delegate("users", UsersService.logout)
+    add_user = delegate("users", UsersService.add_user)
+    set_password = delegate("users", UsersService.set_password)
+    lock_user = delegate("users", UsersService.lock_user)
+    unlock_user = delegate("users", UsersService.unlock_user)
+    end_sessions = delegate("users", UsersService.end_sessions)
+    list_sessions = delegate("users", UsersService.list_sessions)
+
+    bcrypt_rounds = Forwarded("users", "bcrypt_rounds", "The bcrypt cost of new password hashes (tests lower it).")
+    key_term_rotate_after = Forwarded("rekey", "rotate_after",
+                                      "How many values a data key term seals before ensure_key_term_fresh adds one.")
+
+    def status(self) -> dict[str, Any]:
+        """Sealed or not, backend, key source and terms (no secrets, no access needed). Raises nothing."""
+        return self.health.status(sealed=self.sealed, strict=self.strict, key_source=self.key_source)
 
     def unlock(self, master_key: bytes | None = None, passphrase: str | None = None, *,
                create: bool = False) -> "Vault":
@@ -43,7 +109,7 @@ class Vault(RotationOps, RekeyOps, UsersOps, AccessOps, AuditOps, BackupOps, Hea
             if self.vault_dir is None:
                 raise InvalidKey("no vault folder to create a master key in")
             with self.storage.transaction(write=False) as tx:
-                if tx.wrapped_keys():
+                if repos.keys.wrapped_keys_of(tx):
                     raise Sealed("this vault exists but its master key file is missing")
             master = generate_master_key()
             write_key_file(self.vault_dir / KEY_FILE_NAME, master, passphrase=passphrase)
@@ -116,3 +182,27 @@ def get_vault() -> Vault:
         if _default is None:
             _default = open_vault()
         return _default
+
+
+class EnvironmentSecrets:
+    """Read secrets of one environment with the seed's naming conventions."""
+
+    def __init__(self, vault: Vault, environment: Environment | str):
+        self.vault = vault
+        self.environment = Environment.parse(environment)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of ``name`` in this environment, or ``default`` when missing."""
+        value = self.vault.get_secret(name=name, environment=self.environment)
+        return default if value is None else value
+
+    def get_database_url(self) -> str | None:
+        """The ``database_url`` secret of this environment."""
+        return self.get("database_url")
+
+    def get_api_key(self, service: str) -> str | None:
+        """The ``api_key_<service>`` secret of this environment."""
+        return self.get(f"api_key_{service}")
+
+    def __repr__(self) -> str:
+        return f"EnvironmentSecrets(environment={self.environment.value!r})"

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from .common import snapshot, worker_env
 from .hostile import INJECTION, any_text, headers, hostile_text
 
-EXIT_CODES = set(range(9))  # documented in vault_core/cli.py
+EXIT_CODES = set(range(9))  # documented in vault_core/cli/parser.py
 MUTATING = {"put", "rotate", "users"}
 arg = st.one_of(st.sampled_from(INJECTION), any_text, st.sampled_from(["development", "production", "fz/a", "5", "0",
                                                                       "api_key", "canary/cli"]), st.integers().map(str),

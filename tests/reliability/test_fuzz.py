@@ -63,7 +63,7 @@ def test_hostile_request_headers():
 _PG_ONLY = "on PostgreSQL the value reaches the driver (NUL / out-of-range / surrogate); SQLite just misses"
 FINDINGS = [
     ("verify_audit_log(checkpoint='x')", lambda v: v.verify_audit_log(checkpoint="x"),
-     "facade/audit_ops.py verify_audit_log: checkpoint is not validated (TypeError/KeyError/ValueError)"),
+     "service/audit.py verify_audit_log: checkpoint is not validated (TypeError/KeyError/ValueError)"),
     ("verify_audit_log(checkpoint={'x': 1})", lambda v: v.verify_audit_log(checkpoint={"x": 1}),
      "same: KeyError 'seq'"),
     ("list_secrets(prefix=5)", lambda v: v.list_secrets(prefix=5),
@@ -80,13 +80,13 @@ FINDINGS = [
     ("get_secret(secret_id='\\ud800')", lambda v: v.get_secret(secret_id="\ud800"),
      "facade/secrets_ops.py _locate: secret_id only length-checked; must be the hex id format"),
     ("get_audit_log(operation='a\\x00')", lambda v: v.get_audit_log(operation="a\x00"),
-     "facade/audit_ops.py _audit_filters: operation/secret_id not pattern-checked; " + _PG_ONLY),
+     "service/audit.py _audit_filters: operation/secret_id not pattern-checked; " + _PG_ONLY),
     ("revoke(2**70)", lambda v: v.revoke(2**70), "facade/access_ops.py revoke: rule_id not range-checked "
      "(SQLite: OverflowError; PostgreSQL: StorageError 'integer out of range')"),
     ("get_secret(version=2**70)", lambda v: v.get_secret("a/b", "development", version=2**70),
      "facade/secrets_ops.py _read: version not bounded to 64 bits (SQLite OverflowError, PostgreSQL StorageError)"),
     ("get_audit_log(cursor='2**70:1')", lambda v: v.get_audit_log(cursor=f"{2**70}:1"),
-     "facade/audit_ops.py _parse_audit_cursor: numbers not bounded to 64 bits"),
+     "service/audit.py _parse_audit_cursor: numbers not bounded to 64 bits"),
 ]
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from ..environments import Environment
+from ..audit import audit_cursor
 from ..errors import ValidationError
-from ..facade.audit_ops import audit_cursor
 from .auth import Guard
 from .routes import export_url
 

@@ -32,11 +32,6 @@ HEADER_BYTES = _HEADER.size + 12
 _CACHE_SIZE = 65_536  # about 100 bytes each; a miss costs an HKDF + cipher setup (~5 us)
 
 
-def secret_aad(environment: str, secret_id: str, name: str, version: int) -> bytes:
-    """Associated data for one stored version of one secret."""
-    return f"vault/secret/v1\x00{environment}\x00{secret_id}\x00{name}\x00{version}".encode()
-
-
 class Barrier:
     """Encrypts and decrypts with a keyring; holds no other state than a key cache.
 
@@ -44,12 +39,11 @@ class Barrier:
     kept in a small in-process LRU (the process already holds the master key).
     """
 
-    def __init__(self, keyring: Keyring, on_encrypt=None, loader: Callable[[Keyring], Keyring] | None = None,
+    def __init__(self, keyring: Keyring, loader: Callable[[Keyring], Keyring] | None = None,
                  refresh_s: float = 10.0):
         self.keyring = keyring
         self._ciphers: OrderedDict[tuple[int, bytes], AESGCM] = OrderedDict()
         self._lock = threading.Lock()
-        self._on_encrypt = on_encrypt
         # Another process may add a key term (rotation): ``loader`` fetches the
         # newest keyring from storage, on an unknown term at once and before a
         # seal every ``refresh_s`` seconds, so every process moves to the new term.
@@ -107,8 +101,6 @@ class Barrier:
         term = self.keyring.active.term
         nonce = os.urandom(12)
         body = self._cipher(term, salt).encrypt(nonce, plaintext, aad)
-        if self._on_encrypt is not None:
-            self._on_encrypt(term)
         return _HEADER.pack(FORMAT_V1, term) + nonce + body
 
     def open(self, blob: bytes, *, salt: bytes, aad: bytes) -> bytes:

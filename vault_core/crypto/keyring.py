@@ -16,10 +16,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import InvalidKey
 
-KEY_BYTES = 32
-# NIST SP 800-38D: at most 2^32 random-nonce encryptions under one key.
-MAX_ENCRYPTIONS_PER_TERM = 2**32
-ROTATE_BEFORE = 2**31  # force a new term well before the hard limit
+# NIST SP 800-38D allows at most 2^32 random-nonce encryptions under one key:
+ROTATE_BEFORE = 2**31  # force a new term well before that hard limit
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..models import AccessLevel
-from ..names import canonical_name
-from ..storage.app_queries import live_versions
+from ..types import AccessLevel
+from ..validate import canonical_name
+from ..storage import repos
 from .base import VaultBase
 
 
@@ -27,7 +27,7 @@ class AppOps(VaultBase):
             env, user, roles = att.environment, att.ctx.user_id, att.roles
             out: dict[str, tuple[int, tuple[str, ...]]] = {}
             evaluate = att.rules.evaluate  # (granted levels, ...): no Decision text per name
-            for name, version, tags in live_versions(att.tx, env, wanted):
+            for name, version, tags in repos.secrets.live_versions(att.tx, env, wanted):
                 if AccessLevel.READ in evaluate(user, roles, env, name)[0]:
                     out[name] = (version, tuple(json.loads(tags)) if tags and tags != "[]" else ())
             return out

@@ -13,37 +13,23 @@ a single transaction.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from .. import metrics as _metrics
 from .. import rotation as rot
-from ..errors import AccessDenied, AuditFailure, Conflict, NotFound, StorageError, ValidationError, VaultError
-from ..models import AccessLevel
-from ..names import check_value
-from ..storage import rotation_repo as repo
-from ..storage.engine import _reason
-from .base import Attempt
-from .secrets_ops import US_PER_DAY, SecretOps, encode_plain
+from ..crypto import sealer
+from ..errors import AccessDenied, Conflict, NotFound, RotationFailed, ValidationError, VaultError
+from ..types import US, US_PER_DAY, AccessLevel
+from ..validate import check_int, check_value
+from ..storage import repos
+from ..service.lease import Lease
+from ..service.runner import Attempt, NotAudited
+from .secrets_ops import SecretOps, encode_plain
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-US = 1_000_000
 
 
-class _Outcome:
-    """How a rotation step ends: audited (allowed/failed) or silently skipped."""
-
-    __slots__ = ("audit", "outcome")
-
-    def __init__(self) -> None:
-        self.audit, self.outcome = True, "allowed"
-
-
-class _NotDue(Exception):
+class _NotDue(NotAudited):
     """A scheduled rotation found the secret no longer due: another process did it."""
 
 
@@ -52,6 +38,7 @@ class RotationOps(SecretOps):
 
     rotation_retry_s = 3600  # a claimed-but-failed scheduled rotation is retried after this
     pending_stale_s = 3600  # a PENDING version older than this was abandoned by a crashed rotation
+    scheduler_lease_s = 60.0  # how long the scheduler's lease lasts unless renewed
 
     # -- generators -----------------------------------------------------------------------------
     def register_generator(self, name: str, generator: Callable[[], Any], *,
@@ -88,47 +75,9 @@ class RotationOps(SecretOps):
             raise ValidationError(f"no generator named {name!r} is registered in this process")
         return gen, name
 
-    # -- one audited step in one transaction ----------------------------------------------------------
-    @contextmanager
-    def _step(self, operation: str) -> Iterator[tuple[Attempt, _Outcome]]:
-        """Like ``attempt`` but the step may end unaudited (not due) or audited as ``failed``."""
-        keys = self._unsealed()
-        ctx = self._caller()
-        att: Attempt | None = None
-        started, error = time.perf_counter(), None
-        try:
-            with self.storage.transaction() as tx:
-                state = tx.get_state(lock=True)
-                att = Attempt(self, tx, ctx, operation, state)
-                out = _Outcome()
-                yield att, out
-                if out.audit:
-                    self._append(keys, tx, state, att, out.outcome, att.reason)
-        except _NotDue:
-            started = None  # not an operation: another process did it
-            raise
-        except AuditFailure as exc:
-            error = exc
-            raise
-        except AccessDenied as exc:
-            error = exc
-            self._record(keys, ctx, operation, "denied", str(exc), *_where(att))
-            raise
-        except SQLAlchemyError as exc:
-            error = StorageError(f"the {self.storage.backend} database failed: {_reason(exc)}")
-            raise error from None
-        except Exception as exc:
-            error = exc
-            reason = str(exc) if isinstance(exc, VaultError) else f"{type(exc).__name__} raised during {operation}"
-            self._record(keys, ctx, operation, "failed", reason, *_where(att))
-            raise
-        finally:  # the same metrics hook as ``attempt``: outcome and duration, never arguments
-            if started is not None:
-                _metrics.observe(operation, error, time.perf_counter() - started)
-
     @staticmethod
     def _target_row(att: Attempt, secret_id: str):
-        row = att.tx.secret_by_id(secret_id)
+        row = repos.secrets.secret_by_id(att.tx, secret_id)
         if row is None or row["deleted_at"] is not None:
             raise NotFound("the secret was deleted during its rotation")
         att.target(row)
@@ -168,11 +117,11 @@ class RotationOps(SecretOps):
             data = encode_plain(check_value(value, self.max_value_bytes), isinstance(value, str))
         except Exception as exc:
             reason = f"generator failed: {rot.safe_reason(exc, value)}"
-            self._record(self._unsealed(), self._caller(), "rotate", "failed", reason, *where)
-            raise rot.RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}",
+            self._record(self._caller(), "rotate", "failed", reason, *where)
+            raise RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}",
                                      stage="generate", cause=type(exc).__name__) from None
         if apply is None and test is None:
-            return self._rotate_now(sid, data, gen_name, scheduled)
+            return self._rotate_now(sid, data, gen_name, scheduled, where)
         return self._rotate_staged(sid, value, data, gen_name, apply, test, scheduled, where)
 
     def _schedule_fields(self, row, gen_name: str | None, now: int, data: bytes) -> dict[str, Any]:
@@ -189,11 +138,11 @@ class RotationOps(SecretOps):
     def _claim(self, att: Attempt, row, scheduled: bool) -> None:
         """The once-only check of a scheduled rotation, inside its write transaction."""
         now = self.clock()
-        if scheduled and not repo.claim_due(att.tx, row["id"], now, now + self.rotation_retry_s * US):
+        if scheduled and not repos.secrets.claim_due(att.tx, row["id"], now, now + self.rotation_retry_s * US):
             raise _NotDue()
 
-    def _rotate_now(self, sid: str, data: bytes, gen_name: str | None, scheduled: bool) -> int:
-        with self._step("rotate") as (att, _out):
+    def _rotate_now(self, sid: str, data: bytes, gen_name: str | None, scheduled: bool, where: tuple) -> int:
+        with self.attempt("rotate", environment=where[0], name=where[1]) as att:
             row = self._target_row(att, sid)
             self._claim(att, row, scheduled)
             current = row["current_version"]
@@ -205,17 +154,17 @@ class RotationOps(SecretOps):
 
     def _rotate_staged(self, sid, value, data, gen_name, apply, test, scheduled, where) -> int:
         # (1) PENDING, in its own transaction
-        with self._step("rotate_stage") as (att, _out):
+        with self.attempt("rotate_stage", environment=where[0], name=where[1]) as att:
             row = self._target_row(att, sid)
             self._claim(att, row, scheduled)
             current = row["current_version"]
             pending = current + 1
-            for p in repo.pending_versions(att.tx, sid):
+            for p in repos.versions.pending_versions(att.tx, sid):
                 if p["created_at"] > self.clock() - self.pending_stale_s * US:
                     raise Conflict(f"{row['environment']}/{row['name']} already has a rotation in progress")
-                repo.delete_pending(att.tx, sid, p["version"])  # left by a crashed rotation
+                repos.versions.delete_pending(att.tx, sid, p["version"])  # left by a crashed rotation
             self._seal_version(att, row, pending, data, "pending")
-            blob = repo.version_blob(att.tx, sid, pending)
+            blob = repos.versions.version_blob(att.tx, sid, pending)
             att.version = pending
             att.reason = f"v{pending} pending (current v{current})"
         # (2) the hooks, with no transaction open
@@ -229,17 +178,17 @@ class RotationOps(SecretOps):
         except Exception as exc:
             reason = f"{stage} hook failed: {rot.safe_reason(exc, value)}; v{pending} discarded, v{current} " \
                      "stays current"
-            with self._step("rotate") as (att, out):
+            with self.attempt("rotate", environment=where[0], name=where[1]) as att:
                 att.environment, att.name, att.secret_id, att.version = where[0], where[1], sid, pending
-                repo.delete_pending(att.tx, sid, pending, blob)
-                out.outcome, att.reason = "failed", reason
-            raise rot.RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}", stage=stage,
+                repos.versions.delete_pending(att.tx, sid, pending, blob)
+                att.outcome, att.reason = "failed", reason
+            raise RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}", stage=stage,
                                      cause=type(exc).__name__) from None
         # (3) promote, with check-and-set on the version that was current at (1)
         try:
-            with self._step("rotate") as (att, _out):
+            with self.attempt("rotate", environment=where[0], name=where[1]) as att:
                 row = self._target_row(att, sid)
-                if row["current_version"] != current or repo.version_blob(att.tx, sid, pending) != blob:
+                if row["current_version"] != current or repos.versions.version_blob(att.tx, sid, pending) != blob:
                     raise Conflict(f"{row['environment']}/{row['name']} changed during its rotation; "
                                    f"v{pending} discarded")
                 self._promote(att, row, pending, gen_name, data)
@@ -248,19 +197,19 @@ class RotationOps(SecretOps):
                 return pending
         except VaultError as exc:
             with self.storage.transaction() as tx:  # the failure row is written; drop what we staged
-                repo.delete_pending(tx, sid, pending, blob)
-            raise rot.RotationFailed(str(exc), stage="promote", cause=type(exc).__name__) from None
+                repos.versions.delete_pending(tx, sid, pending, blob)
+            raise RotationFailed(str(exc), stage="promote", cause=type(exc).__name__) from None
 
     def _promote(self, att: Attempt, row, pending: int, gen_name: str | None, data: bytes) -> None:
         current, sid, now = row["current_version"], row["id"], self.clock()
         values = dict(current_version=pending, previous_version=current, updated_at=now,
                       updated_by=att.ctx.user_id, **self._schedule_fields(row, gen_name, now, data))
-        if not att.tx.cas_update_secret(sid, current, **values):
+        if not repos.secrets.cas_update_secret(att.tx, sid, current, **values):
             raise Conflict(f"{row['environment']}/{row['name']} changed concurrently")
-        att.tx.demote_versions(sid, keep=[current, pending])
-        att.tx.set_version_state(sid, current, "previous")
-        att.tx.set_version_state(sid, pending, "current")
-        att.tx.prune_versions(sid, below=pending - row["max_versions"] + 1, keep=[current])
+        repos.versions.demote_versions(att.tx, sid, keep=[current, pending])
+        repos.versions.set_version_state(att.tx, sid, current, "previous")
+        repos.versions.set_version_state(att.tx, sid, pending, "current")
+        repos.versions.prune_versions(att.tx, sid, below=pending - row["max_versions"] + 1, keep=[current])
         att.version = pending
 
     def _new_version(self, att: Attempt, row: Mapping[str, Any], data: bytes, *, cas: int | None,
@@ -269,7 +218,7 @@ class RotationOps(SecretOps):
 
         The rotation then fails its check-and-set and reports a conflict.
         """
-        repo.delete_pending(att.tx, row["id"], row["current_version"] + 1)
+        repos.versions.delete_pending(att.tx, row["id"], row["current_version"] + 1)
         return super()._new_version(att, row, data, cas=cas, extra=extra)
 
     # -- revert ------------------------------------------------------------------------------------------
@@ -283,14 +232,11 @@ class RotationOps(SecretOps):
         """
         with self._on_secret("revert", name, environment, secret_id, AccessLevel.ROTATE) as (att, row):
             prev, current = row["previous_version"], row["current_version"]
-            vrow = att.tx.get_version(row["id"], prev) if prev else None
+            vrow = repos.versions.get_version(att.tx, row["id"], prev) if prev else None
             if vrow is None:
                 raise Conflict(f"{att.environment}/{att.name} has no previous version to revert to")
             keys = self._unsealed()
-            from ..crypto import secret_aad
-
-            plain = keys.barrier.open(vrow["ciphertext"], salt=row["salt"],
-                                      aad=secret_aad(row["environment"], row["id"], row["name"], prev))
+            plain = sealer.open_version(keys.barrier, row, prev, vrow["ciphertext"])
             expiry = rot.certificate_expiry(plain[1:]) if row["secret_type"] == "certificate" else None
             new = self._new_version(att, row, plain, cas=current,
                                     extra={"expires_at": int(expiry.timestamp() * US)} if expiry else None)
@@ -306,21 +252,18 @@ class RotationOps(SecretOps):
         the built-in, revocable ``rotator`` rule — under a database lease, and
         each one re-checks ``next_rotation_at <= now`` in its own transaction.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise ValidationError("limit must be from 1 to 1000")
+        check_int(limit, "limit", 1, 1000)
         with self.attempt("rotate_due", durable=False, audited=False) as att:
             if att.ctx.user_id != rot.SCHEDULER_PRINCIPAL:
                 att.require_role("admin", rot.ROTATOR_ROLE)
         self.ensure_key_term_fresh()
         run = rot.RotationRun(lease=False)
-        from ..scheduler import LeaseKeeper
-
-        with LeaseKeeper(self, rot.SCHEDULER_LEASE) as lease:
+        with Lease(self.storage, self.clock, rot.SCHEDULER_LEASE, self._lease_holder, self.scheduler_lease_s) as lease:
             if not lease.held:
                 return run
             run.lease = True
             with self.storage.transaction(write=False, durable=False) as tx:
-                due = repo.due_secret_ids(tx, self.clock(), limit)
+                due = repos.secrets.due_secret_ids(tx, self.clock(), limit)
             with self.security_context(rot.SCHEDULER_PRINCIPAL):
                 for sid in due:
                     if not lease.renew():
@@ -335,7 +278,7 @@ class RotationOps(SecretOps):
         except _NotDue:
             return rot.RotationResult(sid, "skipped", None, "no longer due")
         except VaultError as exc:  # recorded in the audit log already; the run goes on
-            if isinstance(exc, (rot.RotationFailed, AccessDenied, ValidationError, NotFound, Conflict)):
+            if isinstance(exc, (RotationFailed, AccessDenied, ValidationError, NotFound, Conflict)):
                 self._push_back(sid)
             return rot.RotationResult(sid, "failed", None, str(exc)[:300])
 
@@ -343,7 +286,7 @@ class RotationOps(SecretOps):
         """A failed scheduled rotation is retried later, not in a tight loop."""
         now = self.clock()
         with self.storage.transaction() as tx:
-            repo.claim_due(tx, sid, now, now + self.rotation_retry_s * US)
+            repos.secrets.claim_due(tx, sid, now, now + self.rotation_retry_s * US)
 
     # -- schedule, reminders, history (the console's rotation page) ----------------------------------
     def rotation_schedule(self, days: int = 90, *, limit: int = 1000) -> list[dict[str, Any]]:
@@ -354,15 +297,17 @@ class RotationOps(SecretOps):
         return [rot.schedule_item(r, self.clock()) for r in out]
 
     def reminders(self) -> dict[str, list[dict[str, Any]]]:
-        """Due and overdue rotations, expired secrets and those expiring within 7/30/90 days (see ``rotation.remind``)."""
+        """Due and overdue rotations, expired secrets, those expiring within 7/30/90 days (``rotation.remind``).
+
+        Raises ``Sealed``, ``AccessDenied`` (strict mode without a context), ``StorageError``.
+        """
         return rot.remind(self._visible_upcoming(7, max(rot.REMINDER_WINDOWS), 1000), self.clock())
 
     def _visible_upcoming(self, rotate_days: int, expire_days: int, limit: int) -> list:
-        if isinstance(rotate_days, bool) or not isinstance(rotate_days, int) or not 0 <= rotate_days <= 3650:
-            raise ValidationError("days must be from 0 to 3650")
+        check_int(rotate_days, "days", 0, 3650)
         with self.attempt("reminders", durable=False, audited=False) as att:
             now = self.clock()
-            rows = repo.upcoming(att.tx, now + rotate_days * US_PER_DAY, now + expire_days * US_PER_DAY, limit)
+            rows = repos.secrets.upcoming(att.tx, now + rotate_days * US_PER_DAY, now + expire_days * US_PER_DAY, limit)
             return [r for r in rows if att.rules.has_any(att.ctx.user_id, att.roles, r["environment"], r["name"])]
 
     def rotation_history(self, secret_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -370,19 +315,14 @@ class RotationOps(SecretOps):
 
         Admins and auditors see every row; others only rows of secrets they hold a level on.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise ValidationError("limit must be from 1 to 1000")
+        check_int(limit, "limit", 1, 1000)
         if secret_id is not None and (not isinstance(secret_id, str) or len(secret_id) > 64):
             raise ValidationError("secret_id must be a secret id string")
         with self.attempt("rotation_history", durable=False, audited=False) as att:
             everything = bool(att.roles & {"admin", "auditor"})
-            rows = repo.rotation_events(att.tx, HISTORY_OPERATIONS, secret_id, limit)
+            rows = repos.audit.rotation_events(att.tx, HISTORY_OPERATIONS, secret_id, limit)
             return [rot.history_item(r) for r in rows if everything or (r["environment"] and r["secret_name"] and
                     att.rules.has_any(att.ctx.user_id, att.roles, r["environment"], r["secret_name"]))]
 
 
 HISTORY_OPERATIONS = ("rotate", "rotate_stage", "revert")
-
-
-def _where(att: Attempt | None) -> tuple:
-    return (att.environment, att.name, att.secret_id) if att is not None else (None, None, None)

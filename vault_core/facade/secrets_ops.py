@@ -9,20 +9,19 @@ import os
 from contextlib import contextmanager
 import secrets as pysecrets
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from ..audit import US_PER_DAY
 from ..access import parse_levels
-from ..audit import to_datetime
-from ..crypto import secret_aad
+from ..crypto import sealer
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
-from ..models import AccessLevel, Page, SecretMetadata, SecretType, VersionInfo
+from ..types import US_PER_DAY, AccessLevel, Environment, Page, SecretMetadata, SecretType, VersionInfo, to_datetime
 from ..rotation import certificate_expiry
-from ..environments import Environment
-from ..names import (canonical_name, canonical_principal, check_description, check_int, check_secret_id, check_tags,
-                     check_text, check_value)
-from .base import NO_NAME, Attempt, VaultBase
+from ..storage import repos
+from ..validate import (canonical_name, canonical_principal, check_description, check_int, check_secret_id,
+                        check_tags, check_text, check_value, to_us)
+from ..service.runner import NO_NAME, Attempt
+from .base import VaultBase
 
 _UNSET: Any = object()
 MAX_ROTATION_DAYS = 3650
@@ -38,31 +37,16 @@ def decode_plain(plain: bytes) -> str | bytes:
     return body.decode("utf-8") if kind == b"s" else body
 
 
-def to_us(value: Any, what: str) -> int | None:
-    """A datetime (naive = UTC) as microseconds, or ValidationError."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise ValidationError(f"{what} must be a datetime")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp() * 1_000_000)
-
-
 def check_interval(days: Any) -> int | None:
     if days is None:
         return None
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_ROTATION_DAYS:
-        raise ValidationError(f"rotation_interval_days must be a whole number from 1 to {MAX_ROTATION_DAYS}")
-    return days
+    return check_int(days, "rotation_interval_days", 1, MAX_ROTATION_DAYS)
 
 
 def check_cas(cas: Any) -> int | None:
     if cas is None:
         return None
-    if isinstance(cas, bool) or not isinstance(cas, int) or cas < 0:
-        raise ValidationError("cas must be a version number (0 = create only)")
-    return cas
+    return check_int(cas, "cas (a version number, 0 = create only)")
 
 
 def metadata_from_row(row: Mapping[str, Any]) -> SecretMetadata:
@@ -84,14 +68,14 @@ class SecretOps(VaultBase):
     def _locate(self, att: Attempt, secret_id: str | None):
         """The row named by the attempt's (environment, name) or by ``secret_id``."""
         if secret_id is not None:
-            row = att.tx.secret_by_id(check_secret_id(secret_id))
+            row = repos.secrets.secret_by_id(att.tx, check_secret_id(secret_id))
             if row is None:
                 raise NotFound("no secret has that id")
             att.environment, att.name = row["environment"], row["name"]
         else:
             if att.name is None:
                 raise ValidationError("give a secret name or a secret_id")
-            row = att.tx.find_secret(att.environment, att.name)
+            row = repos.secrets.find_secret(att.tx, att.environment, att.name)
         if row is not None:
             att.secret_id = row["id"]
             att.version = row["current_version"]
@@ -99,18 +83,17 @@ class SecretOps(VaultBase):
 
     def _seal_version(self, att: Attempt, row: Mapping[str, Any], version: int, data: bytes, state: str) -> None:
         keys = self._unsealed()
-        aad = secret_aad(row["environment"], row["id"], row["name"], version)
-        blob = keys.barrier.seal(data, salt=row["salt"], aad=aad)
+        blob = sealer.seal_version(keys.barrier, row, version, data)
         term = keys.barrier.term_of(blob)
-        att.tx.insert_version(secret_id=row["id"], version=version, ciphertext=blob, key_term=term, state=state,
-                              created_at=self.clock(), created_by=att.ctx.user_id)
-        att.tx.count_encryptions(term)
+        repos.versions.insert_version(att.tx, secret_id=row["id"], version=version, ciphertext=blob, key_term=term,
+                                      state=state,
+                                      created_at=self.clock(), created_by=att.ctx.user_id)
+        repos.keys.count_encryptions(att.tx, term)
         att.value_hash = hmac.new(keys.hash_key, data[1:], hashlib.sha256).hexdigest()
 
     def _open_version(self, row: Mapping[str, Any], version: int, blob: bytes) -> str | bytes:
         keys = self._unsealed()
-        aad = secret_aad(row["environment"], row["id"], row["name"], version)
-        return decode_plain(keys.barrier.open(blob, salt=row["salt"], aad=aad))
+        return decode_plain(sealer.open_version(keys.barrier, row, version, blob))
 
     def _new_version(self, att: Attempt, row: Mapping[str, Any], data: bytes, *, cas: int | None,
                      extra: Mapping[str, Any] | None = None) -> int:
@@ -123,12 +106,12 @@ class SecretOps(VaultBase):
         now = self.clock()
         values = dict(current_version=new, previous_version=current, updated_at=now, updated_by=att.ctx.user_id)
         values.update(extra or {})
-        if not att.tx.cas_update_secret(row["id"], current, **values):
+        if not repos.secrets.cas_update_secret(att.tx, row["id"], current, **values):
             raise Conflict(f"check-and-set failed: {row['environment']}/{row['name']} changed concurrently")
-        att.tx.demote_versions(row["id"], keep=[current])
-        att.tx.set_version_state(row["id"], current, "previous")
+        repos.versions.demote_versions(att.tx, row["id"], keep=[current])
+        repos.versions.set_version_state(att.tx, row["id"], current, "previous")
         self._seal_version(att, row, new, data, "current")
-        att.tx.prune_versions(row["id"], below=new - row["max_versions"] + 1, keep=[current])
+        repos.versions.prune_versions(att.tx, row["id"], below=new - row["max_versions"] + 1, keep=[current])
         att.version = new
         return new
 
@@ -145,13 +128,14 @@ class SecretOps(VaultBase):
                 kind, subject = principal.split(":", 1)
             parsed.append((kind, canonical_principal(subject), parse_levels(levels)))
         att.require(AccessLevel.ADMIN)  # granting is administration
-        att.tx.delete_rules_of_secret(secret_id)
+        repos.rules.delete_rules_of_secret(att.tx, secret_id)
         for kind, subject, levels in parsed:
-            att.tx.insert_rule(subject_kind=kind, subject=subject, environment=att.environment, pattern=att.name,
-                               levels=",".join(sorted(lv.value for lv in levels)), effect="allow",
-                               secret_id=secret_id, created_at=self.clock(), created_by=att.ctx.user_id,
-                               note="access_policy")
-        att.tx.bump_rules_version()
+            repos.rules.insert_rule(att.tx, subject_kind=kind, subject=subject, environment=att.environment,
+                                    pattern=att.name,
+                                    levels=",".join(sorted(lv.value for lv in levels)), effect="allow",
+                                    secret_id=secret_id, created_at=self.clock(), created_by=att.ctx.user_id,
+                                    note="access_policy")
+        repos.state.bump_rules_version(att.tx)
 
     # -- public API ------------------------------------------------------------------
     def store_secret(self, name: str, value: str | bytes, secret_type: SecretType | str = SecretType.GENERIC,
@@ -175,8 +159,7 @@ class SecretOps(VaultBase):
         cas = check_cas(cas)
         if generator is not None and (not isinstance(generator, str) or len(generator) > 128):
             raise ValidationError("generator must be the name of a registered generator")
-        if isinstance(max_versions, bool) or not isinstance(max_versions, int) or not 1 <= max_versions <= 1000:
-            raise ValidationError("max_versions must be from 1 to 1000")
+        check_int(max_versions, "max_versions", 1, 1000)
         with self.attempt("store", name=name, environment=environment) as att:
             att.require(AccessLevel.WRITE)
             row = self._locate(att, None)
@@ -193,8 +176,8 @@ class SecretOps(VaultBase):
                 values = dict(id=secret_id, environment=att.environment, name=att.name, salt=os.urandom(16),
                               current_version=1, max_versions=max_versions, created_at=now,
                               created_by=att.ctx.user_id, updated_at=now, updated_by=att.ctx.user_id, **meta)
-                att.tx.insert_secret(**values)
-                att.tx.count_secret(att.environment, stype.value, 1)
+                repos.secrets.insert_secret(att.tx, **values)
+                repos.secrets.count_secret(att.tx, att.environment, stype.value, 1)
                 att.secret_id, att.version = secret_id, 1
                 self._seal_version(att, values, 1, data, "current")
             else:
@@ -232,7 +215,7 @@ class SecretOps(VaultBase):
                           durable=False) as att:
             if secret_id is None and version is None and label is None:
                 att.require(AccessLevel.READ)
-                row = att.tx.read_current(att.environment, att.name)  # one query on the hot path
+                row = repos.secrets.read_current(att.tx, att.environment, att.name)  # one query on the hot path
                 if row is None or row["deleted_at"] is not None:
                     att.reason = "not found"
                     return None
@@ -248,9 +231,9 @@ class SecretOps(VaultBase):
             wanted = version or {"current": row["current_version"], "previous": row["previous_version"],
                                  "pending": None}.get(label or "current")
             if label == "pending":
-                wanted = next((v["version"] for v in att.tx.list_versions(row["id"]) if v["state"] == "pending"),
-                              None)
-            vrow = att.tx.get_version(row["id"], wanted) if wanted else None
+                versions = repos.versions.list_versions(att.tx, row["id"])
+                wanted = next((v["version"] for v in versions if v["state"] == "pending"), None)
+            vrow = repos.versions.get_version(att.tx, row["id"], wanted) if wanted else None
             if vrow is None:
                 att.reason = "version not found"
                 return None
@@ -289,7 +272,7 @@ class SecretOps(VaultBase):
             if cas is not None and cas != row["current_version"]:
                 raise Conflict(f"check-and-set failed: {att.environment}/{att.name} is at version "
                                f"{row['current_version']}, not {cas}")
-            att.tx.update_secret(row["id"], updated_at=self.clock(), updated_by=att.ctx.user_id, **meta)
+            repos.secrets.update_secret(att.tx, row["id"], updated_at=self.clock(), updated_by=att.ctx.user_id, **meta)
             att.reason = "metadata"
             return row["current_version"]
 
@@ -318,26 +301,27 @@ class SecretOps(VaultBase):
                       secret_id: str | None = None) -> None:
         """Soft delete (reads return None; ``restore_secret`` brings it back). Needs ADMIN."""
         with self._on_secret("delete", name, environment, secret_id, AccessLevel.ADMIN) as (att, row):
-            att.tx.update_secret(row["id"], deleted_at=self.clock(), updated_at=self.clock(),
-                                 updated_by=att.ctx.user_id)
-            att.tx.count_secret(row["environment"], row["secret_type"], -1)
+            repos.secrets.update_secret(att.tx, row["id"], deleted_at=self.clock(), updated_at=self.clock(),
+                                        updated_by=att.ctx.user_id)
+            repos.secrets.count_secret(att.tx, row["environment"], row["secret_type"], -1)
 
     def restore_secret(self, name: str | None = None, environment: Any = None, *,
                        secret_id: str | None = None) -> None:
         """Undo a soft delete. Needs ADMIN."""
         with self._on_secret("restore", name, environment, secret_id, AccessLevel.ADMIN, deleted=True) as (att, row):
-            att.tx.update_secret(row["id"], deleted_at=None, updated_at=self.clock(), updated_by=att.ctx.user_id)
-            att.tx.count_secret(row["environment"], row["secret_type"], 1)
+            repos.secrets.update_secret(att.tx, row["id"], deleted_at=None, updated_at=self.clock(),
+                                        updated_by=att.ctx.user_id)
+            repos.secrets.count_secret(att.tx, row["environment"], row["secret_type"], 1)
 
     def purge_secret(self, name: str | None = None, environment: Any = None, *,
                      secret_id: str | None = None) -> None:
         """Destroy the secret, every version and its policy rules. Needs ADMIN. Irreversible."""
         with self._on_secret("purge", name, environment, secret_id, AccessLevel.ADMIN, deleted=None) as (att, row):
-            att.tx.purge_secret(row["id"])
+            repos.secrets.purge_secret(att.tx, row["id"])
             if row["deleted_at"] is None:
-                att.tx.count_secret(row["environment"], row["secret_type"], -1)
-            att.tx.delete_rules_of_secret(row["id"])
-            att.tx.bump_rules_version()
+                repos.secrets.count_secret(att.tx, row["environment"], row["secret_type"], -1)
+            repos.rules.delete_rules_of_secret(att.tx, row["id"])
+            repos.state.bump_rules_version(att.tx)
 
     def list_secrets(self, environment: Any = None, secret_type: Any = None, *, tag: str | None = None,
                      prefix: str | None = None, search: str | None = None, limit: int = 100,
@@ -347,8 +331,7 @@ class SecretOps(VaultBase):
 
         Pass the returned page's ``next_cursor`` as ``cursor`` for the next page.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise ValidationError("limit must be from 1 to 1000")
+        check_int(limit, "limit", 1, 1000)
         envs = None if environment is None else [self._environment(environment)]
         stype = None if secret_type is None else SecretType.parse(secret_type).value
         pre = None if prefix is None or prefix == "" else _canonical_prefix(prefix)
@@ -362,10 +345,10 @@ class SecretOps(VaultBase):
             # the first batch is one page; later ones grow, for callers who see few of the rows
             batch_size, scanned, exhausted = limit + 1, 0, False
             while len(out) < limit and not exhausted and scanned < 50 * limit + 10_000:
-                batch = att.tx.list_secrets(environments=envs, secret_type=stype, prefix=pre,
-                                            contains=(search or "").strip().lower() or None, tag=tag,
-                                            include_deleted=include_deleted, only_deleted=only_deleted,
-                                            after=after, limit=batch_size)
+                batch = repos.secrets.list_secrets(att.tx, environments=envs, secret_type=stype, prefix=pre,
+                                                   contains=(search or "").strip().lower() or None, tag=tag,
+                                                   include_deleted=include_deleted, only_deleted=only_deleted,
+                                                   after=after, limit=batch_size)
                 exhausted = len(batch) < batch_size
                 for i, row in enumerate(batch):
                     after = (row["environment"], row["name"])
@@ -403,14 +386,14 @@ class SecretOps(VaultBase):
             if row is None:
                 return []
             return [VersionInfo(v["version"], v["state"], to_datetime(v["created_at"]), v["created_by"])
-                    for v in att.tx.list_versions(row["id"])]
+                    for v in repos.versions.list_versions(att.tx, row["id"])]
 
 
 def _retype(att: Attempt, row: Mapping[str, Any], new_type: str) -> None:
     """Move a live secret between the per-type counters when its type changes."""
     if new_type != row["secret_type"] and row["deleted_at"] is None:
-        att.tx.count_secret(row["environment"], row["secret_type"], -1)
-        att.tx.count_secret(row["environment"], new_type, 1)
+        repos.secrets.count_secret(att.tx, row["environment"], row["secret_type"], -1)
+        repos.secrets.count_secret(att.tx, row["environment"], new_type, 1)
 
 
 def _sees(att: Attempt, environment: str, name: str) -> bool:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..errors import StorageError
-from .repository import Tx
+from .tx import Tx
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _BUSY_TIMEOUT_MS = 15_000

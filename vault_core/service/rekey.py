@@ -23,54 +23,68 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
-from ..audit import to_datetime
-from ..crypto import KeyTerm, secret_aad
+from ..crypto import KeyTerm, sealer
 from ..crypto.keyring import ROTATE_BEFORE, unwrap_key, wrap_key
 from ..crypto.masterkey import (commit_key_file, generate_master_key, key_file_needs_passphrase, key_file_path,
                                stage_key_file, staged_path)
 from ..errors import ValidationError
-from ..storage import rotation_repo as repo
-from .base import Attempt, VaultBase
+from ..validate import check_int
+from ..storage import Storage, repos
+from ..types import Clock, to_datetime
+from .keys import KeyHolder
+from .runner import Attempt, Runner
 
 ProgressFn = Callable[[int, int], Any]
 
 
-class RekeyOps(VaultBase):
+class RekeyService:
     """Key terms, re-encryption and master-key change (admin role)."""
 
-    key_term_rotate_after = ROTATE_BEFORE
+    def __init__(self, runner: Runner, storage: Storage, keys: KeyHolder, clock: Clock, vault_dir: Path | None):
+        self._runner, self._storage, self._keys, self._clock, self._vault_dir = runner, storage, keys, clock, vault_dir
+        self.rotate_after = ROTATE_BEFORE  # a data key term seals at most this many values
 
     # -- key terms ------------------------------------------------------------------------------
     def key_terms(self) -> list[dict[str, Any]]:
-        """Every data key term: created, encryptions, versions sealed under it, retired, active."""
-        with self.attempt("key_terms", durable=False, audited=False) as att:
+        """Every data key term: created, encryptions, versions sealed under it, retired, active.
+
+        Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``StorageError``.
+        """
+        with self._runner.attempt("key_terms", durable=False, audited=False) as att:
             att.require_role("admin", "auditor")
-            per_term = repo.versions_per_term(att.tx)
-            rows = repo.data_terms(att.tx)
+            per_term = repos.versions.versions_per_term(att.tx)
+            rows = repos.keys.data_terms(att.tx)
             active = max(r["term"] for r in rows)
             return [{"term": r["term"], "created_at": to_datetime(r["created_at"]), "encryptions": r["encryptions"],
                      "versions": per_term.get(r["term"], 0), "retired_at": to_datetime(r["retired_at"]),
                      "active": r["term"] == active} for r in rows]
 
     def rotate_key_term(self) -> int:
-        """Add a new data key term; returns its number. New writes use it from now on."""
-        with self.attempt("key_term_add") as att:
+        """Add a new data key term; returns its number. New writes use it from now on.
+
+        Raises ``Sealed``, ``AccessDenied`` (not admin), ``InvalidKey`` (the master key changed), ``StorageError``.
+        """
+        with self._runner.attempt("key_term_add") as att:
             att.require_role("admin")
             term = self._add_term(att, "requested")
         self._adopt(term)
         return term.term
 
     def ensure_key_term_fresh(self) -> int | None:
-        """Add a term if the active one has sealed ``key_term_rotate_after`` values; returns the new term."""
-        with self.storage.transaction(write=False, durable=False) as tx:
-            active = repo.data_terms(tx)[-1]
-        if active["encryptions"] < self.key_term_rotate_after:
+        """Add a term if the active one has sealed ``rotate_after`` values; returns the new term (else None).
+
+        Raises ``Sealed``, ``InvalidKey``, ``StorageError``.
+        """
+        with self._storage.transaction(write=False, durable=False) as tx:
+            active = repos.keys.data_terms(tx)[-1]
+        if active["encryptions"] < self.rotate_after:
             return None
-        with self.attempt("key_term_add") as att:  # automatic: no role needed, but audited as the caller
-            active = repo.data_terms(att.tx)[-1]
-            if active["encryptions"] < self.key_term_rotate_after:
+        with self._runner.attempt("key_term_add") as att:  # automatic: no role needed, but audited as the caller
+            active = repos.keys.data_terms(att.tx)[-1]
+            if active["encryptions"] < self.rotate_after:
                 att.reason = f"not needed: term {active['term']} is fresh (another process rotated it)"
                 return None
             term = self._add_term(att, f"automatic: term {active['term']} sealed {active['encryptions']} values")
@@ -78,19 +92,19 @@ class RekeyOps(VaultBase):
         return term.term
 
     def _add_term(self, att: Attempt, why: str) -> KeyTerm:
-        keys = self._unsealed()
-        audit_row = att.tx.wrapped_keys("audit")[0]
+        keys = self._keys.get()
+        audit_row = repos.keys.wrapped_keys_of(att.tx, "audit")[0]
         # the master key we hold must still be the vault's (another process may have changed it)
         unwrap_key(keys.master, "audit", audit_row["term"], audit_row["wrapped"])
-        term = repo.data_terms(att.tx)[-1]["term"] + 1
-        raw, now = os.urandom(32), self.clock()
-        att.tx.put_wrapped_key("data", term, wrap_key(keys.master, "data", term, raw), now)
+        term = repos.keys.data_terms(att.tx)[-1]["term"] + 1
+        raw, now = os.urandom(32), self._clock()
+        repos.keys.put_wrapped_key(att.tx, "data", term, wrap_key(keys.master, "data", term, raw), now)
         att.reason = f"term {term} added ({why}); new writes use it"
         return KeyTerm(term, raw, datetime.fromtimestamp(now / 1e6, tz=timezone.utc))
 
     def _adopt(self, term: KeyTerm) -> None:
         """After the commit only: never seal under a term the database does not hold."""
-        barrier = self._unsealed().barrier
+        barrier = self._keys.get().barrier
         barrier.use(barrier.keyring.with_term(term))
 
     # -- re-encryption ------------------------------------------------------------------------------
@@ -100,17 +114,18 @@ class RekeyOps(VaultBase):
         ``progress(done, total)`` is called after each committed batch. Safe to
         interrupt anywhere and to call again: it resumes where it stopped.
         Returns the job: target term, versions re-encrypted, retired terms.
+        Raises ``Sealed``, ``AccessDenied`` (not admin), ``ValidationError`` (batch, progress),
+        ``IntegrityError`` (a tampered version), ``StorageError``.
         """
-        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
-            raise ValidationError("batch must be from 1 to 10000")
+        check_int(batch, "batch", 1, 10_000)
         if progress is not None and not callable(progress):
             raise ValidationError("progress must be a callable taking (done, total)")
         self.ensure_key_term_fresh()
-        barrier = self._unsealed().barrier
-        with self.attempt("reencrypt_start") as att:
+        barrier = self._keys.get().barrier
+        with self._runner.attempt("reencrypt_start") as att:
             att.require_role("admin")
-            target = repo.data_terms(att.tx)[-1]["term"]
-            job = repo.open_job(att.tx, target, self.clock(), repo.count_below(att.tx, target))
+            target = repos.keys.data_terms(att.tx)[-1]["term"]
+            job = repos.jobs.open_job(att.tx, target, self._clock(), repos.versions.count_below(att.tx, target))
             att.reason = f"job {job['id']}: {job['total'] - job['done']} versions to term {target}" + \
                 (f" (resuming at {job['done']})" if job["done"] else "")
         if barrier.keyring.active.term < target:
@@ -119,7 +134,7 @@ class RekeyOps(VaultBase):
         if progress is not None:
             progress(done, total)
         while True:
-            with self.attempt("reencrypt_batch") as att:
+            with self._runner.attempt("reencrypt_batch") as att:
                 att.require_role("admin")
                 n = self._reencrypt_batch(att, target, batch, job["id"])
                 att.reason = f"job {job['id']}: {n} versions re-sealed under term {target}"
@@ -129,44 +144,46 @@ class RekeyOps(VaultBase):
                 progress(done, total)
             if n < batch:
                 break
-        with self.attempt("reencrypt_finish") as att:
+        with self._runner.attempt("reencrypt_finish") as att:
             att.require_role("admin")
             retired = self._retire_unused(att, target)
-            repo.finish_job(att.tx, job["id"], self.clock())
+            repos.jobs.finish_job(att.tx, job["id"], self._clock())
             att.reason = f"job {job['id']}: {done} versions under term {target}; retired terms {retired or 'none'}"
         return {"job": job["id"], "target_term": target, "done": done, "total": total, "retired": retired}
 
     def _reencrypt_batch(self, att: Attempt, target: int, batch: int, job_id: int) -> int:
-        barrier = self._unsealed().barrier
-        rows = repo.versions_below(att.tx, target, batch)
+        barrier = self._keys.get().barrier
+        rows = repos.versions.versions_below(att.tx, target, batch)
         rewrites = []
         for r in rows:
-            aad = secret_aad(r["environment"], r["secret_id"], r["name"], r["version"])
-            blob = barrier.seal(barrier.open(r["ciphertext"], salt=r["salt"], aad=aad), salt=r["salt"], aad=aad)
+            blob = sealer.reseal_version(barrier, r, r["version"], r["ciphertext"])
             rewrites.append({"sid": r["secret_id"], "ver": r["version"], "old_term": r["key_term"], "blob": blob,
                              "new_term": barrier.term_of(blob)})
-        repo.rewrite_versions(att.tx, rewrites)
+        repos.versions.rewrite_versions(att.tx, rewrites)
         for term in {w["new_term"] for w in rewrites}:  # every seal counts, even one a racing write replaced
-            att.tx.count_encryptions(term, sum(1 for w in rewrites if w["new_term"] == term))
-        repo.advance_job(att.tx, job_id, len(rows))
+            repos.keys.count_encryptions(att.tx, term, sum(1 for w in rewrites if w["new_term"] == term))
+        repos.jobs.advance_job(att.tx, job_id, len(rows))
         return len(rows)
 
     def _retire_unused(self, att: Attempt, target: int) -> list[int]:
-        used = repo.versions_per_term(att.tx)
+        used = repos.versions.versions_per_term(att.tx)
         retired = []
-        for r in repo.data_terms(att.tx):
+        for r in repos.keys.data_terms(att.tx):
             if r["term"] < target and r["retired_at"] is None and not used.get(r["term"]):
-                repo.retire_term(att.tx, r["term"], self.clock())
+                repos.keys.retire_term(att.tx, r["term"], self._clock())
                 retired.append(r["term"])
         return retired
 
     def rekey_jobs(self, limit: int = 20) -> list[dict[str, Any]]:
-        """Recent re-encryption jobs (progress for the console), newest first."""
-        with self.attempt("rekey_jobs", durable=False, audited=False) as att:
+        """Recent re-encryption jobs (progress for the console), newest first.
+
+        Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``StorageError``.
+        """
+        with self._runner.attempt("rekey_jobs", durable=False, audited=False) as att:
             att.require_role("admin", "auditor")
             return [{"id": j["id"], "target_term": j["target_term"], "started_at": to_datetime(j["started_at"]),
                      "finished_at": to_datetime(j["finished_at"]), "done": j["done"], "total": j["total"]}
-                    for j in repo.jobs(att.tx, limit)]
+                    for j in repos.jobs.jobs(att.tx, limit)]
 
     # -- master key ------------------------------------------------------------------------------------
     def change_master_key(self, new_key: bytes | None = None, passphrase: str | None = None, *,
@@ -177,28 +194,30 @@ class RekeyOps(VaultBase):
         wrapped when ``passphrase`` is given (required if the old one was). With
         ``VAULT_MASTER_KEY`` or an explicit key, pass ``new_key`` and store it
         yourself before restarting. Other processes must unlock again afterwards.
+        Raises ``Sealed``, ``AccessDenied`` (not admin), ``ValidationError`` (bad key, missing passphrase),
+        ``InvalidKey``, ``StorageError``.
         """
-        keys = self._unsealed()
-        file_based = self.key_source in ("key-file", "passphrase-file")
+        keys = self._keys.get()
+        file_based = self._keys.source in ("key-file", "passphrase-file")
         if new_key is not None and (not isinstance(new_key, (bytes, bytearray)) or len(new_key) != 32):
             raise ValidationError("new_key must be 32 bytes")
         if not file_based and new_key is None:
             raise ValidationError("the master key does not come from a key file here: pass new_key and "
                                   "store it where the vault reads its key")
-        path = key_file_path(self.vault_dir) if file_based else None
+        path = key_file_path(self._vault_dir) if file_based else None
         # ask the file, not key_source: never downgrade a passphrase-protected key file to a plain one
         if path is not None and key_file_needs_passphrase(path) and passphrase is None:
             raise ValidationError("the key file is passphrase-protected: give the (new) passphrase")
         new = bytes(new_key) if new_key is not None else generate_master_key()
         try:
-            with self.attempt("master_key_change") as att:
+            with self._runner.attempt("master_key_change") as att:
                 att.require_role("admin")
                 if path is not None:  # staged first: a crash after the commit is finished at next unlock
                     stage_key_file(path, new, passphrase=passphrase, kdf=kdf)
-                rows = att.tx.wrapped_keys()
+                rows = repos.keys.wrapped_keys_of(att.tx)
                 for r in rows:
                     raw = unwrap_key(keys.master, r["purpose"], r["term"], r["wrapped"])
-                    att.tx.rewrap_key(r["purpose"], r["term"], wrap_key(new, r["purpose"], r["term"], raw))
+                    repos.keys.rewrap_key(att.tx, r["purpose"], r["term"], wrap_key(new, r["purpose"], r["term"], raw))
                 att.reason = f"{len(rows)} keys re-wrapped" + ("; key file replaced" if path else
                                                                 "; store the new key before restarting")
         except BaseException:
@@ -209,4 +228,4 @@ class RekeyOps(VaultBase):
             commit_key_file(path)
         keys.master = new
         if file_based:
-            self.key_source = "passphrase-file" if passphrase is not None else "key-file"
+            self._keys.source = "passphrase-file" if passphrase is not None else "key-file"

@@ -1,4 +1,4 @@
-"""Reading, verifying, searching and exporting the audit log."""
+"""Reading, verifying, searching and exporting the audit log (reading it needs the admin or auditor role)."""
 
 from __future__ import annotations
 
@@ -8,45 +8,50 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_
-
 from .. import audit
 from ..errors import AuditFailure, StorageError, ValidationError
-from ..names import canonical_name, canonical_principal, check_int, check_operation, check_secret_id
-from ..storage.schema import audit_log
-from .base import VaultBase
-from .secrets_ops import to_us
+from ..types import US_PER_DAY
+from ..storage import repos
+from ..validate import canonical_name, canonical_principal, check_int, check_operation, check_secret_id, to_us
+from ..storage import Storage
+from ..types import Clock
+from .keys import KeyHolder
+from .runner import Runner, environment_value
 
 AUDIT_ROLES = ("admin", "auditor")
 OUTCOMES = ("allowed", "denied", "failed")
 _BATCH = 5000
 
 
-class AuditOps(VaultBase):
-    """The audit log as reviewers use it. Reading it needs the admin or auditor role."""
+class AuditService:
+    """The audit log as reviewers use it."""
 
-    def _audit_filters(self, secret_id, principal, operation, environment, outcome, name, since, until) -> list:
-        a = audit_log.c
-        where = []
+    def __init__(self, runner: Runner, storage: Storage, keys: KeyHolder, clock: Clock):
+        self._runner, self._storage, self._keys, self._clock = runner, storage, keys, clock
+        self.last_verify: audit.VerifyReport | None = None  # the newest verify_audit_log report of this process
+
+    def _audit_filters(self, secret_id, principal, operation, environment, outcome, name, since,
+                       until) -> dict[str, Any]:
+        where: dict[str, Any] = {}
         if secret_id is not None:
-            where.append(a.secret_id == check_secret_id(secret_id))
+            where["secret_id"] = check_secret_id(secret_id)
         if principal:
-            where.append(a.principal == canonical_principal(principal))
+            where["principal"] = canonical_principal(principal)
         if operation:
-            where.append(a.operation == check_operation(operation))
+            where["operation"] = check_operation(operation)
         if environment:
-            where.append(a.environment == self._environment(environment))
+            where["environment"] = environment_value(environment)
         if outcome:
             if outcome not in OUTCOMES:
                 raise ValidationError(f"outcome must be one of {', '.join(OUTCOMES)}")
-            where.append(a.outcome == outcome)
+            where["outcome"] = outcome
         if name:
-            where.append(a.secret_name == canonical_name(name))
+            where["secret_name"] = canonical_name(name)
         if since is not None:
-            where.append(a.ts >= to_us(since, "since"))
+            where["since"] = to_us(since, "since")
         if until is not None:
-            where.append(a.ts < to_us(until, "until"))
-        return [and_(*where)] if where else []
+            where["until"] = to_us(until, "until")
+        return where
 
     def get_audit_log(self, secret_id: str | None = None, limit: int = 100, *, principal: str | None = None,
                       operation: str | None = None, environment: Any = None, outcome: str | None = None,
@@ -55,27 +60,33 @@ class AuditOps(VaultBase):
         """Audit rows, newest first, filtered. Each dict has the seed's ``timestamp``, ``user_id``,
         ``operation``, ``success``, ``details`` and every recorded field. For the next page pass
         ``cursor=audit_cursor(rows[-1])``.
+
+        Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``ValidationError`` (bad filter), ``StorageError``.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
-            raise ValidationError("limit must be from 1 to 10000")
+        check_int(limit, "limit", 1, 10_000)
         where = self._audit_filters(secret_id, principal, operation, environment, outcome, name, since, until)
         before = _parse_audit_cursor(cursor)
-        with self.attempt("audit_query", durable=False, audited=False) as att:
+        with self._runner.attempt("audit_query", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
-            return [audit.public_row(r) for r in att.tx.query_audit(where=where, before=before, limit=limit)]
+            return [audit.public_row(r) for r in repos.audit.query_audit(att.tx, filters=where, before=before,
+                                                                         limit=limit)]
 
-    def _iter_filtered(self, where: list) -> Iterator[Mapping[str, Any]]:
+    def _iter_filtered(self, where: dict[str, Any]) -> Iterator[Mapping[str, Any]]:
         before = None
         while True:
-            with self.storage.transaction(write=False) as tx:
-                rows = tx.query_audit(where=where, before=before, limit=_BATCH)
+            with self._storage.transaction(write=False) as tx:
+                rows = repos.audit.query_audit(tx, filters=where, before=before, limit=_BATCH)
             yield from (audit.public_row(r) for r in rows)
             if len(rows) < _BATCH:
                 return
             before = (rows[-1]["ts"], rows[-1]["seq"])
 
     def export_audit(self, fmt: str = "csv", **filters: Any) -> Iterator[str]:
-        """Stream the filtered rows as CSV or JSON Lines; the export itself is audited."""
+        """Stream the filtered rows as CSV or JSON Lines; the export itself is audited.
+
+        Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``ValidationError`` (bad filter),
+        ``StorageError``, ``AuditFailure``.
+        """
         if fmt not in ("csv", "jsonl"):
             raise ValidationError("format must be csv or jsonl")
         where = self._audit_filters(filters.pop("secret_id", None), filters.pop("principal", None),
@@ -84,25 +95,29 @@ class AuditOps(VaultBase):
                                     filters.pop("since", None), filters.pop("until", None))
         if filters:
             raise ValidationError(f"unknown audit filters: {', '.join(sorted(filters))}")
-        with self.attempt("audit_export") as att:
+        with self._runner.attempt("audit_export") as att:
             att.require_role(*AUDIT_ROLES)
             att.reason = f"format={fmt}"
         rows = self._iter_filtered(where)
         return audit.export_csv(rows) if fmt == "csv" else audit.export_jsonl(rows)
 
     def verify_audit_log(self, checkpoint: Mapping[str, Any] | None = None) -> audit.VerifyReport:
-        """Check every row of the chain; ``checkpoint`` (from ``audit_checkpoint``) also catches a cut-off tail."""
-        keys = self._unsealed()
+        """Check every row of the chain; ``checkpoint`` (from ``audit_checkpoint``) also catches a cut-off tail.
+
+        A broken chain is reported, not raised. Raises ``Sealed``, ``AccessDenied``, ``ValidationError``
+        (malformed checkpoint), ``StorageError``, ``AuditFailure`` (a sound chain that cannot take its row).
+        """
+        keys = self._keys.get()
         checkpoint = _check_checkpoint(checkpoint)
-        with self.attempt("audit_verify", durable=False, audited=False) as att:
+        with self._runner.attempt("audit_verify", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
-        with self.storage.transaction(write=False) as tx:  # one snapshot for the whole walk
-            state = tx.get_state()
-            report = audit.verify_rows(keys.audit_key, tx.iter_audit(_BATCH), state_seq=state["audit_seq"],
+        with self._storage.transaction(write=False) as tx:  # one snapshot for the whole walk
+            state = repos.state.get_state(tx)
+            report = audit.verify_rows(keys.audit_key, repos.audit.iter_audit(tx, _BATCH), state_seq=state["audit_seq"],
                                        state_mac=state["audit_mac"], checkpoint=checkpoint)
-        self._last_verify = report
+        self.last_verify = report
         try:
-            self.record_event("audit_verify", "allowed" if report.ok else "failed",
+            self._runner.record_event("audit_verify", "allowed" if report.ok else "failed",
                               "chain ok" if report.ok else report.problem)
         except (AuditFailure, StorageError):
             if report.ok:  # a sound chain that cannot take a row is a failure worth raising
@@ -112,43 +127,50 @@ class AuditOps(VaultBase):
         return report
 
     def audit_checkpoint(self) -> dict[str, Any]:
-        """The current head of the chain (seq and MAC): save it outside the vault."""
-        with self.attempt("audit_checkpoint", durable=False, audited=False) as att:
+        """The current head of the chain (seq and MAC): save it outside the vault.
+
+        Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``StorageError``.
+        """
+        with self._runner.attempt("audit_checkpoint", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
             return {"seq": att.state["audit_seq"], "mac": bytes(att.state["audit_mac"]).hex(),
                     "vault_id": att.state["vault_id"]}
 
     def audit_hash(self, value: str | bytes) -> str:
-        """The keyed hash a reviewer can search for, to ask whether a value passed through."""
-        keys = self._unsealed()
+        """The keyed hash a reviewer can search for, to ask whether a value passed through.
+
+        Raises ``Sealed``, ``ValidationError`` (not str or bytes).
+        """
+        keys = self._keys.get()
         if not isinstance(value, (str, bytes, bytearray)):
             raise ValidationError("audit_hash takes a str or bytes value")
         data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
         return hmac.new(keys.hash_key, data, hashlib.sha256).hexdigest()
 
     def find_value(self, value: str | bytes, limit: int = 100) -> list[dict[str, Any]]:
-        """Audit rows of the writes that stored ``value`` (matched by its audit hash, newest first)."""
-        digest = self.audit_hash(value)
-        return self._rows_where([audit_log.c.value_hash == digest], limit)
+        """Audit rows of the writes that stored ``value`` (matched by its audit hash, newest first).
 
-    def _rows_where(self, where: list, limit: int) -> list[dict[str, Any]]:
-        with self.attempt("audit_query", durable=False, audited=False) as att:
+        Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``ValidationError`` (bad filter), ``StorageError``.
+        """
+        digest = self.audit_hash(value)
+        return self._rows_where({"value_hash": digest}, limit)
+
+    def _rows_where(self, where: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        with self._runner.attempt("audit_query", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
-            return [audit.public_row(r) for r in att.tx.query_audit(where=where, before=None, limit=limit)]
+            return [audit.public_row(r) for r in repos.audit.query_audit(att.tx, filters=where, before=None,
+                                                                         limit=limit)]
 
     def audit_counts(self, days: int = 30) -> list[dict[str, Any]]:
-        """Per-day counts by operation and outcome for the last ``days`` days (from counters)."""
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3660:
-            raise ValidationError("days must be from 1 to 3660")
-        with self.attempt("audit_query", durable=False, audited=False) as att:
+        """Per-day counts by operation and outcome for the last ``days`` days (from counters).
+
+        Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``ValidationError`` (bad filter), ``StorageError``.
+        """
+        check_int(days, "days", 1, 3660)
+        with self._runner.attempt("audit_query", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
-            since = self.clock() // audit.US_PER_DAY - days + 1
-            return [dict(r) for r in att.tx.audit_daily_counts(since)]
-
-
-def audit_cursor(row: Mapping[str, Any]) -> str:
-    """The cursor that continues after ``row`` (a dict from ``get_audit_log``)."""
-    return f"{row['ts']}:{row['seq']}"
+            since = self._clock() // US_PER_DAY - days + 1
+            return [dict(r) for r in repos.audit.audit_daily_counts(att.tx, since)]
 
 
 def _check_checkpoint(checkpoint: Any) -> dict[str, Any] | None:

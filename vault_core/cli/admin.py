@@ -8,10 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-from . import errors
-from .cli import add_command, emit, open_for, parse_time, read_secret_input
-from .crypto import write_key_file
-from .vault import open_vault
+from .. import errors
+from ..crypto import write_key_file
+from ..vault import open_vault
+from .common import add_command, emit, open_for, parse_time, read_secret_input
 
 
 # -- audit ----------------------------------------------------------------------------------------
@@ -44,7 +44,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     vault = open_for(args)
     chunks = vault.export_audit(args.format, **_audit_filters(args))
     if args.out:
-        from .backup import create_private
+        from ..backup import create_private
 
         with open(create_private(Path(args.out)), "w", encoding="utf-8") as out:
             out.writelines(chunks)
@@ -95,7 +95,7 @@ def cmd_export_key(args: argparse.Namespace) -> int:
 # -- health and metrics ---------------------------------------------------------------------------------
 def cmd_health(args: argparse.Namespace) -> int:
     """Exit 1 when a human is needed: sealed, unreachable, chain broken, overdue, expired, key worn out."""
-    from .facade.health_ops import needs_attention
+    from ..service.health import needs_attention
 
     try:
         vault = open_vault(args.path, create=False, unlock=False, principal=args.principal)
@@ -136,7 +136,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .metrics import VaultMetrics
+    from ..metrics import VaultMetrics
 
     vault = open_for(args)
     port = args.port if args.port is not None else int(os.environ.get("VAULT_METRICS_PORT") or 9108)

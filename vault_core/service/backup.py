@@ -9,94 +9,95 @@ from __future__ import annotations
 import base64
 import os
 import secrets as pysecrets
-import sqlite3
-from contextlib import closing
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from .. import backup as bk
-from ..errors import Conflict, IntegrityError, StorageError, ValidationError, VaultError
+from ..errors import Conflict, IntegrityError, StorageError, VaultError
+from ..validate import check_int
 from ..logs import get_logger, log_event
-from ..storage import Storage
-from ..storage import backup_repo as repo
+from ..storage import Storage, repos
+from ..storage import snapshot as db_snapshot
 from ..storage.engine import sqlite_url
-from .base import VaultBase
+from ..types import Clock
+from .keys import KeyHolder
+from .rules import RulesCache
+from .runner import Runner
 
 _log = get_logger("backup")
 
 
-class _AuditKeys:
-    __slots__ = ("audit_key",)
+class BackupService:
+    """``backup``, ``restore_backup``, ``list_backups``, ``export_master_key``. Every one needs the admin role."""
 
-    def __init__(self, audit_key: bytes):
-        self.audit_key = audit_key
-
-    def __repr__(self) -> str:
-        return "_AuditKeys(<redacted>)"
-
-
-class BackupOps(VaultBase):
-    """``backup``, ``restore_backup``, ``list_backups``, ``export_master_key``."""
+    def __init__(self, runner: Runner, storage: Storage, keys: KeyHolder, rules: RulesCache, clock: Clock,
+                 vault_dir: Path | None, reopen_keys: Callable[[bytes], None]):
+        self._runner, self._storage, self._keys, self._rules, self._clock = runner, storage, keys, rules, clock
+        self._vault_dir = vault_dir
+        self._reopen_keys = reopen_keys  # unwraps the (restored) keyring with the master key
 
     def backup_folder(self, folder: str | os.PathLike | None = None) -> Path:
-        """``folder``, else ``VAULT_BACKUP_PATH``, else ``<vault folder>/backups``."""
-        chosen = folder or os.environ.get("VAULT_BACKUP_PATH") or (Path(self.vault_dir or ".") / "backups")
+        """``folder``, else ``VAULT_BACKUP_PATH``, else ``<vault folder>/backups``. Raises nothing."""
+        chosen = folder or os.environ.get("VAULT_BACKUP_PATH") or (Path(self._vault_dir or ".") / "backups")
         return Path(chosen).absolute()
 
     def _require_admin(self, operation: str) -> None:
-        with self.attempt(operation, durable=False, audited=False) as att:  # a denial is recorded
+        with self._runner.attempt(operation, durable=False, audited=False) as att:  # a denial is recorded
             att.require_role("admin")
 
     # -- backup ------------------------------------------------------------------------------
     def backup(self, folder: str | os.PathLike | None = None, *, keep: int = bk.DEFAULT_KEEP) -> dict[str, Any]:
-        """Write a consistent backup while writers run; keep the newest ``keep``. Returns the manifest."""
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise ValidationError("keep must be at least 1")
-        keys = self._unsealed()
+        """Write a consistent backup while writers run; keep the newest ``keep``. Returns the manifest.
+
+        Raises ``Sealed``, ``AccessDenied`` (not admin), ``ValidationError`` (keep), ``StorageError``.
+        """
+        check_int(keep, "keep", 1)
+        keys = self._keys.get()
         self._require_admin("backup")
         target = bk.backup_dir(self.backup_folder(folder))
-        kind = "sqlite" if self.storage.backend == "sqlite" else "jsonl"
+        kind = "sqlite" if self._storage.backend == "sqlite" else "jsonl"
         data = bk.create_private(target / bk.backup_name(kind))
         try:
             if kind == "sqlite":
-                repo.sqlite_backup(self.storage.engine, data)
-                with closing(sqlite3.connect(f"file:{data}?mode=ro", uri=True)) as raw:
-                    head = _sqlite_head(raw)
-                    counts = _sqlite_counts(raw)
-                    revision = raw.execute(f"SELECT version_num FROM {repo.ALEMBIC_TABLE}").fetchone()[0]
+                db_snapshot.sqlite_backup(self._storage.engine, data)
+                head, counts, revision = db_snapshot.sqlite_file_summary(data)
             else:
-                with self.storage.engine.connect().execution_options(
+                with self._storage.engine.connect().execution_options(
                         isolation_level="REPEATABLE READ", postgresql_readonly=True) as conn:
                     with conn.begin():  # one snapshot for every table and the head
-                        head = repo.head_of(conn)
-                        revision = repo.schema_revision(conn)
+                        head = db_snapshot.head_of(conn)
+                        revision = db_snapshot.schema_revision(conn)
                         with open(data, "w", encoding="utf-8") as out:
-                            counts = repo.export_jsonl(conn, out, bk.encode_value)
+                            counts = db_snapshot.export_jsonl(conn, out, bk.encode_value)
                             out.flush()
                             os.fsync(out.fileno())
             doc = bk.sign_manifest({"kind": kind, "file": data.name, "sha256": bk.file_sha256(data),
-                                    "size": data.stat().st_size, "created_at": self.clock(),
-                                    "backend": self.storage.backend, "schema_revision": revision,
+                                    "size": data.stat().st_size, "created_at": self._clock(),
+                                    "backend": self._storage.backend, "schema_revision": revision,
                                     "counts": counts, **head}, keys.audit_key)
             bk.write_manifest(data, doc)
         except BaseException as exc:
             data.unlink(missing_ok=True)
             bk.manifest_path(data).unlink(missing_ok=True)
-            self.record_event("backup", "failed", f"{type(exc).__name__} while writing {data.name}")
+            self._runner.record_event("backup", "failed", f"{type(exc).__name__} while writing {data.name}")
             if isinstance(exc, VaultError):
                 raise
             if isinstance(exc, Exception):
                 raise StorageError(f"the backup could not be written ({type(exc).__name__})") from None
             raise
         removed = bk.prune(target, keep)
-        self.record_event("backup", "allowed", f"{data.name} audit_seq={head['audit']['seq']} "
+        self._runner.record_event("backup", "allowed", f"{data.name} audit_seq={head['audit']['seq']} "
                                                f"removed={len(removed)}")
         log_event(_log, "backup_written", file=str(data), audit_seq=head["audit"]["seq"], rows=sum(counts.values()),
                   removed=len(removed))
         return dict(doc, path=str(data), removed=[p.name for p in removed])
 
     def list_backups(self, folder: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-        """Backups in the folder, oldest first (name, size, audit head). Needs the admin role."""
+        """Backups in the folder, oldest first (name, size, audit head). Needs the admin role.
+
+        Raises ``Sealed``, ``AccessDenied``.
+        """
         self._require_admin("backup_list")
         out = []
         for data in bk.list_backups(self.backup_folder(folder)):
@@ -115,8 +116,10 @@ class BackupOps(VaultBase):
         Nothing changes unless every check passes. SQLite: the verified copy is
         renamed over the database (stop other processes first). PostgreSQL:
         one transaction. The restore is audited in the restored chain.
+        Raises ``Sealed``, ``AccessDenied``, ``IntegrityError`` (tampered or foreign backup),
+        ``InvalidKey`` (another master key), ``Conflict`` (another process has the SQLite file open), ``StorageError``.
         """
-        keys = self._unsealed()
+        keys = self._keys.get()
         self._require_admin("restore")
         data = Path(path).absolute()
         try:
@@ -124,36 +127,36 @@ class BackupOps(VaultBase):
             bk.check_file(data, manifest)
             snapshot, scratch = self._scratch_copy(data, manifest)
         except VaultError as exc:
-            self.record_event("restore", "failed", f"{data.name}: {exc}"[:400])
+            self._runner.record_event("restore", "failed", f"{data.name}: {exc}"[:400])
             raise
         try:
             with snapshot.transaction(write=False) as tx:
                 report = bk.verify_snapshot(tx, keys.master, manifest)
-                counts = repo.table_counts(tx.conn)
+                counts = db_snapshot.table_counts(tx.conn)
             if {t: n for t, n in counts.items() if t in manifest["counts"]} != manifest["counts"]:
                 raise IntegrityError("the backup's row counts differ from its manifest")
-            if self.storage.backend == "sqlite":
+            if self._storage.backend == "sqlite":
                 self._swap_sqlite(snapshot, scratch)
             else:
                 self._copy_into_postgres(snapshot, keys.master, data.name, manifest)
         except VaultError as exc:
-            self.record_event("restore", "failed", f"{data.name}: {exc}"[:400])
+            self._runner.record_event("restore", "failed", f"{data.name}: {exc}"[:400])
             raise
         finally:
             snapshot.dispose()
             _remove_scratch(scratch)
-        self._rules = None
-        self._unlock_with(keys.master)  # the restored keyring
-        if self.storage.backend == "sqlite":
-            self.record_event("restore", "allowed", f"from {data.name} audit_seq={manifest['audit']['seq']}")
+        self._rules.forget()  # the restored rules may carry the same version number
+        self._reopen_keys(keys.master)  # the restored keyring
+        if self._storage.backend == "sqlite":
+            self._runner.record_event("restore", "allowed", f"from {data.name} audit_seq={manifest['audit']['seq']}")
         log_event(_log, "backup_restored", file=str(data), audit_seq=manifest["audit"]["seq"],
                   sample=report["decrypted_sample"])
-        return dict(report, file=data.name, backend=self.storage.backend)
+        return dict(report, file=data.name, backend=self._storage.backend)
 
     def _scratch_copy(self, data: Path, manifest: dict[str, Any]) -> tuple[Storage, Path]:
         """The backup as a private SQLite database beside the live one (or in the vault folder)."""
-        live = self.storage.path
-        folder = live.parent if live is not None else Path(self.vault_dir or ".")
+        live = self._storage.path
+        folder = live.parent if live is not None else Path(self._vault_dir or ".")
         scratch = bk.create_private(folder / f".restore-{pysecrets.token_hex(6)}.db")
         try:
             if manifest["kind"] == "sqlite":
@@ -169,7 +172,7 @@ class BackupOps(VaultBase):
                 storage = Storage(sqlite_url(scratch))
                 storage.migrate()
                 with storage.transaction() as tx, open(data, encoding="utf-8") as lines:
-                    repo.load_rows(tx.conn, repo.read_jsonl(lines, bk.decode_value))
+                    db_snapshot.load_rows(tx.conn, db_snapshot.read_jsonl(lines, bk.decode_value))
         except VaultError:
             _remove_scratch(scratch)
             raise
@@ -179,14 +182,13 @@ class BackupOps(VaultBase):
         return storage, scratch
 
     def _swap_sqlite(self, snapshot: Storage, scratch: Path) -> None:
-        live = self.storage.path
+        live = self._storage.path
         if live is None:
             raise StorageError("this SQLite vault has no file to restore into")
         snapshot.dispose()  # last connection closed: its WAL is folded in and removed
-        self.storage.dispose()
+        self._storage.dispose()
         if live.exists():
-            with closing(sqlite3.connect(live)) as raw:
-                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db_snapshot.sqlite_checkpoint(live)
             if Path(f"{live}-wal").exists():
                 raise Conflict("another process has the vault open: stop it before restoring")
         os.replace(scratch, live)
@@ -197,40 +199,29 @@ class BackupOps(VaultBase):
             os.close(dir_fd)
 
     def _copy_into_postgres(self, snapshot: Storage, master: bytes, name: str, manifest: dict[str, Any]) -> None:
-        from ..storage.repository import Tx
+        from ..storage.tx import Tx
 
-        with snapshot.engine.connect() as source, self.storage.engine.connect() as conn:
+        with snapshot.engine.connect() as source, self._storage.engine.connect() as conn:
             with conn.begin():  # all or nothing; other replicas wait on the table locks
-                repo.copy_all(source, conn)
-                tx = Tx(conn, self.storage.backend)
+                db_snapshot.copy_all(source, conn)
+                tx = Tx(conn, self._storage.backend)
                 restored = bk.SnapshotKeys(tx, master)
-                state = tx.get_state(lock=True)
-                self._append(_AuditKeys(restored.audit_key), tx, state, None, "allowed",
-                             f"from {name} audit_seq={manifest['audit']['seq']}", ctx=self._caller(),
-                             operation="restore")
+                state = repos.state.get_state(tx, lock=True)
+                self._runner.append(tx, state, restored.audit_key, self._runner.caller.current(), "restore", "allowed",
+                                    f"from {name} audit_seq={manifest['audit']['seq']}")
 
     # -- the key ------------------------------------------------------------------------------------
     def export_master_key(self) -> str:
-        """The master key in base64, for safekeeping. Needs the admin role; audited as ``key_export``."""
-        keys = self._unsealed()
-        with self.attempt("key_export") as att:
+        """The master key in base64, for safekeeping. Needs the admin role; audited as ``key_export``.
+
+        Raises ``Sealed``, ``AccessDenied``, ``StorageError``, ``AuditFailure``.
+        """
+        keys = self._keys.get()
+        with self._runner.attempt("key_export") as att:
             att.require_role("admin")
             att.reason = "master key exported on request"
         log_event(_log, "master_key_exported")
         return base64.b64encode(keys.master).decode()
-
-
-def _sqlite_head(raw: sqlite3.Connection) -> dict[str, Any]:
-    row = raw.execute("SELECT vault_id, audit_seq, audit_mac FROM vault_state WHERE id = 1").fetchone()
-    if row is None:
-        raise IntegrityError("the database holds no vault state: nothing to back up")
-    return {"vault_id": row[0], "audit": {"seq": int(row[1]), "mac": bytes(row[2]).hex()}}
-
-
-def _sqlite_counts(raw: sqlite3.Connection) -> dict[str, int]:
-    names = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                        "AND name NOT LIKE 'sqlite_%' AND name != ?", (repo.ALEMBIC_TABLE,))]
-    return {n: raw.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
 
 
 def _remove_scratch(scratch: Path) -> None:

@@ -1,67 +1,75 @@
-"""Health figures and status for dashboards and monitoring."""
+"""Health figures and status for dashboards and monitoring: figures, never values."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..audit import US_PER_DAY
 from ..access import ADMIN_ROLE
-from ..audit import to_datetime
+from ..types import US_PER_DAY, to_datetime
 from ..crypto.keyring import ROTATE_BEFORE
-from ..storage.backup_repo import count_login_failures_since
-from ..storage.schema import secrets
-from .base import VaultBase
+from ..storage import repos
+from ..storage import Storage
+from ..types import Clock
+from .audit import AuditService
+from .runner import Runner
 
 
-
-class HealthOps(VaultBase):
+class HealthService:
     """``get_vault_health`` and ``status``: figures, never values."""
 
-    def status(self) -> dict[str, Any]:
-        """Sealed or not, backend, key source and terms (no secrets; no access needed beyond a caller)."""
-        out: dict[str, Any] = {"sealed": self.sealed, "backend": self.storage.backend,
-                               "strict": self.strict, "key_source": self.key_source}
+    def __init__(self, runner: Runner, storage: Storage, clock: Clock, audit: AuditService):
+        self._runner, self._storage, self._clock, self._audit = runner, storage, clock, audit
+
+    def status(self, *, sealed: bool, strict: bool, key_source: str | None) -> dict[str, Any]:
+        """Sealed or not, backend, key source and terms (no secrets; no access needed beyond a caller).
+
+        Raises nothing: an unreachable database is reported as ``reachable: False``.
+        """
+        out: dict[str, Any] = {"sealed": sealed, "backend": self._storage.backend, "strict": strict,
+                               "key_source": key_source}
         try:
-            with self.storage.transaction(write=False) as tx:
-                state = tx.get_state()
+            with self._storage.transaction(write=False) as tx:
+                state = repos.state.get_state(tx)
                 out["reachable"] = True
                 out["vault_id"] = state["vault_id"] if state else None
                 out["key_terms"] = [{"term": r["term"], "created_at": to_datetime(r["created_at"]),
-                                     "encryptions": r["encryptions"]} for r in tx.wrapped_keys("data")]
+                                     "encryptions": r["encryptions"]} for r in repos.keys.wrapped_keys_of(tx, "data")]
                 out["audit_rows"] = state["audit_seq"] if state else 0
         except Exception as exc:  # monitoring wants an answer, not a traceback
             out.update(reachable=False, error=type(exc).__name__)
         return out
 
     def get_vault_health(self) -> dict[str, Any]:
-        """Counts by environment and type, expiring and overdue, key terms, audit chain head."""
-        with self.attempt("health", durable=False, audited=False) as att:
+        """Counts by environment and type, expiring and overdue, key terms, audit chain head.
+
+        Figures only for admins and auditors; others see sealed/backend/reachable.
+        Raises ``Sealed``, ``AccessDenied`` (strict mode without a context), ``StorageError``.
+        """
+        with self._runner.attempt("health", durable=False, audited=False) as att:
             tx = att.tx
-            now = self.clock()
+            now = self._clock()
             by_env: dict[str, int] = {}
             by_type: dict[str, int] = {}
-            for r in tx.count_secrets_by():
+            for r in repos.secrets.count_secrets_by(tx):
                 by_env[r["environment"]] = by_env.get(r["environment"], 0) + r["n"]
                 by_type[r["secret_type"]] = by_type.get(r["secret_type"], 0) + r["n"]
-            s = secrets.c
             health = {
                 "sealed": False,
-                "backend": self.storage.backend,
+                "backend": self._storage.backend,
                 "reachable": True,
                 "total_secrets": sum(by_env.values()),
                 "by_environment": by_env,
                 "by_type": by_type,
-                "expiring_soon": tx.count_where(s.expires_at.is_not(None), s.expires_at < now + 30 * US_PER_DAY),
-                "expired": tx.count_where(s.expires_at.is_not(None), s.expires_at < now),
-                "rotation_due": tx.count_where(s.next_rotation_at.is_not(None), s.next_rotation_at <= now),
-                "rotation_overdue": tx.count_where(s.next_rotation_at.is_not(None),
-                                                   s.next_rotation_at <= now - US_PER_DAY),
+                "expiring_soon": repos.secrets.count_expiring(tx, now + 30 * US_PER_DAY),
+                "expired": repos.secrets.count_expiring(tx, now),
+                "rotation_due": repos.secrets.count_rotation_due(tx, now),
+                "rotation_overdue": repos.secrets.count_rotation_due(tx, now - US_PER_DAY),
                 "key_terms": [{"term": r["term"], "created_at": to_datetime(r["created_at"]),
                                "age_days": (now - r["created_at"]) / US_PER_DAY, "encryptions": r["encryptions"]}
-                              for r in tx.wrapped_keys("data")],
+                              for r in repos.keys.wrapped_keys_of(tx, "data")],
                 "audit_rows": att.state["audit_seq"],
-                "last_audit_verify": getattr(self, "_last_verify", None) and self._last_verify.to_dict(),
-                "failed_logins_24h": count_login_failures_since(tx, now - US_PER_DAY),
+                "last_audit_verify": self._audit.last_verify and self._audit.last_verify.to_dict(),
+                "failed_logins_24h": repos.users.count_failures_since(tx, now - US_PER_DAY),
                 "key_encryption_limit": ROTATE_BEFORE,
             }
             health["needs_attention"] = needs_attention(health)

@@ -1,4 +1,4 @@
-"""Storage side of backup and restore, and operator queries. Opaque bytes only; no crypto here.
+"""Whole-database snapshots for backup and restore, on a raw connection. Opaque bytes only; no crypto here.
 
 - SQLite: SQLite's online backup API on a raw pooled connection (one step,
   so the copy is one consistent snapshot while writers carry on in WAL mode).
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,8 +19,6 @@ from sqlalchemy import MetaData, Table, func, insert, select, text
 from sqlalchemy.engine import Connection
 
 from ..errors import IntegrityError
-from .repository import Tx
-from .schema import login_failures
 
 ALEMBIC_TABLE = "alembic_version"
 _BATCH = 1000
@@ -64,6 +63,26 @@ def sqlite_backup(engine, dest: Path) -> None:
             target.close()
     finally:
         raw.close()
+
+
+def sqlite_file_summary(path: Path) -> tuple[dict[str, Any], dict[str, int], str]:
+    """(head as ``head_of`` gives it, rows per table, schema revision) of a SQLite backup file, read-only."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as raw:
+        row = raw.execute("SELECT vault_id, audit_seq, audit_mac FROM vault_state WHERE id = 1").fetchone()
+        if row is None:
+            raise IntegrityError("the database holds no vault state: nothing to back up")
+        head = {"vault_id": row[0], "audit": {"seq": int(row[1]), "mac": bytes(row[2]).hex()}}
+        names = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                            "AND name NOT LIKE 'sqlite_%' AND name != ?", (ALEMBIC_TABLE,))]
+        counts = {n: raw.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+        revision = raw.execute(f"SELECT version_num FROM {ALEMBIC_TABLE}").fetchone()[0]
+    return head, counts, revision
+
+
+def sqlite_checkpoint(path: Path) -> None:
+    """Fold the WAL of the SQLite file at ``path`` into it (before the file is replaced)."""
+    with closing(sqlite3.connect(path)) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 # -- JSON lines (PostgreSQL) ---------------------------------------------------------------------
@@ -161,10 +180,3 @@ def _reset_sequences(conn: Connection, tables: list[Table]) -> None:
             if seq:
                 conn.execute(text(f'SELECT setval(:s, COALESCE((SELECT max("{col.name}") FROM "{table.name}"), 0) + 1, '
                                   "false)"), {"s": seq})
-
-
-# -- operator queries ---------------------------------------------------------------------------
-def count_login_failures_since(tx: Tx, since: int) -> int:
-    """Failed console logins at or after ``since`` (microseconds), every principal."""
-    return int(tx.conn.execute(select(func.count()).select_from(login_failures)
-                               .where(login_failures.c.ts >= since)).scalar_one())

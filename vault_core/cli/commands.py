@@ -1,100 +1,22 @@
-"""``vault-console``: the operator command line. It calls the vault facade only.
+"""The vault's everyday commands: init, status, serve, put, get, list, rotate, run, import and export."""
 
-The CLI acts as a named principal (``--principal`` or ``VAULT_PRINCIPAL``) and
-is audited like any other caller. Values are read from stdin or a prompt,
-never from an argument, and printed only with ``get --reveal``.
-
-Exit codes: 0 ok, 1 something needs a human (health), 2 bad usage or input,
-3 access denied, 4 sealed or wrong key, 5 not found, 6 conflict, 7 storage or
-audit failure, 8 integrity (audit chain broken, corrupted backup);
-``run`` exits with its command's code (127: command not found).
-"""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import getpass
-import json
 import os
 import sys
-from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
-from . import errors
-from .logs import configure_logging, get_logger, log_event
-from .vault import Vault, open_vault
+from .. import errors
+from ..logs import log_event
+from ..vault import open_vault
 
-EXIT = {errors.ValidationError: 2, errors.AccessDenied: 3, errors.Sealed: 4, errors.InvalidKey: 4,
-        errors.NotFound: 5, errors.Conflict: 6, errors.StorageError: 7, errors.IntegrityError: 8,
-        errors.AuditFailure: 7}
-_log = get_logger("cli")
+from .common import _log, add_command, emit, env_var_name, open_for, parse_time, read_secret_input
 
 
-# -- helpers shared by the commands ---------------------------------------------------------------
-def emit(data: Any, as_json: bool) -> None:
-    """Print a dict (key: value lines), a list of dicts (one line each) or JSON."""
-    if as_json:
-        print(json.dumps(data, default=str, indent=2))
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            print(f"{key}: {value}")
-    else:
-        for item in data:
-            print("  ".join(f"{v}" for v in item.values()) if isinstance(item, dict) else item)
-
-
-def open_for(args: argparse.Namespace, *, create: bool = False) -> Vault:
-    """Open the vault as the CLI's principal; prompt for a passphrase on a terminal if the key needs one."""
-    vault = open_vault(args.path, create=create, unlock=False, principal=args.principal)
-    try:
-        vault.unlock(create=create)
-    except errors.Sealed:
-        if not sys.stdin.isatty() or "passphrase" not in str(sys.exc_info()[1]):
-            raise
-        vault.unlock(passphrase=getpass.getpass("Passphrase for the master key: "))
-    return vault
-
-
-def read_secret_input(label: str, *, confirm: bool = True) -> str | bytes:
-    """A value from stdin (one trailing newline dropped) or a hidden prompt: never from argv."""
-    if not sys.stdin.isatty():
-        data = sys.stdin.buffer.read()
-        if data.endswith(b"\r\n"):
-            data = data[:-2]
-        elif data.endswith(b"\n"):
-            data = data[:-1]
-        if not data:
-            raise errors.ValidationError(f"no {label} on standard input")
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data  # stored as bytes
-    value = getpass.getpass(f"{label}: ")
-    if confirm and value != getpass.getpass("Repeat it: "):
-        raise errors.ValidationError(f"the two {label}s differ")
-    if not value:
-        raise errors.ValidationError(f"an empty {label}")
-    return value
-
-
-def parse_time(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise errors.ValidationError("times are ISO 8601, e.g. 2026-12-31 or 2026-12-31T12:00:00+00:00") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def env_var_name(name: str) -> str:
-    """``db.password`` / ``stripe/api-key`` → ``DB_PASSWORD`` / ``STRIPE_API_KEY``."""
-    return "".join("_" if c in "./-" else c for c in name).upper()
-
-
-# -- setup and status ------------------------------------------------------------------------------
 def cmd_init(args: argparse.Namespace) -> int:
     passphrase = None
     if args.passphrase:
@@ -129,7 +51,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .console.serve import main as serve_main
+    from ..console.serve import main as serve_main
 
     return serve_main(args)
 
@@ -212,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise errors.ValidationError("give a command after --, e.g. vault-console run -- python app.py")
-    from .environments import Environment, default_environment
+    from ..types import Environment, default_environment
 
     environment = Environment.parse(args.env) if args.env else default_environment()
     vault = open_for(args)
@@ -249,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # -- migration ------------------------------------------------------------------------------------------
 def cmd_import_toml(args: argparse.Namespace) -> int:
-    from .migration import import_toml
+    from ..migration import import_toml
 
     vault = open_for(args)
     report = import_toml(vault, args.file, args.env, dry_run=args.dry_run, metadata=args.meta)
@@ -258,7 +180,7 @@ def cmd_import_toml(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .migration import EXPORT_WARNING, export_docker_env, export_dotenv, export_toml, write_private
+    from ..migration import EXPORT_WARNING, export_docker_env, export_dotenv, export_toml, write_private
 
     vault = open_for(args)
     if args.format == "toml":
@@ -273,35 +195,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- the parser -------------------------------------------------------------------------------------------
-def _common(parser: argparse.ArgumentParser, top: bool) -> None:
-    """Options accepted before or after the command (SUPPRESS: a subcommand never resets them)."""
-    d = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
-    parser.add_argument("--path", default=d(None), help="vault folder (default: VAULT_PATH or ./.vault)")
-    parser.add_argument("--principal", default=d(None), help="act as this principal (default: VAULT_PRINCIPAL)")
-    parser.add_argument("--json", action="store_true", default=d(False), help="machine-readable output")
-    parser.add_argument("--log-level", default=d(os.environ.get("VAULT_LOG_LEVEL", "WARNING")),
-                        help="JSON logs on stderr at this level (default WARNING)")
-
-
-def add_command(sub, name: str, func, help_text: str, *, env: bool = False, secret: bool = False):
-    p = sub.add_parser(name, help=help_text, description=help_text)
-    _common(p, top=False)
-    if secret:
-        p.add_argument("name", help="secret name, e.g. db.password")
-    if env:
-        p.add_argument("--env", default=None, help="environment (default: VAULT_ENVIRONMENT or development)")
-    p.set_defaults(func=func)
-    return p
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from . import cli_ops
-
-    parser = argparse.ArgumentParser(prog="vault-console", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n")[-1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(parser, top=True)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_commands(sub) -> None:
+    """Register these commands on the subparsers ``sub`` (in the order ``--help`` lists them)."""
     p = add_command(sub, "init", cmd_init, "create a vault and its master key (0600 file in a 0700 folder)")
     p.add_argument("--passphrase", action="store_true", help="wrap the master key with a passphrase (prompted)")
     add_command(sub, "status", cmd_status, "sealed or not, backend, key terms, counts")
@@ -346,32 +241,3 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env: for python-dotenv; docker-env: for docker --env-file (one-line values only)")
     p.add_argument("--with-meta", action="store_true", help="toml: add type, tags, description per secret")
     p.add_argument("--out", help="file to create (0600); default stdout")
-    cli_ops.add_commands(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        configure_logging(args.log_level)
-    except ValueError:
-        parser.error("--log-level must be DEBUG, INFO, WARNING or ERROR")
-    code = 1
-    try:
-        code = args.func(args)
-        return code
-    except errors.VaultError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        code = next((c for cls, c in EXIT.items() if isinstance(exc, cls)), 1)
-        return code
-    except KeyboardInterrupt:
-        code = 130
-        return code
-    finally:
-        log_event(_log, "cli_command", command=args.command, principal=args.principal or os.environ.get(
-            "VAULT_PRINCIPAL"), exit_code=code)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

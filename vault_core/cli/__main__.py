@@ -1,0 +1,7 @@
+"""``python -m vault_core.cli``."""
+
+import sys
+
+from .parser import main
+
+sys.exit(main())

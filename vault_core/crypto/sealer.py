@@ -1,0 +1,40 @@
+"""The one owner of the associated data: every stored version is sealed and opened here.
+
+A version's ciphertext is bound to its environment, secret id, name and
+version number, so a ciphertext copied to another row (or another version
+of the same row) fails authentication instead of decrypting as something
+else. Callers pass the secret's row (``environment``, ``id``, ``name``,
+``salt``) and the version; nobody else builds the associated data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .barrier import Barrier
+
+
+def secret_aad(environment: str, secret_id: str, name: str, version: int) -> bytes:
+    """Associated data for one stored version of one secret."""
+    return f"vault/secret/v1\x00{environment}\x00{secret_id}\x00{name}\x00{version}".encode()
+
+
+def _aad(secret: Mapping[str, Any], version: int) -> bytes:
+    return secret_aad(secret["environment"], secret["id"], secret["name"], version)
+
+
+def seal_version(barrier: Barrier, secret: Mapping[str, Any], version: int, plaintext: bytes) -> bytes:
+    """The ciphertext of ``plaintext`` as ``version`` of ``secret``. Raises nothing of its own."""
+    return barrier.seal(plaintext, salt=secret["salt"], aad=_aad(secret, version))
+
+
+def open_version(barrier: Barrier, secret: Mapping[str, Any], version: int, blob: bytes) -> bytes:
+    """The plaintext of ``version`` of ``secret``. Raises ``IntegrityError`` when it was tampered with or moved."""
+    return barrier.open(blob, salt=secret["salt"], aad=_aad(secret, version))
+
+
+def reseal_version(barrier: Barrier, secret: Mapping[str, Any], version: int, blob: bytes) -> bytes:
+    """The same plaintext sealed under the active key term (re-encryption). Raises ``IntegrityError``."""
+    aad = _aad(secret, version)
+    return barrier.seal(barrier.open(blob, salt=secret["salt"], aad=aad), salt=secret["salt"], aad=aad)

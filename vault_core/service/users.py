@@ -1,0 +1,300 @@
+"""Console users: passwords, logins, server-side sessions, lockout.
+
+Passwords are bcrypt hashes (the format streamlit-authenticator's ``Hasher``
+writes and checks) in ``principals.password_hash``. A login returns a random
+session token; the database keeps only a keyed hash of it, with the
+principal's ``session_epoch`` at login. A session is valid while it is not
+expired nor revoked and its epoch still equals the principal's, so logout,
+password change, lock, ``end_sessions`` and role changes (``set_roles`` bumps
+the epoch) all end older cookies. Failed logins are rows in
+``login_failures`` per canonical name: 5 in 15 minutes lock the name for 15
+minutes in every process sharing the database. Unknown names cost one bcrypt
+check against a dummy hash, like real ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets as pysecrets
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import bcrypt
+
+from ..context import make_context
+from ..errors import AccessDenied, AccountLocked, LoginFailed, NotFound, ValidationError
+from ..types import US_PER_MIN
+from ..validate import canonical_principal
+from ..storage import repos
+from ..storage import Storage
+from ..types import Clock
+from .access import AccessService
+from .keys import KeyHolder
+from .runner import Runner
+
+FAIL_LIMIT = 5
+FAIL_WINDOW_US = 15 * US_PER_MIN
+LOCK_US = 15 * US_PER_MIN
+SESSION_US = 12 * 60 * US_PER_MIN
+LOCKED_FOREVER = 2**62
+MIN_PASSWORD = 8
+MAX_PASSWORD_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) anything longer
+
+_dummy_hashes: dict[int, bytes] = {}
+_dummy_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """A valid console session as the router sees it (no token inside)."""
+
+    user: str
+    roles: tuple[str, ...]
+    session_id: str  # a short public id for the audit log, not a credential
+    must_change_password: bool
+    display_name: str = ""
+
+
+def check_password_text(password: Any) -> bytes:
+    """The password as bytes, or a ValidationError that does not echo it."""
+    if not isinstance(password, str):
+        raise ValidationError("the password must be text")
+    if "\x00" in password:
+        raise ValidationError("the password contains a NUL character")
+    data = password.encode("utf-8")
+    if len(data) > MAX_PASSWORD_BYTES:
+        raise ValidationError(f"passwords longer than {MAX_PASSWORD_BYTES} bytes (UTF-8) are not supported "
+                              "(bcrypt limit): choose a shorter one")
+    return data
+
+
+def _new_password_bytes(password: Any) -> bytes:
+    data = check_password_text(password)
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(f"the password must have at least {MIN_PASSWORD} characters")
+    return data
+
+
+class UsersService:
+    """Users of the console and their sessions. Managing others needs the admin role."""
+
+    def __init__(self, runner: Runner, storage: Storage, keys: KeyHolder, clock: Clock, access: AccessService):
+        self._runner, self._storage, self._keys, self._clock, self._access = runner, storage, keys, clock, access
+        self.bcrypt_rounds = 12  # tests lower it; the dummy hash always uses the same cost
+
+    # -- keys and hashes --------------------------------------------------------------
+    def _derived(self, label: bytes) -> bytes:
+        keys = self._keys.get()
+        base = keys.cookie_key or keys.audit_key  # vaults made before the cookie key existed
+        return hmac.new(base, b"vault/console/" + label, hashlib.sha256).digest()
+
+    def console_cookie_secret(self) -> str:
+        """The key that signs the console's login cookie (derived from the vault's cookie key).
+
+        Raises ``Sealed``.
+        """
+        return self._derived(b"cookie-jwt/v1").hex()
+
+    def _session_id(self, token: str) -> str:
+        return hmac.new(self._derived(b"session-id/v1"), token.encode(), hashlib.sha256).hexdigest()
+
+    def _hash(self, data: bytes) -> str:
+        return bcrypt.hashpw(data, bcrypt.gensalt(self.bcrypt_rounds)).decode()
+
+    def _dummy(self) -> bytes:
+        with _dummy_lock:
+            if self.bcrypt_rounds not in _dummy_hashes:
+                _dummy_hashes[self.bcrypt_rounds] = bcrypt.hashpw(pysecrets.token_bytes(16),
+                                                                  bcrypt.gensalt(self.bcrypt_rounds))
+            return _dummy_hashes[self.bcrypt_rounds]
+
+    def _login_ctx(self, user: str, ip: str | None, ua: str | None, **extra: Any):
+        return make_context(user, ip, ua, (), extra.get("session_id"), extra.get("forwarded_for"),
+                            extra.get("forwarded_trusted", False))
+
+    # -- login / session / logout (no security context needed) -----------------------------
+    def verify_login(self, name: str, password: str, ip: str | None = None, ua: str | None = None, *,
+                     forwarded_for: str | None = None, forwarded_trusted: bool = False) -> str:
+        """Check a password; return a new session token, or raise ``LoginFailed`` / ``AccountLocked``.
+
+        Oversized passwords raise ``ValidationError`` (bcrypt's 72-byte limit) and count as nothing.
+        Raises ``Sealed``, ``LoginFailed``, ``AccountLocked``, ``ValidationError``, ``StorageError``.
+        """
+        self._keys.get()  # refused while sealed, before any work
+        data = check_password_text(password)
+        dummy = self._dummy()  # made before any check, so no path pays for it alone
+        fwd = dict(forwarded_for=forwarded_for, forwarded_trusted=forwarded_trusted)
+        try:
+            user = canonical_principal(name)
+        except ValidationError:
+            bcrypt.checkpw(data, dummy)  # same cost as a real check
+            self._runner.record(self._login_ctx("invalid-username", ip, ua, **fwd), "login", "denied",
+                         "malformed user name")
+            raise LoginFailed("wrong user name or password") from None
+        now = self._clock()
+        with self._storage.transaction(write=False) as tx:
+            row = repos.principals.get_principal(tx, user)
+            recent = repos.users.count_failures(tx, user, now - FAIL_WINDOW_US)
+        stored = row["password_hash"] if row is not None else None
+        ok = bcrypt.checkpw(data, stored.encode() if stored else dummy) and stored is not None
+        ctx = self._login_ctx(user, ip, ua, **fwd)
+        locked = recent >= FAIL_LIMIT or (row is not None and (row["locked_until"] or 0) > now)
+        if locked:
+            self._runner.record(ctx, "login", "denied", "account locked")
+            raise AccountLocked("this account is locked after too many failed logins; try again later")
+        if not ok or row["disabled"]:
+            with self._storage.transaction(durable=False) as tx:
+                repos.users.add_failure(tx, user, now)
+                repos.users.clear_failures(tx, user, before=now - FAIL_WINDOW_US)
+                count = repos.users.count_failures(tx, user, now - FAIL_WINDOW_US)
+                if count >= FAIL_LIMIT and row is not None:
+                    repos.principals.update_principal(tx, user, locked_until=now + LOCK_US)
+            self._runner.record(ctx, "login", "denied", "wrong password" if row is not None else "unknown user")
+            if count >= FAIL_LIMIT:
+                self._runner.record(ctx, "login_lockout", "denied",
+                             f"{count} failed logins in 15 minutes: locked for 15 minutes")
+            raise LoginFailed("wrong user name or password")
+        token = pysecrets.token_urlsafe(32)
+        sid = self._session_id(token)
+        with self._storage.transaction() as tx:
+            repos.users.clear_failures(tx, user)
+            repos.users.prune_sessions(tx, now - SESSION_US)  # ended over a session lifetime ago: forgotten
+            repos.users.insert_session(tx, id=sid, principal=user, created_at=now, expires_at=now + SESSION_US,
+                                       epoch=row["session_epoch"], client_ip=ctx.ip_address, user_agent=ctx.user_agent)
+        self._runner.record(self._login_ctx(user, ip, ua, session_id=sid[:16], **fwd), "login", "allowed",
+                     "password")
+        return token
+
+    def check_session(self, token: Any) -> ConsoleSession | None:
+        """The session a token (from a cookie or session state) stands for, or None if it is not valid now.
+
+        Raises ``Sealed``, ``StorageError``.
+        """
+        if not isinstance(token, str) or not 20 <= len(token) <= 128:
+            return None
+        sid = self._session_id(token)
+        now = self._clock()
+        with self._storage.transaction(write=False) as tx:
+            row = repos.users.session_with_principal(tx, sid)
+        if (row is None or row["revoked_at"] is not None or row["expires_at"] <= now or row["disabled"]
+                or (row["locked_until"] or 0) > now or row["epoch"] != row["session_epoch"]):
+            return None
+        return ConsoleSession(user=row["principal"], roles=tuple(json.loads(row["roles"])), session_id=sid[:16],
+                              must_change_password=bool(row["must_change_password"]),
+                              display_name=row["display_name"] or "")
+
+    def logout(self, token: Any, ip: str | None = None, ua: str | None = None) -> bool:
+        """End the session of ``token`` (its cookie stops working); audited. False if it was not active.
+
+        Raises ``Sealed``, ``StorageError``.
+        """
+        if not isinstance(token, str) or not 20 <= len(token) <= 128:
+            return False
+        self._keys.get()  # refused while sealed, before any work
+        sid = self._session_id(token)
+        with self._storage.transaction() as tx:
+            row = repos.users.get_session(tx, sid)
+            ended = row is not None and repos.users.revoke_session(tx, sid, self._clock())
+        if ended:
+            self._runner.record(self._login_ctx(row["principal"], ip, ua, session_id=sid[:16]), "logout",
+                         "allowed", "")
+        return ended
+
+    # -- administration (audited attempts) ------------------------------------------------------
+    def add_user(self, name: str, password: str, roles: Iterable[str] = (), *, display_name: str = "",
+                 email: str = "", must_change_password: bool = True) -> str:
+        """Create a console user with a password. Needs the admin role.
+
+        Raises ``Sealed``, ``AccessDenied``, ``ValidationError`` (weak password), ``Conflict``, ``StorageError``.
+        """
+        digest = self._hash(_new_password_bytes(password))
+        return self._access.create_principal("user_add", name, roles, display_name=display_name, email=email,
+                                      kind="user", password_hash=digest,
+                                      must_change_password=bool(must_change_password), session_epoch=0)
+
+    def set_password(self, name: str, password: str, *, current_password: str | None = None,
+                     must_change: bool | None = None) -> None:
+        """Set a password and end every session of the user.
+
+        A user changing their own password gives ``current_password``; an admin
+        resetting someone else's does not (the user must then change it at the next login).
+        Raises ``Sealed``, ``AccessDenied`` (wrong current password, or not admin), ``ValidationError``,
+        ``NotFound``, ``StorageError``.
+        """
+        user = canonical_principal(name)
+        digest = self._hash(_new_password_bytes(password))
+        current = None if current_password is None else check_password_text(current_password)
+        with self._runner.attempt("password_set") as att:
+            att.name = user
+            row = repos.principals.get_principal(att.tx, user)
+            own = att.ctx.user_id == user and current is not None
+            if own:
+                stored = row["password_hash"] if row is not None else None
+                if not bcrypt.checkpw(current, stored.encode() if stored else self._dummy()) or stored is None:
+                    raise AccessDenied("the current password is wrong")
+            else:
+                att.require_role("admin")
+            if row is None:
+                raise NotFound(f"no user {user}")
+            force = (not own) if must_change is None else bool(must_change)
+            now = self._clock()
+            repos.principals.update_principal(att.tx, user, password_hash=digest, must_change_password=force,
+                                              updated_at=now,
+                                              session_epoch=row["session_epoch"] + 1)
+            repos.users.revoke_sessions_of(att.tx, user, now)
+            att.reason = "own password" if own else "reset by admin"
+
+    def _admin_user_change(self, operation: str, name: str, allow_self: bool = False, **values: Any) -> None:
+        user = canonical_principal(name)
+        with self._runner.attempt(operation) as att:
+            att.name = user
+            if not (allow_self and att.ctx.user_id == user):
+                att.require_role("admin")
+            row = repos.principals.get_principal(att.tx, user)
+            if row is None:
+                raise NotFound(f"no user {user}")
+            now = self._clock()
+            repos.principals.update_principal(att.tx, user, updated_at=now, session_epoch=row["session_epoch"] + 1,
+                                              **values)
+            ended = repos.users.revoke_sessions_of(att.tx, user, now)
+            if operation == "user_unlock":
+                repos.users.clear_failures(att.tx, user)
+            att.reason = f"{ended} session(s) ended"
+
+    def lock_user(self, name: str) -> None:
+        """Lock a user until ``unlock_user`` and end their sessions. Needs the admin role.
+
+        Raises ``Sealed``, ``AccessDenied``, ``ValidationError``, ``NotFound``, ``StorageError``.
+        """
+        self._admin_user_change("user_lock", name, locked_until=LOCKED_FOREVER)
+
+    def unlock_user(self, name: str) -> None:
+        """Lift a lock (an admin's or the failed-login one). Needs the admin role.
+
+        Raises ``Sealed``, ``AccessDenied``, ``ValidationError``, ``NotFound``, ``StorageError``.
+        """
+        self._admin_user_change("user_unlock", name, locked_until=None)
+
+    def end_sessions(self, name: str) -> None:
+        """End every console session of ``name`` (admins, or the user themself).
+
+        Raises ``Sealed``, ``AccessDenied``, ``ValidationError``, ``NotFound``, ``StorageError``.
+        """
+        self._admin_user_change("sessions_end", name, allow_self=True)
+
+    def list_sessions(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Active sessions (no tokens), of one user or of all. Admins, or a user for their own.
+
+        Raises ``Sealed``, ``AccessDenied``, ``ValidationError``, ``StorageError``.
+        """
+        user = None if name is None else canonical_principal(name)
+        with self._runner.attempt("sessions_list", durable=False, audited=False) as att:
+            if user is None or user != att.ctx.user_id:
+                att.require_role("admin")
+            return [{"session": r["id"][:16], "user": r["principal"], "created_at": r["created_at"],
+                     "expires_at": r["expires_at"], "client_ip": r["client_ip"], "user_agent": r["user_agent"]}
+                    for r in repos.users.active_sessions(att.tx, user, self._clock())]

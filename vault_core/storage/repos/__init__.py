@@ -1,0 +1,11 @@
+"""The repositories: one narrow module per table family, all in one style.
+
+Each is module-level statements plus functions ``f(tx, ...)`` that return
+their results (``storage/tx.py``). They move opaque bytes and plain metadata
+only: no key or plaintext reaches storage. ``tests/test_storage_contract.py``
+runs every one of them on SQLite and on PostgreSQL.
+"""
+
+from . import audit, jobs, keys, leases, principals, rules, secrets, state, users, versions
+
+__all__ = ["audit", "jobs", "keys", "leases", "principals", "rules", "secrets", "state", "users", "versions"]

@@ -1,0 +1,91 @@
+"""The audit log (``audit_log``), its chain head (in ``vault_state``) and per-day counters (``audit_daily``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+
+from ..schema import audit_daily, audit_log, vault_state
+from ..tx import Hot, Tx
+
+_A, _D = audit_log.c, audit_daily.c
+_COLUMNS = tuple(c.key for c in _A)
+_INSERT = Hot(insert(audit_log).values({c: bindparam(c) for c in _COLUMNS}))
+_HEAD_UPDATE = Hot(update(vault_state).where(vault_state.c.id == 1)
+                   .values(audit_seq=bindparam("h_seq"), audit_mac=bindparam("h_mac")))
+_DAILY_BUMP = Hot(update(audit_daily)
+                  .where(and_(_D.day == bindparam("d_day"), _D.operation == bindparam("d_op"),
+                              _D.outcome == bindparam("d_outcome")))
+                  .values(count=_D.count + 1))
+_DAILY_INSERT = Hot(insert(audit_daily).values(day=bindparam("d_day"), operation=bindparam("d_op"),
+                                               outcome=bindparam("d_outcome"), count=1))
+_RANGE = Hot(select(audit_log).where(_A.seq > bindparam("after")).order_by(_A.seq).limit(bindparam("lim")))
+_FORWARDED_TRUSTED = _COLUMNS.index("forwarded_trusted")
+
+
+def append_audit(tx: Tx, row: dict[str, Any], day: int) -> None:
+    """Insert one chained row, move the head and count it, all in this transaction."""
+    tx.run(_INSERT, {c: row.get(c) for c in _COLUMNS})
+    tx.run(_HEAD_UPDATE, {"h_seq": row["seq"], "h_mac": row["mac"]})
+    key = {"d_day": day, "d_op": row["operation"], "d_outcome": row["outcome"]}
+    if tx.run(_DAILY_BUMP, key) == 0:
+        tx.run(_DAILY_INSERT, key)
+
+
+def iter_audit(tx: Tx, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every row in chain order as plain dicts, read in batches (verification, backups).
+
+    Driver tuples, not RowMappings: verifying a million rows is dominated by
+    per-row overhead, and this path is 3x cheaper.
+    """
+    after = 0
+    while True:
+        rows = tx.tuples(_RANGE, {"after": after, "lim": batch})
+        for r in rows:
+            row = dict(zip(_COLUMNS, r))
+            row["forwarded_trusted"] = bool(r[_FORWARDED_TRUSTED])  # SQLite hands back 0/1
+            yield row
+        if len(rows) < batch:
+            return
+        after = rows[-1][0]
+
+
+FILTERS = ("secret_id", "principal", "operation", "environment", "outcome", "secret_name", "value_hash")
+
+
+def query_audit(tx: Tx, *, filters: Mapping[str, Any], before: tuple[int, int] | None,
+                limit: int) -> list[Mapping[str, Any]]:
+    """Newest first by (ts, seq), keyset-paginated: the indexes end in (ts, seq).
+
+    ``filters``: a column of ``FILTERS`` → the value it must equal, and
+    ``since``/``until`` → the range of ``ts`` (microseconds; since inclusive).
+    """
+    stmt = select(audit_log).order_by(_A.ts.desc(), _A.seq.desc()).limit(limit)
+    for key, value in filters.items():
+        if key == "since":
+            stmt = stmt.where(_A.ts >= value)
+        elif key == "until":
+            stmt = stmt.where(_A.ts < value)
+        elif key in FILTERS:
+            stmt = stmt.where(_A[key] == value)
+        else:
+            raise ValueError(f"no audit filter {key!r}")
+    if before is not None:
+        stmt = stmt.where(or_(_A.ts < before[0], and_(_A.ts == before[0], _A.seq < before[1])))
+    return tx.all(stmt)
+
+
+def audit_daily_counts(tx: Tx, since_day: int) -> list[Mapping[str, Any]]:
+    return tx.all(select(audit_daily).where(_D.day >= since_day).order_by(_D.day))
+
+
+def rotation_events(tx: Tx, operations: Sequence[str], secret_id: str | None,
+                    limit: int) -> list[Mapping[str, Any]]:
+    """Rows of the given operations (of one secret), newest first: the rotation history."""
+    stmt = select(_A.seq, _A.ts, _A.principal, _A.operation, _A.environment, _A.secret_id, _A.secret_name,
+                  _A.version, _A.outcome, _A.reason).where(_A.operation.in_(list(operations)))
+    if secret_id is not None:
+        stmt = stmt.where(_A.secret_id == secret_id)
+    return tx.all(stmt.order_by(_A.ts.desc(), _A.seq.desc()).limit(limit))

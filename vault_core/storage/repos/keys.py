@@ -1,0 +1,45 @@
+"""Wrapped keys (``wrapped_keys``): the data key terms and the audit/cookie keys, sealed by the master key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, select, update
+
+from ..schema import wrapped_keys
+from ..tx import Hot, Tx
+
+_W = wrapped_keys.c
+_COUNT_ENCRYPTIONS = Hot(update(wrapped_keys).where(and_(_W.purpose == "data", _W.term == bindparam("term")))
+                         .values(encryptions=_W.encryptions + bindparam("n")))
+
+
+def wrapped_keys_of(tx: Tx, purpose: str | None = None) -> list[Mapping[str, Any]]:
+    """Every wrapped key (of one ``purpose``), by purpose and term."""
+    stmt = select(wrapped_keys).order_by(_W.purpose, _W.term)
+    if purpose is not None:
+        stmt = stmt.where(_W.purpose == purpose)
+    return tx.all(stmt)
+
+
+def put_wrapped_key(tx: Tx, purpose: str, term: int, wrapped: bytes, created_at: int) -> None:
+    tx.run(insert(wrapped_keys).values(purpose=purpose, term=term, wrapped=wrapped, created_at=created_at,
+                                       encryptions=0))
+
+
+def rewrap_key(tx: Tx, purpose: str, term: int, wrapped: bytes) -> None:
+    tx.run(update(wrapped_keys).where(and_(_W.purpose == purpose, _W.term == term)).values(wrapped=wrapped))
+
+
+def count_encryptions(tx: Tx, term: int, n: int = 1) -> None:
+    tx.run(_COUNT_ENCRYPTIONS, {"term": term, "n": n})
+
+
+def data_terms(tx: Tx) -> list[Mapping[str, Any]]:
+    return tx.all(select(wrapped_keys).where(_W.purpose == "data").order_by(_W.term))
+
+
+def retire_term(tx: Tx, term: int, now: int) -> None:
+    tx.run(update(wrapped_keys).where(and_(_W.purpose == "data", _W.term == term, _W.retired_at.is_(None)))
+           .values(retired_at=now))

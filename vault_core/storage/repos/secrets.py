@@ -1,0 +1,204 @@
+"""Secrets (``secrets``): metadata rows, their live counters (``secret_counts``) and rotation schedule.
+
+Ciphertexts live in ``versions``; the hot read joins the two in one query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+
+from ..schema import secret_counts, secret_versions, secrets
+from ..tx import Hot, Tx
+
+_S, _V, _C = secrets.c, secret_versions.c, secret_counts.c
+
+# Hot-path statements are built once with bind parameters: SQLAlchemy then
+# reuses their cache key and compiled form, which halves the cost of a read.
+_READ_CURRENT = Hot(
+    select(_S.id, _S.name, _S.environment, _S.salt, _S.current_version, _S.deleted_at, _S.secret_type,
+           _V.ciphertext)
+    .select_from(secrets.join(secret_versions, and_(_V.secret_id == _S.id, _V.version == _S.current_version)))
+    .where(and_(_S.environment == bindparam("env"), _S.name == bindparam("name")))
+)
+_COLUMNS = tuple(c.key for c in _S)
+_DEFAULTS = {c.key: c.default.arg for c in _S if c.default is not None and not callable(c.default.arg)}
+_FIND = Hot(select(secrets).where(and_(_S.environment == bindparam("env"), _S.name == bindparam("name"))))
+_BY_ID = Hot(select(secrets).where(_S.id == bindparam("sid")))
+_INSERT = Hot(insert(secrets).values({c: bindparam(c) for c in _COLUMNS}))
+_COUNT_BUMP = Hot(update(secret_counts)
+                  .where(and_(_C.environment == bindparam("env"), _C.secret_type == bindparam("stype")))
+                  .values(n=_C.n + bindparam("delta")))
+_COUNT_INSERT = Hot(insert(secret_counts).values(environment=bindparam("env"), secret_type=bindparam("stype"),
+                                                 n=bindparam("delta")))
+# Built once: this runs on every cache check of the st.secrets replacement.
+_LIVE_VERSIONS = (select(_S.name, _S.current_version, _S.tags)
+                  .where(and_(_S.environment == bindparam("env"), _S.deleted_at.is_(None))))
+_LIVE_VERSIONS_HOT = Hot(_LIVE_VERSIONS)
+_UPDATES: dict[tuple, Hot] = {}
+
+
+def _update_stmt(keys: tuple[str, ...], cas: bool) -> Hot:
+    """An UPDATE of exactly these columns (optionally guarded by the current version), built once."""
+    stmt = _UPDATES.get((keys, cas))
+    if stmt is None:
+        where = _S.id == bindparam("sid")
+        if cas:
+            where = and_(where, _S.current_version == bindparam("expected"))
+        stmt = _UPDATES[(keys, cas)] = Hot(update(secrets).where(where).values({k: bindparam("v_" + k)
+                                                                               for k in keys}))
+    return stmt
+
+
+def read_current(tx: Tx, environment: str, name: str) -> Mapping[str, Any] | None:
+    """The hot path of a read: metadata and current ciphertext in one indexed query."""
+    return tx.one(_READ_CURRENT, {"env": environment, "name": name})
+
+
+def find_secret(tx: Tx, environment: str, name: str) -> Mapping[str, Any] | None:
+    return tx.one(_FIND, {"env": environment, "name": name})
+
+
+def secret_by_id(tx: Tx, secret_id: str) -> Mapping[str, Any] | None:
+    return tx.one(_BY_ID, {"sid": secret_id})
+
+
+def insert_secret(tx: Tx, **values: Any) -> None:
+    unknown = set(values) - set(_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown secret columns: {sorted(unknown)}")
+    tx.run(_INSERT, {c: values.get(c, _DEFAULTS.get(c)) for c in _COLUMNS})
+
+
+def _update(tx: Tx, secret_id: str, expected: int | None, values: dict[str, Any]) -> int:
+    keys = tuple(sorted(values))
+    params = {"v_" + k: values[k] for k in keys}
+    params["sid"] = secret_id
+    if expected is not None:
+        params["expected"] = expected
+    return tx.run(_update_stmt(keys, expected is not None), params)
+
+
+def update_secret(tx: Tx, secret_id: str, **values: Any) -> None:
+    _update(tx, secret_id, None, values)
+
+
+def cas_update_secret(tx: Tx, secret_id: str, expected_version: int, **values: Any) -> bool:
+    """Update only if the current version is still ``expected_version``."""
+    return _update(tx, secret_id, expected_version, values) == 1
+
+
+def purge_secret(tx: Tx, secret_id: str) -> None:
+    tx.run(delete(secret_versions).where(_V.secret_id == secret_id))
+    tx.run(delete(secrets).where(_S.id == secret_id))
+
+
+def list_secrets(
+    tx: Tx,
+    *,
+    environments: Iterable[str] | None = None,
+    secret_type: str | None = None,
+    prefix: str | None = None,
+    contains: str | None = None,
+    tag: str | None = None,
+    include_deleted: bool = False,
+    only_deleted: bool = False,
+    after: tuple[str, str] | None = None,
+    limit: int = 100,
+) -> list[Mapping[str, Any]]:
+    """Secrets ordered by (environment, name), keyset-paginated after ``after``."""
+    stmt = select(secrets).order_by(_S.environment, _S.name).limit(limit)
+    if environments is not None:
+        stmt = stmt.where(_S.environment.in_(list(environments)))
+    if secret_type is not None:
+        stmt = stmt.where(_S.secret_type == secret_type)
+    if prefix:
+        stmt = stmt.where(and_(_S.name >= prefix, _S.name < prefix + "\U0010ffff"))
+    if contains:
+        stmt = stmt.where(_S.name.contains(contains, autoescape=True))
+    if tag:
+        stmt = stmt.where(_S.tags.contains(json.dumps(tag), autoescape=True))
+    if only_deleted:
+        stmt = stmt.where(_S.deleted_at.is_not(None))
+    elif not include_deleted:
+        stmt = stmt.where(_S.deleted_at.is_(None))
+    if after is not None:
+        env, name = after
+        if environments is not None and len(set(environments)) == 1:
+            # one environment: "name > ?" keeps the search on the (environment, name) index
+            only = next(iter(environments))
+            stmt = stmt.where(_S.name > name) if only == env else stmt.where(_S.environment > env)
+        else:
+            stmt = stmt.where(or_(_S.environment > env, and_(_S.environment == env, _S.name > name)))
+    return tx.all(stmt)
+
+
+def live_versions(tx: Tx, environment: str, names: Sequence[str] | None = None) -> list[tuple[str, int, str]]:
+    """(name, current version, tags JSON) of the live secrets of one environment: versions, never values."""
+    if names is None:  # the common case runs on the driver cursor
+        return [(r[0], r[1], r[2]) for r in tx.tuples(_LIVE_VERSIONS_HOT, {"env": environment})]
+    stmt = _LIVE_VERSIONS.where(_S.name.in_(list(names)))
+    return [(r[0], r[1], r[2]) for r in tx.tuples(stmt, {"env": environment})]
+
+
+# -- counters --------------------------------------------------------------------------------------
+def count_secret(tx: Tx, environment: str, secret_type: str, delta: int) -> None:
+    """Move the live-secret counter of (environment, type) by ``delta`` (writers are serialised)."""
+    key = {"env": environment, "stype": secret_type, "delta": delta}
+    if tx.run(_COUNT_BUMP, key) == 0:
+        tx.run(_COUNT_INSERT, key)
+
+
+def count_secrets_by(tx: Tx) -> list[Mapping[str, Any]]:
+    """Live secrets counted by environment and type (from the counters, not a scan)."""
+    return tx.all(select(_C.environment, _C.secret_type, _C.n).where(_C.n != 0))
+
+
+def recount_secrets(tx: Tx) -> None:
+    """Rebuild the counters from the secrets table (after a bulk load that bypassed the vault)."""
+    tx.run(delete(secret_counts))
+    tx.run(insert(secret_counts).from_select(
+        ["environment", "secret_type", "n"],
+        select(_S.environment, _S.secret_type, func.count()).where(_S.deleted_at.is_(None))
+        .group_by(_S.environment, _S.secret_type)))
+
+
+def count_expiring(tx: Tx, before: int) -> int:
+    """Live secrets with an expiry before ``before``."""
+    return tx.scalar(select(func.count()).select_from(secrets)
+                     .where(_S.deleted_at.is_(None), _S.expires_at.is_not(None), _S.expires_at < before))
+
+
+def count_rotation_due(tx: Tx, at_or_before: int) -> int:
+    """Live secrets whose next rotation is at or before ``at_or_before``."""
+    return tx.scalar(select(func.count()).select_from(secrets)
+                     .where(_S.deleted_at.is_(None), _S.next_rotation_at.is_not(None),
+                            _S.next_rotation_at <= at_or_before))
+
+
+# -- the rotation schedule --------------------------------------------------------------------------
+def due_secret_ids(tx: Tx, now: int, limit: int) -> list[str]:
+    """Live secrets whose rotation is due, oldest due first (uses ix_secrets_next_rotation)."""
+    return [r[0] for r in tx.tuples(select(_S.id).where(and_(_S.next_rotation_at <= now, _S.deleted_at.is_(None)))
+                                    .order_by(_S.next_rotation_at, _S.id).limit(limit))]
+
+
+def claim_due(tx: Tx, secret_id: str, now: int, retry_at: int) -> bool:
+    """Move a due secret's next rotation to ``retry_at`` only if it is still due: the once-only check."""
+    return tx.run(update(secrets).where(and_(_S.id == secret_id, _S.next_rotation_at <= now,
+                                             _S.deleted_at.is_(None))).values(next_rotation_at=retry_at)) == 1
+
+
+def upcoming(tx: Tx, rotate_before: int, expire_before: int, limit: int) -> list[Mapping[str, Any]]:
+    """Live secrets to rotate before ``rotate_before`` or expiring before ``expire_before``."""
+    cols = (_S.id, _S.environment, _S.name, _S.secret_type, _S.next_rotation_at, _S.expires_at,
+            _S.last_rotated_at, _S.rotation_interval_days, _S.generator)
+    out: dict[str, Mapping[str, Any]] = {}
+    for clause, order in ((_S.next_rotation_at <= rotate_before, _S.next_rotation_at),
+                          (_S.expires_at <= expire_before, _S.expires_at)):
+        for r in tx.all(select(*cols).where(and_(clause, _S.deleted_at.is_(None))).order_by(order).limit(limit)):
+            out.setdefault(r["id"], r)
+    return list(out.values())
