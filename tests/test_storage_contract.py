@@ -178,19 +178,30 @@ def _principal(tx, name="bob", roles='["ops"]'):
     repos.principals.insert_principal(tx, name=name, kind="user", roles=roles, created_at=NOW, updated_at=NOW)
 
 
-def test_login_failures_count_and_clear(storage):
+def test_login_attempts_reserve_count_settle_and_clear(storage):
     from vault_core.storage.repos import users
 
+    def counts(tx, source, since=0):
+        return users.attempt_counts(tx, "bob", source, source_since=since, account_since=0)
+
     with storage.transaction() as tx:
-        for ts in (NOW, NOW + 10, NOW + 20):
-            users.add_failure(tx, "bob", ts)
-        users.add_failure(tx, "eve", NOW + 20)
+        ids = [users.add_attempt(tx, "bob", "10.0.0.1", ts) for ts in (NOW, NOW + 10, NOW + 20)]
+        other = users.add_attempt(tx, "bob", "10.0.0.2", NOW + 30)
+        users.add_attempt(tx, "eve", "10.0.0.1", NOW + 20)
+    assert len(set(ids)) == 3
     with storage.transaction() as tx:
-        assert users.count_failures(tx, "bob", NOW + 10) == 2
+        assert counts(tx, "10.0.0.1") == (3, NOW + 20, 4)  # pending attempts count
+        assert counts(tx, "10.0.0.1", since=NOW + 10) == (2, NOW + 20, 4)
+        assert counts(tx, "10.9.9.9") == (0, None, 4)
+        users.settle_attempt(tx, ids[0], "bob", "10.0.0.1", ok=False)  # a failure stays counted
+        assert counts(tx, "10.0.0.1") == (3, NOW + 20, 4)
+        users.settle_attempt(tx, other, "bob", "10.0.0.2", ok=True)  # a success forgets its source only
+        assert counts(tx, "10.0.0.2") == (0, None, 3) and counts(tx, "10.0.0.1")[0] == 3
         users.clear_failures(tx, "bob", before=NOW + 10)
-        assert users.count_failures(tx, "bob", 0) == 2
+        assert counts(tx, "10.0.0.1") == (2, NOW + 20, 2)
         users.clear_failures(tx, "bob")
-        assert users.count_failures(tx, "bob", 0) == 0 and users.count_failures(tx, "eve", 0) == 1
+        assert counts(tx, "10.0.0.1") == (0, None, 0)
+        assert users.attempt_counts(tx, "eve", "10.0.0.1", source_since=0, account_since=0) == (1, NOW + 20, 1)
 
 
 def test_sessions_join_revoke_list_and_prune(storage):
@@ -378,8 +389,8 @@ def test_login_failures_since_counts_every_principal(storage):
     from vault_core.storage.repos import users
 
     with storage.transaction() as tx:
-        users.add_failure(tx, "bob", NOW)
-        users.add_failure(tx, "eve", NOW + 5)
+        users.add_attempt(tx, "bob", "10.0.0.1", NOW)
+        users.add_attempt(tx, "eve", "10.0.0.1", NOW + 5)
     with storage.transaction(write=False) as tx:
         assert users.count_failures_since(tx, NOW + 1) == 1 and users.count_failures_since(tx, 0) == 2
 

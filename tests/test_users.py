@@ -6,8 +6,8 @@ import bcrypt
 import pytest
 
 from vault_core import AccessDenied, ValidationError, open_vault
+from vault_core import lockout
 from vault_core.errors import AccountLocked, LoginFailed
-from vault_core.service.users import FAIL_WINDOW_US
 
 PW = "correct horse battery"
 
@@ -75,7 +75,7 @@ def test_long_password_gets_a_clear_message_without_echo(users):
         users.add_user("bob", "x" * 73)
 
 
-def test_five_failures_lock_across_replicas_then_expire(any_vault, tmp_path):
+def test_five_failures_lock_their_source_across_replicas_then_expire(any_vault, tmp_path):
     clock = Clock()
     any_vault.bcrypt_rounds = 4
     any_vault.clock = clock
@@ -87,25 +87,29 @@ def test_five_failures_lock_across_replicas_then_expire(any_vault, tmp_path):
         for i in range(5):
             target = any_vault if i % 2 else replica  # failures spread over two processes' vaults
             with pytest.raises(LoginFailed):
-                target.verify_login("alice", f"wrong {i} password")
+                target.verify_login("alice", f"wrong {i} password", "10.9.9.9")
+            clock.now += 10_000_000  # past each progressive delay
+        with pytest.raises(AccountLocked, match="try again after"):
+            replica.verify_login("alice", PW, "10.9.9.9")  # the right password is refused while locked
         with pytest.raises(AccountLocked):
-            replica.verify_login("alice", PW)  # the right password is refused while locked
-        with pytest.raises(AccountLocked):
-            any_vault.verify_login("alice", PW)
-        ops = [(r["operation"], r["outcome"]) for r in any_vault.get_audit_log(limit=20)]
-        assert ("login_lockout", "denied") in ops
-        clock.now += FAIL_WINDOW_US + 1
-        assert replica.check_session(replica.verify_login("alice", PW)) is not None
+            any_vault.verify_login("alice", PW, "10.9.9.9")
+        reasons = [r["reason"] for r in any_vault.get_audit_log(operation="login", outcome="denied", limit=3)]
+        assert reasons[0].startswith("throttled: 5 failed logins from this address")
+        assert replica.check_session(replica.verify_login("alice", PW, "10.7.7.7")) is not None  # elsewhere
+        clock.now += lockout.SOURCE_LOCK_US + 1
+        assert replica.check_session(replica.verify_login("alice", PW, "10.9.9.9")) is not None
     finally:
         replica.storage.dispose()
 
 
 def test_unknown_names_lock_too(users):
+    users.clock = clock = Clock()
     for _ in range(5):
         with pytest.raises(LoginFailed):
-            users.verify_login("ghost", "still wrong password")
+            users.verify_login("ghost", "still wrong password", "10.0.0.5")
+        clock.now += 10_000_000
     with pytest.raises(AccountLocked):
-        users.verify_login("ghost", "still wrong password")
+        users.verify_login("ghost", "still wrong password", "10.0.0.5")
 
 
 @pytest.mark.parametrize("how", ["logout", "password", "roles", "lock", "end_sessions"])
@@ -145,12 +149,12 @@ def test_admin_reset_forces_change_and_own_change_needs_current(users):
 def test_only_admins_manage_users(users):
     with users.security_context("alice", roles=["operator"]):
         with pytest.raises(AccessDenied):
-            users.add_user("eve", "password 12345")
+            users.add_user("eve", "plum kite saddle 77")
         with pytest.raises(AccessDenied):
-            users.set_password("bob", "password 12345")
+            users.set_password("bob", "plum kite saddle 77")
         with pytest.raises(AccessDenied):
             users.lock_user("owner")
-    with pytest.raises(ValidationError, match="at least 8"):
+    with pytest.raises(ValidationError, match="at least 12"):
         users.add_user("eve", "short")
 
 

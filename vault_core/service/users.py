@@ -6,10 +6,12 @@ session token; the database keeps only a keyed hash of it, with the
 principal's ``session_epoch`` at login. A session is valid while it is not
 expired nor revoked and its epoch still equals the principal's, so logout,
 password change, lock, ``end_sessions`` and role changes (``set_roles`` bumps
-the epoch) all end older cookies. Failed logins are rows in
-``login_failures`` per canonical name: 5 in 15 minutes lock the name for 15
-minutes in every process sharing the database. Unknown names cost one bcrypt
-check against a dummy hash, like real ones.
+the epoch) all end older cookies. Every password check — a login or a
+current-password check — is reserved in the database before bcrypt runs
+(``vault_core.lockout`` has the limits, per account and per source address),
+in every process sharing the database. Unknown names cost one bcrypt check
+against a dummy hash, like real ones. New passwords follow
+``vault_core.passwords``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from typing import Any
 
 import bcrypt
 
-from ..context import make_context
+from .. import lockout
+from ..context import SecurityContext, current_context, make_context
 from ..errors import AccessDenied, AccountLocked, LoginFailed, NotFound, ValidationError
+from ..passwords import check_new_password, password_bytes
 from ..types import US_PER_MIN
 from ..validate import canonical_principal
 from ..storage import repos
@@ -36,13 +40,8 @@ from .access import AccessService
 from .keys import KeyHolder
 from .runner import Runner
 
-FAIL_LIMIT = 5
-FAIL_WINDOW_US = 15 * US_PER_MIN
-LOCK_US = 15 * US_PER_MIN
 SESSION_US = 12 * 60 * US_PER_MIN
-LOCKED_FOREVER = 2**62
-MIN_PASSWORD = 8
-MAX_PASSWORD_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) anything longer
+LOCKED_FOREVER = lockout.ADMIN_LOCK_US
 
 _dummy_hashes: dict[int, bytes] = {}
 _dummy_lock = threading.Lock()
@@ -57,26 +56,6 @@ class ConsoleSession:
     session_id: str  # a short public id for the audit log, not a credential
     must_change_password: bool
     display_name: str = ""
-
-
-def check_password_text(password: Any) -> bytes:
-    """The password as bytes, or a ValidationError that does not echo it."""
-    if not isinstance(password, str):
-        raise ValidationError("the password must be text")
-    if "\x00" in password:
-        raise ValidationError("the password contains a NUL character")
-    data = password.encode("utf-8")
-    if len(data) > MAX_PASSWORD_BYTES:
-        raise ValidationError(f"passwords longer than {MAX_PASSWORD_BYTES} bytes (UTF-8) are not supported "
-                              "(bcrypt limit): choose a shorter one")
-    return data
-
-
-def _new_password_bytes(password: Any) -> bytes:
-    data = check_password_text(password)
-    if len(password) < MIN_PASSWORD:
-        raise ValidationError(f"the password must have at least {MIN_PASSWORD} characters")
-    return data
 
 
 class UsersService:
@@ -119,13 +98,14 @@ class UsersService:
     # -- login / session / logout (no security context needed) -----------------------------
     def verify_login(self, name: str, password: str, ip: str | None = None, ua: str | None = None, *,
                      forwarded_for: str | None = None, forwarded_trusted: bool = False) -> str:
-        """Check a password; return a new session token, or raise ``LoginFailed`` / ``AccountLocked``.
+        """Check a password; return a new session token.
 
-        Oversized passwords raise ``ValidationError`` (bcrypt's 72-byte limit) and count as nothing.
-        Raises ``Sealed``, ``LoginFailed``, ``AccountLocked``, ``ValidationError``, ``StorageError``.
+        Raises ``LoginFailed`` for a wrong name or password, ``AccountLocked`` (saying until when) when the
+        throttle refuses the attempt without checking it, ``ValidationError`` for a password that is not
+        text or longer than bcrypt takes (counted as nothing), ``Sealed``, ``StorageError``.
         """
         self._keys.get()  # refused while sealed, before any work
-        data = check_password_text(password)
+        data = password_bytes(password)
         dummy = self._dummy()  # made before any check, so no path pays for it alone
         fwd = dict(forwarded_for=forwarded_for, forwarded_trusted=forwarded_trusted)
         try:
@@ -133,41 +113,63 @@ class UsersService:
         except ValidationError:
             bcrypt.checkpw(data, dummy)  # same cost as a real check
             self._runner.record(self._login_ctx("invalid-username", ip, ua, **fwd), "login", "denied",
-                         "malformed user name")
+                                "malformed user name")
             raise LoginFailed("wrong user name or password") from None
-        now = self._clock()
-        with self._storage.transaction(write=False) as tx:
-            row = repos.principals.get_principal(tx, user)
-            recent = repos.users.count_failures(tx, user, now - FAIL_WINDOW_US)
-        stored = row["password_hash"] if row is not None else None
-        ok = bcrypt.checkpw(data, stored.encode() if stored else dummy) and stored is not None
         ctx = self._login_ctx(user, ip, ua, **fwd)
-        locked = recent >= FAIL_LIMIT or (row is not None and (row["locked_until"] or 0) > now)
-        if locked:
-            self._runner.record(ctx, "login", "denied", "account locked")
-            raise AccountLocked("this account is locked after too many failed logins; try again later")
-        if not ok or row["disabled"]:
-            with self._storage.transaction(durable=False) as tx:
-                repos.users.add_failure(tx, user, now)
-                repos.users.clear_failures(tx, user, before=now - FAIL_WINDOW_US)
-                count = repos.users.count_failures(tx, user, now - FAIL_WINDOW_US)
-                if count >= FAIL_LIMIT and row is not None:
-                    repos.principals.update_principal(tx, user, locked_until=now + LOCK_US)
+        ok, row = self._throttled_check(ctx, "login", user, data)
+        if not ok:
             self._runner.record(ctx, "login", "denied", "wrong password" if row is not None else "unknown user")
-            if count >= FAIL_LIMIT:
-                self._runner.record(ctx, "login_lockout", "denied",
-                             f"{count} failed logins in 15 minutes: locked for 15 minutes")
             raise LoginFailed("wrong user name or password")
+        now = self._clock()
         token = pysecrets.token_urlsafe(32)
         sid = self._session_id(token)
         with self._storage.transaction() as tx:
-            repos.users.clear_failures(tx, user)
             repos.users.prune_sessions(tx, now - SESSION_US)  # ended over a session lifetime ago: forgotten
             repos.users.insert_session(tx, id=sid, principal=user, created_at=now, expires_at=now + SESSION_US,
                                        epoch=row["session_epoch"], client_ip=ctx.ip_address, user_agent=ctx.user_agent)
         self._runner.record(self._login_ctx(user, ip, ua, session_id=sid[:16], **fwd), "login", "allowed",
-                     "password")
+                            "password")
         return token
+
+    def _throttled_check(self, ctx: SecurityContext, operation: str, user: str, data: bytes):
+        """Reserve an attempt, then check ``data`` against ``user``'s password: (ok, principal row).
+
+        Raises ``AccountLocked`` (audited) when the throttle refuses the attempt; bcrypt then never runs.
+        """
+        source, now = lockout.source_of(ctx.ip_address), self._clock()
+        with self._storage.transaction(durable=False) as tx:
+            repos.state.get_state(tx, lock=True)  # serialises reservations on PostgreSQL (SQLite: BEGIN IMMEDIATE)
+            row = repos.principals.get_principal(tx, user)
+            counts = lockout.Counts(*repos.users.attempt_counts(
+                tx, user, source, source_since=now - lockout.SOURCE_WINDOW_US,
+                account_since=now - lockout.ACCOUNT_WINDOW_US))
+            refused = lockout.refused_until(counts, now, row["locked_until"] if row is not None else None)
+            if refused is None:
+                attempt_id = repos.users.add_attempt(tx, user, source, now)
+                repos.users.clear_failures(tx, user, before=now - lockout.ACCOUNT_WINDOW_US)
+            elif counts.account_failures >= lockout.ACCOUNT_LIMIT and row is not None \
+                    and not (row["locked_until"] or 0) > now:
+                repos.principals.update_principal(tx, user, locked_until=refused[0])
+        if refused is not None:
+            until, why = refused
+            self._runner.record(ctx, operation, "denied", f"throttled: {why}, until {lockout.until_text(until)}",
+                                name=user if operation != "login" else None)
+            raise AccountLocked(f"too many failed attempts: {why}; try again after {lockout.until_text(until)}")
+        stored = row["password_hash"] if row is not None else None
+        ok = bcrypt.checkpw(data, stored.encode() if stored else self._dummy()) and stored is not None \
+            and not row["disabled"]
+        with self._storage.transaction(durable=False) as tx:
+            repos.users.settle_attempt(tx, attempt_id, user, source, ok)
+        return ok, row
+
+    def _same_as_current(self, user: str):
+        """A check of a candidate against ``user``'s stored hash (the current or one-time password)."""
+        def same(data: bytes) -> bool:
+            with self._storage.transaction(write=False) as tx:
+                row = repos.principals.get_principal(tx, user)
+            stored = row["password_hash"] if row is not None else None
+            return bool(stored) and bcrypt.checkpw(data, stored.encode())
+        return same
 
     def check_session(self, token: Any) -> ConsoleSession | None:
         """The session a token (from a cookie or session state) stands for, or None if it is not valid now.
@@ -209,9 +211,10 @@ class UsersService:
                  email: str = "", must_change_password: bool = True) -> str:
         """Create a console user with a password. Needs the admin role.
 
-        Raises ``Sealed``, ``AccessDenied``, ``ValidationError`` (weak password), ``Conflict``, ``StorageError``.
+        Raises ``Sealed``, ``AccessDenied``, ``ValidationError`` (a bad name, or a password the policy of
+        ``vault_core.passwords`` refuses), ``Conflict``, ``StorageError``.
         """
-        digest = self._hash(_new_password_bytes(password))
+        digest = self._hash(check_new_password(password, user=canonical_principal(name)))
         return self._access.create_principal("user_add", name, roles, display_name=display_name, email=email,
                                       kind="user", password_hash=digest,
                                       must_change_password=bool(must_change_password), session_epoch=0)
@@ -220,23 +223,27 @@ class UsersService:
                      must_change: bool | None = None) -> None:
         """Set a password and end every session of the user.
 
-        A user changing their own password gives ``current_password``; an admin
-        resetting someone else's does not (the user must then change it at the next login).
-        Raises ``Sealed``, ``AccessDenied`` (wrong current password, or not admin), ``ValidationError``,
-        ``NotFound``, ``StorageError``.
+        A user changing their own password gives ``current_password``; it is checked through the same
+        throttle as a login. An admin resetting someone else's does not (the user must then change it at
+        the next login). Raises ``Sealed``, ``AccessDenied`` (wrong current password, or not admin),
+        ``AccountLocked`` (the throttle refused the check), ``ValidationError`` (a password the policy
+        refuses; it never equals the current or one-time one), ``NotFound``, ``StorageError``.
         """
         user = canonical_principal(name)
-        digest = self._hash(_new_password_bytes(password))
-        current = None if current_password is None else check_password_text(current_password)
+        current = None if current_password is None else password_bytes(current_password)
+        caller = current_context()
+        own = current is not None and caller is not None and caller.user_id == user
+        if own:
+            ok, _ = self._throttled_check(caller, "password_set", user, current)
+            if not ok:
+                self._runner.record(caller, "password_set", "denied", "the current password is wrong", name=user)
+                raise AccessDenied("the current password is wrong")
+        digest = self._hash(check_new_password(password, user=user, same_as_current=self._same_as_current(user)))
         with self._runner.attempt("password_set") as att:
             att.name = user
             row = repos.principals.get_principal(att.tx, user)
-            own = att.ctx.user_id == user and current is not None
-            if own:
-                stored = row["password_hash"] if row is not None else None
-                if not bcrypt.checkpw(current, stored.encode() if stored else self._dummy()) or stored is None:
-                    raise AccessDenied("the current password is wrong")
-            else:
+            own = own and att.ctx.user_id == user
+            if not own:
                 att.require_role("admin")
             if row is None:
                 raise NotFound(f"no user {user}")
@@ -262,7 +269,7 @@ class UsersService:
                                               **values)
             ended = repos.users.revoke_sessions_of(att.tx, user, now)
             if operation == "user_unlock":
-                repos.users.clear_failures(att.tx, user)
+                repos.users.clear_failures(att.tx, user)  # every source's attempts, and the account-wide count
             att.reason = f"{ended} session(s) ended"
 
     def lock_user(self, name: str) -> None:

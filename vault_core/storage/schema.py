@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -181,13 +182,18 @@ sessions = Table(
 )
 Index("ix_sessions_principal", sessions.c.principal)
 
+# Login attempts: a row is written (pending) before a password is checked and stays as a failure
+# unless the check succeeds, so parallel guesses are counted before any of them is checked.
 login_failures = Table(
     "login_failures", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("principal", String(256), nullable=False),
     Column("ts", BigInteger, nullable=False),
+    Column("source", String(64), nullable=False, server_default=""),  # client address (IPv6: its /64)
+    Column("pending", Boolean, nullable=False, server_default=false()),
 )
 Index("ix_login_failures_principal_ts", login_failures.c.principal, login_failures.c.ts)
+Index("ix_login_failures_source", login_failures.c.principal, login_failures.c.source, login_failures.c.ts)
 
 # Leases decide which process runs a singleton job (the rotation scheduler).
 leases = Table(

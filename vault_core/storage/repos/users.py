@@ -1,4 +1,4 @@
-"""Console users' sessions (``sessions``) and failed logins (``login_failures``).
+"""Console users' sessions (``sessions``) and login attempts (``login_failures``: pending or failed).
 
 Session ids are keyed hashes of the session token, never the token itself,
 so a database reader cannot replay a cookie.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, case, delete, func, insert, select, update
 
 from ..schema import login_failures, principals, sessions
 from ..tx import Tx
@@ -17,10 +17,16 @@ from ..tx import Tx
 _F, _SN = login_failures.c, sessions.c
 
 
-def count_failures(tx: Tx, principal: str, since: int) -> int:
-    """Failed logins of ``principal`` at or after ``since`` (microseconds)."""
-    return int(tx.scalar(select(func.count()).select_from(login_failures)
-                         .where(and_(_F.principal == principal, _F.ts >= since))))
+def attempt_counts(tx: Tx, principal: str, source: str, *, source_since: int, account_since: int
+                   ) -> tuple[int, int | None, int]:
+    """(attempts from ``source`` since ``source_since``, the newest one's time, attempts from anywhere
+    since ``account_since``) on ``principal``; pending attempts count. One query."""
+    from_source = and_(_F.source == source, _F.ts >= source_since)
+    row = tx.one(select(func.coalesce(func.sum(case((from_source, 1), else_=0)), 0).label("n_source"),
+                        func.max(case((from_source, _F.ts), else_=None)).label("last"),
+                        func.count().label("n_account"))
+                 .where(and_(_F.principal == principal, _F.ts >= account_since)))
+    return int(row["n_source"]), (None if row["last"] is None else int(row["last"])), int(row["n_account"])
 
 
 def count_failures_since(tx: Tx, since: int) -> int:
@@ -28,12 +34,21 @@ def count_failures_since(tx: Tx, since: int) -> int:
     return int(tx.scalar(select(func.count()).select_from(login_failures).where(_F.ts >= since)))
 
 
-def add_failure(tx: Tx, principal: str, ts: int) -> None:
-    tx.run(insert(login_failures).values(principal=principal, ts=ts))
+def add_attempt(tx: Tx, principal: str, source: str, ts: int) -> int:
+    """Record a pending attempt (a failure unless ``settle_attempt`` says otherwise); returns its id."""
+    return int(tx.insert_id(insert(login_failures).values(principal=principal, source=source, ts=ts, pending=True)))
+
+
+def settle_attempt(tx: Tx, attempt_id: int, principal: str, source: str, ok: bool) -> None:
+    """A checked attempt: a success forgets its source's failures, a failure stays counted."""
+    if ok:
+        tx.run(delete(login_failures).where(and_(_F.principal == principal, _F.source == source)))
+    else:
+        tx.run(update(login_failures).where(_F.id == attempt_id).values(pending=False))
 
 
 def clear_failures(tx: Tx, principal: str, before: int | None = None) -> None:
-    """Forget failures of ``principal`` (all, or only those older than ``before``)."""
+    """Forget attempts on ``principal`` (all, or only those older than ``before``)."""
     cond = _F.principal == principal
     if before is not None:
         cond = and_(cond, _F.ts < before)
