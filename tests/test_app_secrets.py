@@ -182,19 +182,3 @@ def test_the_lifespan_copies_at_startup_refuses_loose_secrets_and_stops_its_thre
     with pytest.raises(ValidationError, match="loose_zq"):
         asyncio.run(serve(vault_lifespan()))  # the app does not start
 
-
-def test_the_readme_blocks_about_apps_run(tmp_path):
-    """Every Python block of the README's st.secrets, st.connection and adoption sections runs as written."""
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text()
-    section = readme[readme.index("## The `st.secrets` replacement"):readme.index("## The console")]
-    blocks = [b.split("```", 1)[0] for b in section.split("```python\n")[1:]]
-    assert len(blocks) == 3
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
-    for block in blocks:
-        done = subprocess.run([sys.executable, "-c", block], cwd=root, env=env, capture_output=True, text=True,
-                              timeout=120)
-        assert done.returncode == 0, (block, done.stderr[-2000:])

@@ -7,9 +7,10 @@ fails and returns nothing. Every operation of every service runs here.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .. import audit
 from .. import metrics as _metrics
-from ..access import CompiledRules
+from ..access import CompiledRules, rule_from_row
 from ..context import SecurityContext, current_context
 from ..errors import AccessDenied, AuditFailure, StorageError, ValidationError, VaultError
 from ..storage import Storage, repos
@@ -47,7 +48,7 @@ class Attempt:
     """One audited operation in progress (see ``Runner.attempt``)."""
 
     __slots__ = ("tx", "ctx", "operation", "environment", "name", "secret_id", "version", "reason", "outcome",
-                 "rules", "roles", "state", "value_hash")
+                 "rules", "roles", "state", "value_hash", "bootstrap")
 
     def __init__(self, tx: Tx, ctx: SecurityContext, operation: str, state, rules: CompiledRules):
         self.tx, self.ctx, self.operation, self.state, self.rules = tx, ctx, operation, state, rules
@@ -59,6 +60,7 @@ class Attempt:
         self.reason = ""
         self.outcome = "allowed"  # "failed": the block commits its change (a clean-up) and records a failure
         self.roles = rules.roles(ctx.user_id, ctx.roles)
+        self.bootstrap: Callable[[Attempt], bool] | None = None  # set by the runner on an embedded vault
 
     def require(self, level: AccessLevel, environment: str | None = None, name: str | None = None) -> None:
         """Raise ``AccessDenied`` unless the caller holds ``level`` on (environment, name)."""
@@ -67,11 +69,17 @@ class Attempt:
         if env is None or nm is None:
             raise ValidationError("give a secret name (and environment) or a secret_id")
         decision = self.rules.check(self.ctx.user_id, self.roles, env, nm, level)
+        if not decision.allowed and level in _BOOTSTRAP_LEVELS and self.bootstrap is not None \
+                and self.bootstrap(self):
+            decision = self.rules.check(self.ctx.user_id, self.roles, env, nm, level)
         if not decision.allowed:
             raise AccessDenied(f"{self.ctx.user_id} may not {level.value} {env}/{nm}: {decision.reason}")
 
     def require_role(self, *roles: str) -> None:
         """Raise ``AccessDenied`` unless the caller holds one of ``roles``."""
+        if not (self.roles & set(roles)) and "admin" in roles and self.operation in _BOOTSTRAP_OPERATIONS \
+                and self.bootstrap is not None:
+            self.bootstrap(self)
         if not (self.roles & set(roles)):
             raise AccessDenied(f"{self.ctx.user_id} needs one of the roles: {', '.join(roles)}")
 
@@ -81,6 +89,11 @@ class Attempt:
         self.environment = row["environment"]
         self.name = row["name"]
         self.version = row.get("current_version") if hasattr(row, "get") else None
+
+
+# An embedded vault's first writer becomes its administrator (see Runner.bootstrap): what counts as a write.
+_BOOTSTRAP_LEVELS = frozenset({AccessLevel.WRITE, AccessLevel.ADMIN})
+_BOOTSTRAP_OPERATIONS = frozenset({"rule_add", "roles_set", "user_add"})
 
 
 class Caller:
@@ -138,9 +151,12 @@ class Runner:
                 state = repos.state.get_state(tx, lock=audited)
                 att = Attempt(tx, ctx, operation, state, self.rules.at(tx, state["rules_version"]))
                 att.environment, att.name = env_text, name_text
+                if audited and not self.caller.strict and not ctx.is_process:
+                    att.bootstrap = self._bootstrap
                 yield att
                 if audited:
-                    self.append(tx, state, keys.audit_key, ctx, operation, att.outcome, att.reason, **_fields(att))
+                    self.append(tx, att.state, keys.audit_key, ctx, operation, att.outcome, att.reason,
+                                **_fields(att))
             done = True
         except NotAudited:
             started = None  # not an operation: nothing to record or measure
@@ -168,6 +184,43 @@ class Runner:
         finally:  # metrics hook (vault_core.metrics): outcome and duration, never arguments
             if started is not None:
                 _metrics.observe(operation, None if done else sys.exc_info()[1], time.perf_counter() - started)
+
+    def _bootstrap(self, att: Attempt) -> bool:
+        """Make the caller the administrator of an embedded vault that has none but its owner.
+
+        Only while the vault is untouched: no secret, no rule but the built-in ones, no principal but its
+        owner and the built-in ``system:`` identities. The design note's first example writes as
+        ``admin_user`` into such a vault.
+        The process that opened an embedded (non-strict) vault holds its master key, so letting the first
+        principal that writes in a security context become its administrator grants nothing that process
+        could not take; it is recorded as a ``bootstrap`` row in the same transaction as the write, and
+        happens once: after it, deny by default holds for everyone else. Strict vaults never do this
+        (``vault-console serve``/``init`` make the first admin). True if the caller became admin.
+        """
+        owner = att.state["owner"]
+        if not _untouched(att.tx, owner):
+            return False
+        now, user = self.clock(), att.ctx.user_id
+        row = repos.principals.get_principal(att.tx, user)
+        if row is None:
+            repos.principals.insert_principal(att.tx, name=user, kind="user", roles='["admin"]', created_at=now,
+                                              updated_at=now)
+        else:
+            roles = sorted({*json.loads(row["roles"]), "admin"})
+            repos.principals.update_principal(att.tx, user, roles=json.dumps(roles), updated_at=now,
+                                              session_epoch=row["session_epoch"] + 1)
+        version = repos.state.bump_rules_version(att.tx)
+        self.append(att.tx, att.state, self.keys.get().audit_key, att.ctx, "bootstrap", "allowed",
+                    f"{user} became the administrator of this embedded vault (its first writer; "
+                    f"no administrator but the owner {owner})")
+        att.state = repos.state.get_state(att.tx)
+        # compiled for this attempt only: the shared cache must never hold rules of a transaction that may roll back
+        rules = [rule_from_row(r) for r in repos.rules.list_rules(att.tx)]
+        roles = {p["name"]: json.loads(p["roles"]) for p in repos.principals.list_principals(att.tx)
+                 if not p["disabled"]}
+        att.rules = CompiledRules(version, rules, roles)
+        att.roles = att.rules.roles(user, att.ctx.roles)
+        return True
 
     def append(self, tx: Tx, state, audit_key: bytes, ctx: SecurityContext, operation: str, outcome: str,
                reason: str, **fields: Any) -> None:
@@ -219,6 +272,13 @@ class Runner:
         if principal is not None and principal != ctx.user_id:
             ctx = replace(ctx, user_id=printable(principal, 256))
         self.record(ctx, operation, outcome, reason, environment, name, secret_id)
+
+
+def _untouched(tx: Tx, owner: str) -> bool:
+    """Nobody has set this vault up yet: no secret, only built-in rules, only the owner and system identities."""
+    return (all(p["name"] == owner or p["name"].startswith("system:") for p in repos.principals.list_principals(tx))
+            and all((r["note"] or "").startswith("built-in") for r in repos.rules.list_rules(tx))
+            and not repos.secrets.any_secret(tx))
 
 
 def _fields(att: Attempt) -> dict[str, Any]:

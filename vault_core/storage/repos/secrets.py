@@ -66,6 +66,11 @@ def secret_by_id(tx: Tx, secret_id: str) -> Mapping[str, Any] | None:
     return tx.one(_BY_ID, {"sid": secret_id})
 
 
+def any_secret(tx: Tx) -> bool:
+    """Whether the vault holds any secret at all (deleted ones included)."""
+    return tx.one(select(secrets.c.id).limit(1)) is not None
+
+
 def insert_secret(tx: Tx, **values: Any) -> None:
     unknown = set(values) - set(_COLUMNS)
     if unknown:
