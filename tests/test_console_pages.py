@@ -115,13 +115,17 @@ def test_rotation_page_rotates_many_and_shows_history(console):
     at.switch_page("pages/rotation.py").run()
     assert not at.exception
     at.multiselect(key="r_pick").select("development/db_url").select("development/api_token").run()
-    button(at, "Rotate now").click().run()
-    assert list(at.dataframe[1].value["outcome"]) == ["rotated", "rotated"]
+    button(at, "Rotate now…").click().run()
+    assert "2 secret(s) get a new value now" in texts(at)  # nothing yet: the dialog says what it will do
+    assert console.get_metadata("api_token", "development").current_version == 1
+    button(at, "Rotate 2 secret(s) now").click().run()
+    assert "Rotated 2 of 2 secret(s)." in [s.value for s in at.success]
+    assert list(at.dataframe[0].value["Outcome"]) == ["rotated", "rotated"]
     assert console.get_secret("db_url", "development") != CANARY
     assert console.get_metadata("api_token", "development").current_version == 2
     at.run()
     history = at.dataframe[-1].value
-    assert (history["operation"] == "rotate").sum() >= 2
+    assert (history["Operation"] == "rotate").sum() >= 2
 
 
 def _plan(console, after_rows):
@@ -199,7 +203,7 @@ def test_rotation_page_reverts_to_the_previous_value(console):
     at.multiselect(key="r_pick").select("development/db_url").run()
     button(at, "Revert to previous").click().run()
     assert not at.exception and not at.error
-    assert at.success[0].value.startswith("Reverted: the previous value is current again (version 3).")
+    assert at.success[0].value.startswith("Reverted development/db_url: the previous value is current again (version 3).")
     assert console.get_secret("db_url", "development") == CANARY
     assert console.get_audit_log(operation="revert", principal="opal")[0]["outcome"] == "allowed"
     assert "Rotate all due" not in [b.label for b in at.button]  # scheduled rotation is for admins
