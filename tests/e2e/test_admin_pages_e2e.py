@@ -134,8 +134,14 @@ def test_rotation_page_rotates_and_the_new_version_and_audit_rows_show(env):
     go(page, "Rotation")
     choose(page, "Secrets to rotate now", "development/api_key_stripe")
     page.keyboard.press("Escape")
-    page.get_by_role("button", name="Rotate now").click()
+    page.get_by_role("button", name="Rotate now…").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("generator 'token'")).to_be_visible()  # it says what it will do, first
+    expect(dialog.get_by_text("no apply hook is registered", exact=False)).to_be_visible()
+    assert vault.get_metadata("api_key_stripe", "development").current_version == before
+    dialog.get_by_role("button", name="Rotate 1 secret(s) now").click()
     wait_for_app_idle(page)
+    expect(page.get_by_text("Rotated 1 of 1 secret(s).")).to_be_visible()
     expect(page.locator(CELLS).filter(has_text=re.compile("^rotated$"))).to_have_count(1)
     after = vault.get_metadata("api_key_stripe", "development").current_version
     assert after == before + 1

@@ -12,6 +12,7 @@ from ..environments import Environment
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..models import AccessLevel
 from ..names import canonical_pattern, canonical_principal
+from . import feedback
 from .auth import Guard
 
 USER_ERRORS = (ValidationError, Conflict, NotFound, AccessDenied)
@@ -187,6 +188,10 @@ def _simulator(g: Guard) -> None:
         return
     try:
         if who.strip():
+            known = {p["name"] for p in g.vault.list_principals()}
+            if canonical_principal(who) not in known:
+                st.error(f"There is no user named {canonical_principal(who)}; simulate a user the vault knows.")
+                return
             result = g.vault.effective_permissions(who, env, name)
             st.text(f"{result['principal']} (roles: {', '.join(result['roles']) or 'none'}) on "
                     f"{result['environment']}/{result['name']}: {', '.join(result['levels']) or 'nothing'}")
@@ -197,7 +202,7 @@ def _simulator(g: Guard) -> None:
         st.caption(f"Who holds {level} on {env}/{name}")
         st.dataframe(pd.DataFrame(holders, columns=["principal", "roles", "reason"]), hide_index=True)
     except USER_ERRORS as exc:
-        st.error(str(exc))
+        st.error(feedback.sentence(exc))
 
 
 def render(g: Guard) -> None:

@@ -129,7 +129,7 @@ def _set_schedule(g: Guard) -> None:
 
 
 def _actions(g: Guard, labels: dict[str, dict[str, Any]]) -> None:
-    chosen = st.multiselect("Secrets to rotate or revert", list(labels), key="r_pick")
+    chosen = st.multiselect("Secrets to rotate now", list(labels), key="r_pick")
     c = st.columns(3)
     if c[0].button("Rotate now…", disabled=not chosen, key="r_go"):
         st.session_state[PENDING] = chosen

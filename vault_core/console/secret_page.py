@@ -23,7 +23,7 @@ import streamlit as st
 
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..models import SecretMetadata
-from . import feedback, fmt
+from . import feedback, fmt, grant_panel
 from .auth import Guard
 from .value_input import clear, show_value, value_input
 
@@ -132,6 +132,7 @@ def details(g: Guard, m: SecretMetadata, read_only: bool) -> None:
             st.session_state[PENDING] = ("delete", m.id)
         if st.session_state.get(PENDING) == ("delete", m.id):
             _confirm_delete(g, m)
+        grant_panel.panel(g, m)
     else:
         st.button("Delete…", key=f"delete_{m.id}", icon=":material/delete:", disabled=True,
                   help=lacking(held, "admin", m))
