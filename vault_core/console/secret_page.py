@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timezone
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pandas as pd
 import streamlit as st
@@ -54,6 +54,8 @@ def opened() -> tuple[str, str] | None:
 def link(m: SecretMetadata) -> str:
     """This secret's address: the page's own URL with its environment and name."""
     base = (st.context.url or "").split("?", 1)[0]
+    if base and not urlsplit(base).path:
+        base += "/"
     return f"{base}?{urlencode({'env': m.environment, 'name': m.name})}"
 
 

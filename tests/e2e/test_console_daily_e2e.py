@@ -1,0 +1,98 @@
+"""Daily admin flows of issue 18 in Chromium against `streamlit run`: a 4-line PEM kept byte for byte,
+a secret opened by its address, READ granted from the secret's page and used in a second browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.browser import StreamlitServer, launch_chromium, wait_for_app_idle
+from tests.e2e.helpers import PW, choose, create, log_in, open_app
+from vault_core import open_vault
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+PEM = ("-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEAu1SU1LfVLPHCozMx\n"
+       "H2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTK\n-----END PRIVATE KEY-----\n")
+GRANTED = "granted-value-4d2e"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    path = tmp_path_factory.mktemp("daily-console") / "vault"
+    vault = open_vault(path, principal="owner")
+    vault.bcrypt_rounds = 4
+    vault.add_user("ann", PW, ["admin"], must_change_password=False)
+    vault.add_user("vic", PW, [], must_change_password=False)
+    vault.store_secret("team/token", GRANTED, environment="staging")
+    with StreamlitServer(ROOT / "streamlit_app.py", env={"VAULT_PATH": str(path), "FORWARDED_ALLOW_IPS": ""},
+                         cwd=ROOT) as server, sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        admin = browser.new_context(viewport={"width": 1440, "height": 900})
+        page = open_app(admin, server.url)
+        log_in(page, "ann")
+        try:
+            yield vault, server, browser, page
+        finally:
+            admin.close()
+            browser.close()
+            vault.storage.dispose()
+
+
+def code_blocks(page) -> list[str]:
+    return page.locator('[data-testid="stCode"] code').all_text_contents()
+
+
+def test_a_pasted_four_line_pem_is_revealed_byte_identical(env):
+    vault, _, _, page = env
+    create(page, "tls/key", PEM)
+    expect(page.get_by_text("Created development/tls/key.")).to_be_visible()
+    assert vault.get_secret("tls/key", "development") == PEM
+    expect(page.get_by_role("heading", name="development / tls/key")).to_be_visible()  # opened at once
+    assert PEM.splitlines()[1] not in page.content()  # masked until revealed
+    page.get_by_role("button", name="Reveal value").click()
+    wait_for_app_idle(page)
+    expect(page.get_by_role("button", name="Hide value")).to_be_visible()
+    assert PEM in code_blocks(page)
+    page.get_by_role("button", name="Hide value").click()
+    wait_for_app_idle(page)
+    assert PEM.splitlines()[1] not in page.content()
+
+
+def test_a_secret_opens_from_its_address(env):
+    _, server, _, page = env
+    page.goto(server.url + "/?env=development&name=tls/key")
+    wait_for_app_idle(page, settle_ms=500)
+    expect(page.get_by_role("heading", name="development / tls/key")).to_be_visible()
+    link = page.locator('[data-testid="stCode"] code').filter(has_text="?env=")
+    expect(link).to_have_text(server.url + "/?env=development&name=tls%2Fkey")  # the copy button copies this
+
+
+def test_read_granted_from_the_secret_page_works_in_a_second_browser(env):
+    vault, server, browser, page = env
+    choose(page, "Secret", "staging/team/token")
+    page.get_by_text("Grant access").click()
+    choose(page, "User or role", "user vic")
+    page.get_by_text("read", exact=True).click()
+    page.get_by_role("button", name="Review").click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text("+ allow read to user vic on staging/team/token")).to_be_visible()
+    page.get_by_role("button", name="Apply", exact=True).click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text("Granted: allow read to user vic on staging/team/token.")).to_be_visible()
+    other = browser.new_context(viewport={"width": 1024, "height": 768})
+    try:
+        vpage = open_app(other, server.url)
+        log_in(vpage, "vic")
+        choose(vpage, "Secret", "staging/team/token")
+        assert GRANTED not in vpage.content()
+        vpage.get_by_role("button", name="Reveal value").click()
+        wait_for_app_idle(vpage)
+        assert GRANTED in code_blocks(vpage)
+    finally:
+        other.close()
+    row = vault.get_audit_log(operation="reveal", principal="vic")[0]
+    assert (row["secret_name"], row["outcome"]) == ("team/token", "allowed")
