@@ -21,8 +21,14 @@ def test_audit_filters_pages_verifies_exports_and_finds_a_hash(console):
     assert len(table) == 100 and list(table["seq"]) == sorted(table["seq"], reverse=True)
     button(at, "Older").click().run()
     assert at.dataframe[0].value["seq"].max() < table["seq"].min()
-    at.text_input(key="a_operation").input("store").run()
+    assert "Reveal" not in at.selectbox(key="a_operation").options  # picked from the log, not typed
+    at.selectbox(key="a_operation").select("store").run()
     assert set(at.dataframe[0].value["operation"]) == {"store"}
+    at.selectbox(key="a_operation").select("any operation")
+    at.selectbox(key="a_principal").select("aud").run()
+    assert set(at.dataframe[0].value["principal"]) == {"aud"}
+    at.selectbox(key="a_principal").select("anyone")
+    at.selectbox(key="a_operation").select("store").run()
     button(at, "Verify the hash chain").click().run()
     assert at.success[0].value.startswith("Chain intact")
     button(at, "Prepare export").click().run()
@@ -251,3 +257,21 @@ def test_health_charts_are_rebuilt_only_when_their_counts_change(console):
     assert at.session_state[FIGURES][0] != first[0]
     env_chart = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     assert dict(zip(env_chart["x"], env_chart["y"], strict=True))["staging"] == 1
+
+
+def test_audit_date_range_and_outcome_are_picked(console):
+    from datetime import date, datetime, timezone
+
+    with console.security_context("rita"):
+        console.get_secret("db_url", "development")
+    at = login(console, "aud")
+    at.switch_page("pages/audit.py").run()
+    at.date_input(key="a_dates").set_value((date(2020, 1, 1), date(2020, 1, 2))).run()
+    assert at.dataframe[0].value.empty
+    today = datetime.now(timezone.utc).date()
+    at.date_input(key="a_dates").set_value((today, today))
+    at.selectbox(key="a_outcome").select("allowed")
+    at.selectbox(key="a_principal").select("rita").run()
+    table = at.dataframe[0].value
+    assert not table.empty
+    assert set(table["outcome"]) == {"allowed"} and set(table["principal"]) == {"rita"}
