@@ -275,3 +275,11 @@ def test_audit_date_range_and_outcome_are_picked(console):
     table = at.dataframe[0].value
     assert not table.empty
     assert set(table["outcome"]) == {"allowed"} and set(table["principal"]) == {"rita"}
+
+
+def test_health_says_the_chain_status_as_a_sentence_and_ages_in_words(console):
+    at = login(console, "ann")
+    at.switch_page("pages/health.py").run()
+    assert "Not verified since this console started: use Verify the hash chain on the Audit page." in texts(at)
+    terms = next(d.value for d in at.dataframe if "Age" in d.value.columns)
+    assert terms["Age"].str.fullmatch(r"\d+ (second|minute|hour|day|year)s?").all()

@@ -82,7 +82,8 @@ def _json(prefix: str) -> tuple[str, str | None]:
 
 def _pairs(prefix: str) -> tuple[str, str | None]:
     table = st.data_editor(pd.DataFrame({"key": pd.Series(dtype=str), "value": pd.Series(dtype=str)}),
-                           key=f"{prefix}_pairs_{st.session_state.get(f'{prefix}_gen', 0)}", num_rows="dynamic", hide_index=True, width="stretch",
+                           key=f"{prefix}_pairs_{st.session_state.get(f'{prefix}_gen', 0)}", num_rows="dynamic",
+                           hide_index=True, width="stretch",
                            column_config={"key": st.column_config.TextColumn("Key", required=True),
                                           "value": st.column_config.TextColumn("Value")})
     pairs: dict[str, str] = {}
