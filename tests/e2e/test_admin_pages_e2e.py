@@ -100,13 +100,13 @@ def test_admin_grants_read_in_the_rule_editor_and_the_user_reveals(env):
     edit_cell(page, grid, row, 2, "uma")  # columns: id, subject kind, subject, environment, pattern, levels
     edit_cell(page, grid, row, 4, "shared/token")
     edit_cell(page, grid, row, 5, "read")
-    page.get_by_role("button", name="Review 1 change(s)").click()
+    page.get_by_role("button", name="Review changes").click()
     wait_for_app_idle(page)
     expect(page.get_by_text("+ allow read to any uma on */shared/token")).to_be_visible()
     page.get_by_role("button", name="Apply 1 change(s)").click()
     wait_for_app_idle(page)
     expect(page.get_by_text("Applied 1 change(s).")).to_be_visible()
-    expect(page.get_by_role("button", name=re.compile("^Review"))).to_have_count(0)  # the editor starts afresh
+    expect(page.get_by_role("button", name=re.compile("^Apply"))).to_have_count(0)  # the plan is gone
     expect(page.locator(CELLS).filter(has_text=re.compile("^shared/token$"))).to_have_count(1)
     rules = vault.list_rules(subject="uma")
     assert [(r.pattern, sorted(lv.value for lv in r.levels)) for r in rules] == [("shared/token", ["read"])]

@@ -12,12 +12,24 @@ import streamlit as st
 from ..environments import Environment
 from ..errors import AccessDenied, ValidationError
 from ..facade.audit_ops import audit_cursor
+from . import fmt
 from .auth import Guard
 
 PAGE_SIZE = 100
 RECENT = 200  # recent rows whose principals are offered in the Principal picker
 COLUMNS = ["seq", "timestamp", "principal", "roles", "operation", "environment", "secret_name", "version",
            "outcome", "reason", "client_ip", "forwarded_for", "forwarded_trusted", "user_agent", "session_id"]
+LABELS = {"seq": "Row", "principal": "Who", "roles": "Roles", "operation": "Operation", "environment": "Environment",
+          "secret_name": "Secret", "version": "Version", "outcome": "Outcome", "reason": "Reason",
+          "client_ip": "Client IP", "forwarded_for": "Forwarded for", "forwarded_trusted": "Proxy trusted",
+          "user_agent": "Browser or client", "session_id": "Session"}
+
+
+def _show(rows: list[dict[str, Any]]) -> None:
+    """Audit rows in one table format: worded labels, times in the browser's zone, empty cells empty."""
+    st.dataframe(pd.DataFrame(rows, columns=COLUMNS), hide_index=True, width="stretch",
+                 column_config={**LABELS, "timestamp": fmt.date_column("When"),
+                                "forwarded_trusted": st.column_config.CheckboxColumn("Proxy trusted")})
 
 
 def _day(d, end: bool = False) -> datetime | None:
@@ -65,7 +77,7 @@ def _table(g: Guard, f: dict[str, Any]) -> None:
     if not paging or paging["key"] != key:
         paging = st.session_state["audit_paging"] = {"key": key, "cursors": [None]}
     rows = g.vault.get_audit_log(limit=PAGE_SIZE, cursor=paging["cursors"][-1], **f)
-    st.dataframe(pd.DataFrame(rows, columns=COLUMNS), hide_index=True, width="stretch")
+    _show(rows)
     left, mid, right = st.columns([1, 2, 1])
     if left.button("Newer", disabled=len(paging["cursors"]) == 1, key="a_prev"):
         paging["cursors"].pop()
@@ -110,7 +122,7 @@ def _hash_lookup(g: Guard) -> None:
     del value
     st.text(f"Audit hash: {digest}")
     if found:
-        st.dataframe(pd.DataFrame(found, columns=COLUMNS), hide_index=True)
+        _show(found)
     else:
         st.info("No write in the audit log carries that value.")
 
