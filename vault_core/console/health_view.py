@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from . import fmt
+from . import fmt, overview_view
 from .auth import Guard
 
 REFRESH_SECONDS = 30
@@ -114,3 +114,4 @@ def _figures(g: Guard) -> None:
 def render(g: Guard) -> None:
     st.title("Health")
     st.fragment(run_every=REFRESH_SECONDS)(_figures)(g)
+    overview_view.render(g)
