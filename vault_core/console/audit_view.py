@@ -16,7 +16,7 @@ from . import fmt
 from .auth import Guard
 
 PAGE_SIZE = 100
-RECENT = 200  # recent rows whose principals are offered in the Principal picker
+SEEN = "_audit_seen_principals"  # session state: principals shown in this session's audit tables (names only)
 COLUMNS = ["seq", "timestamp", "principal", "roles", "operation", "environment", "secret_name", "version",
            "outcome", "reason", "client_ip", "forwarded_for", "forwarded_trusted", "user_agent", "session_id"]
 LABELS = {"seq": "Row", "principal": "Who", "roles": "Roles", "operation": "Operation", "environment": "Environment",
@@ -37,10 +37,10 @@ def _day(d, end: bool = False) -> datetime | None:
 
 
 def _choices(g: Guard) -> tuple[list[str], list[str]]:
-    """(operations, principals) to pick from: those in the log's recent counts, known users and recent actors."""
+    """(operations, principals) to pick from: the log's operations of the last year (from its counters),
+    known users, and every principal this session's audit tables have shown (from the next run on)."""
     operations = sorted({c["operation"] for c in g.vault.audit_counts(365)})
-    principals = {p["name"] for p in g.vault.list_principals()}
-    principals |= {r["principal"] for r in g.vault.get_audit_log(limit=RECENT) if r.get("principal")}
+    principals = {p["name"] for p in g.vault.list_principals()} | st.session_state.get(SEEN, set())
     return operations, sorted(principals)
 
 
@@ -77,6 +77,7 @@ def _table(g: Guard, f: dict[str, Any]) -> None:
     if not paging or paging["key"] != key:
         paging = st.session_state["audit_paging"] = {"key": key, "cursors": [None]}
     rows = g.vault.get_audit_log(limit=PAGE_SIZE, cursor=paging["cursors"][-1], **f)
+    st.session_state.setdefault(SEEN, set()).update(r["principal"] for r in rows if r["principal"])
     _show(rows)
     left, mid, right = st.columns([1, 2, 1])
     if left.button("Newer", disabled=len(paging["cursors"]) == 1, key="a_prev"):
