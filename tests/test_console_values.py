@@ -86,16 +86,22 @@ def test_generate_fills_in_a_value_from_the_type_generator(console):
     assert at.text_area(key="new_value").value == ""  # the form starts empty again
 
 
-def test_a_secret_opens_from_its_address(console):
+def at_address(console, user: str, env: str, name: str):
+    """The app opened at ?env=...&name=... by a logged-in ``user``."""
     from streamlit.testing.v1 import AppTest
 
     from tests.console_fixtures import APP, PW
 
     at = AppTest.from_file(APP, default_timeout=30)
-    at.session_state["vault_session_token"] = console.verify_login("ann", PW, "10.9.8.7", "apptest")
-    at.query_params["env"] = "development"
-    at.query_params["name"] = "db_url"
+    at.session_state["vault_session_token"] = console.verify_login(user, PW, "10.9.8.7", "apptest")
+    at.query_params["env"] = env
+    at.query_params["name"] = name
     at.run()
+    return at
+
+
+def test_a_secret_opens_from_its_address(console):
+    at = at_address(console, "ann", "development", "db_url")
     assert not at.exception
     assert "development / db_url" in [s.value for s in at.subheader]
     assert at.code[0].value.endswith("?env=development&name=db_url")
@@ -103,15 +109,7 @@ def test_a_secret_opens_from_its_address(console):
 
 
 def test_an_address_of_nothing_says_so(console):
-    from streamlit.testing.v1 import AppTest
-
-    from tests.console_fixtures import APP, PW
-
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.session_state["vault_session_token"] = console.verify_login("rita", PW, "10.9.8.7", "apptest")
-    at.query_params["env"] = "production"
-    at.query_params["name"] = "prod_key"
-    at.run()
+    at = at_address(console, "rita", "production", "prod_key")
     (error,) = at.error
     assert error.value == "Not done: rita holds no level on production/prod_key."
     assert "prod-value-1" not in texts(at)

@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,16 +43,24 @@ def env(tmp_path_factory):
     for agent in FORMULAS:  # uma's audit rows carry cells a spreadsheet would run
         with vault.security_context("uma", "10.1.2.3", agent), pytest.raises(AccessDenied):
             vault.get_secret("shared/token", "development")
+    with served(vault, path, "ann", {"width": 1400, "height": 1000}) as running:
+        yield running
+
+
+@contextmanager
+def served(vault, path, user: str, viewport: dict):
+    """`streamlit run` on the vault at ``path`` and a Chromium page logged in as ``user``:
+    yields (vault, server, browser, page)."""
     with StreamlitServer(ROOT / "streamlit_app.py", env={"VAULT_PATH": str(path), "FORWARDED_ALLOW_IPS": ""},
                          cwd=ROOT) as server, sync_playwright() as pw:
         browser = launch_chromium(pw)
-        admin = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = open_app(admin, server.url)
-        log_in(page, "ann")
+        context = browser.new_context(viewport=viewport)
+        page = open_app(context, server.url)
+        log_in(page, user)
         try:
             yield vault, server, browser, page
         finally:
-            admin.close()
+            context.close()
             browser.close()
             vault.storage.dispose()
 

@@ -3,18 +3,16 @@ a secret opened by its address, READ granted from the secret's page and used in 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser import StreamlitServer, launch_chromium, wait_for_app_idle
+from tests.browser import wait_for_app_idle
 from tests.e2e.helpers import PW, choose, create, log_in, open_app
+from tests.e2e.test_admin_pages_e2e import served
 from vault_core import open_vault
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 PEM = ("-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEAu1SU1LfVLPHCozMx\n"
        "H2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTK\n-----END PRIVATE KEY-----\n")
 GRANTED = "granted-value-4d2e"
@@ -28,18 +26,13 @@ def env(tmp_path_factory):
     vault.add_user("ann", PW, ["admin"], must_change_password=False)
     vault.add_user("vic", PW, [], must_change_password=False)
     vault.store_secret("team/token", GRANTED, environment="staging")
-    with StreamlitServer(ROOT / "streamlit_app.py", env={"VAULT_PATH": str(path), "FORWARDED_ALLOW_IPS": ""},
-                         cwd=ROOT) as server, sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        admin = browser.new_context(viewport={"width": 1440, "height": 900})
-        page = open_app(admin, server.url)
-        log_in(page, "ann")
-        try:
-            yield vault, server, browser, page
-        finally:
-            admin.close()
-            browser.close()
-            vault.storage.dispose()
+    for env in ("development", "production"):
+        vault.store_secret("mail/relay", "relay-same-value", environment=env)
+    with served(vault, path, "ann", {"width": 1440, "height": 900}) as running:
+        yield running
+
+
+CELLS = '[data-testid="stDataFrame"] [role="gridcell"]'
 
 
 def code_blocks(page) -> list[str]:
@@ -96,3 +89,16 @@ def test_read_granted_from_the_secret_page_works_in_a_second_browser(env):
         other.close()
     row = vault.get_audit_log(operation="reveal", principal="vic")[0]
     assert (row["secret_name"], row["outcome"]) == ("team/token", "allowed")
+
+
+def test_the_environment_grid_marks_a_missing_cell_and_two_equal_values(env):
+    _, _, _, page = env
+    page.get_by_role("link", name="Health", exact=True).click()
+    wait_for_app_idle(page, settle_ms=500)
+    page.get_by_text("Show names × environments", exact=False).click()
+    wait_for_app_idle(page, settle_ms=500)
+    cells = page.locator(CELLS)
+    expect(cells.filter(has_text="present; same value as production")).to_have_count(1)
+    expect(cells.filter(has_text="present; same value as development")).to_have_count(1)
+    expect(cells.filter(has_text="missing").first).to_be_attached()
+    assert "relay-same-value" not in page.content()
