@@ -42,6 +42,8 @@ def code_blocks(page) -> list[str]:
 def test_a_pasted_four_line_pem_is_revealed_byte_identical(env):
     vault, _, _, page = env
     create(page, "tls/key", PEM)
+    masked = page.locator(".st-key-masked_new textarea")  # the value field draws discs, not the text
+    assert masked.evaluate("e => getComputedStyle(e).webkitTextSecurity") == "disc"
     expect(page.get_by_text("Created development/tls/key.")).to_be_visible()
     assert vault.get_secret("tls/key", "development") == PEM
     expect(page.get_by_role("heading", name="development / tls/key")).to_be_visible()  # opened at once
