@@ -104,3 +104,46 @@ def test_the_environment_grid_marks_a_missing_cell_and_two_equal_values(env):
     expect(cells.filter(has_text="present; same value as development")).to_have_count(1)
     expect(cells.filter(has_text="missing").first).to_be_attached()
     assert "relay-same-value" not in page.content()
+
+
+def new_secret_as(page, name: str, shape: str):
+    """Open the New secret form, name the secret and choose how its value is given; returns the form."""
+    form = page.locator('[data-testid="stExpander"]').filter(has=page.get_by_text("New secret", exact=True))
+    field = form.get_by_label("Name", exact=True)
+    if not field.is_visible():
+        form.get_by_text("New secret", exact=True).click()
+    field.fill(name)
+    field.press("Enter")
+    wait_for_app_idle(page, settle_ms=300)
+    form.get_by_role("radiogroup", name="Value as").get_by_text(shape, exact=True).click()
+    wait_for_app_idle(page, settle_ms=300)
+    return form
+
+
+def test_an_uploaded_file_is_stored_byte_for_byte(env):
+    vault, _, _, page = env
+    form = new_secret_as(page, "tls/uploaded", "File")
+    form.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": "key.pem", "mimeType": "application/x-pem-file", "buffer": PEM.encode()}])
+    wait_for_app_idle(page, settle_ms=500)
+    page.get_by_role("button", name="Create").click()
+    wait_for_app_idle(page, settle_ms=500)
+    expect(page.get_by_text("Created development/tls/uploaded.")).to_be_visible()
+    assert vault.get_secret("tls/uploaded", "development") == PEM
+
+
+def test_key_value_pairs_are_one_secret_shown_back_as_pairs(env):
+    from tests.e2e.test_admin_pages_e2e import edit_cell
+
+    vault, _, _, page = env
+    form = new_secret_as(page, "app/settings", "Key/value pairs")
+    grid = form.locator('[data-testid="stDataFrame"]')
+    edit_cell(page, grid, 0, 0, "user")  # the editor starts with one empty row
+    edit_cell(page, grid, 0, 1, "app")
+    page.get_by_role("button", name="Create").click()
+    wait_for_app_idle(page, settle_ms=500)
+    expect(page.get_by_text("Created development/app/settings.")).to_be_visible()
+    assert vault.get_secret("app/settings", "development") == '{"user":"app"}'
+    page.get_by_role("button", name="Reveal value").click()
+    wait_for_app_idle(page)
+    expect(page.locator(CELLS).filter(has_text="app").first).to_be_attached()

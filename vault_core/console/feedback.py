@@ -35,9 +35,14 @@ def done(text: str, kind: str = "success") -> NoReturn:
 
 
 def show() -> None:
-    """Show (once) the messages kept by the previous run."""
+    """Show (once) the messages kept by the previous run.
+
+    Always inside one container, present on every run: a message appearing or going away then never shifts
+    the elements after it, which would remount them (an open expander would close).
+    """
+    box = st.container()
     for kind, text in st.session_state.pop(FLASH, []):
-        getattr(st, kind)(text)
+        getattr(box, kind)(text)
 
 
 def sentence(exc: Exception) -> str:

@@ -81,10 +81,10 @@ def _json(prefix: str) -> tuple[str, str | None]:
 
 
 def _pairs(prefix: str) -> tuple[str, str | None]:
-    table = st.data_editor(pd.DataFrame({"key": pd.Series(dtype=str), "value": pd.Series(dtype=str)}),
+    table = st.data_editor(pd.DataFrame({"key": [""], "value": [""]}),  # one empty row to start typing in
                            key=f"{prefix}_pairs_{st.session_state.get(f'{prefix}_gen', 0)}", num_rows="dynamic",
                            hide_index=True, width="stretch",
-                           column_config={"key": st.column_config.TextColumn("Key", required=True),
+                           column_config={"key": st.column_config.TextColumn("Key"),
                                           "value": st.column_config.TextColumn("Value")})
     pairs: dict[str, str] = {}
     for row in table.to_dict("records"):
