@@ -127,6 +127,7 @@ def test_admin_grants_read_in_the_rule_editor_and_the_user_reveals(env):
         log_in(upage, "uma")
         expect(upage.get_by_role("heading", name="Secrets")).to_be_visible()
         choose(upage, "Secret", "development/shared/token")
+        expect(upage.get_by_role("heading", name="development / shared/token")).to_be_visible()
         assert SHARED not in upage.content()
         upage.get_by_role("button", name="Reveal value").click()
         wait_for_app_idle(upage)
