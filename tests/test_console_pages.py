@@ -21,8 +21,14 @@ def test_audit_filters_pages_verifies_exports_and_finds_a_hash(console):
     assert len(table) == 100 and list(table["seq"]) == sorted(table["seq"], reverse=True)
     button(at, "Older").click().run()
     assert at.dataframe[0].value["seq"].max() < table["seq"].min()
-    at.text_input(key="a_operation").input("store").run()
+    assert "Reveal" not in at.selectbox(key="a_operation").options  # picked from the log, not typed
+    at.selectbox(key="a_operation").select("store").run()
     assert set(at.dataframe[0].value["operation"]) == {"store"}
+    at.selectbox(key="a_operation").select("any operation")
+    at.selectbox(key="a_principal").select("aud").run()
+    assert set(at.dataframe[0].value["principal"]) == {"aud"}
+    at.selectbox(key="a_principal").select("anyone")
+    at.selectbox(key="a_operation").select("store").run()
     button(at, "Verify the hash chain").click().run()
     assert at.success[0].value.startswith("Chain intact")
     link = at.get("link_button")[0].proto  # the export route audits the download (tests/test_console_asgi.py)
@@ -114,13 +120,17 @@ def test_rotation_page_rotates_many_and_shows_history(console):
     at.switch_page("pages/rotation.py").run()
     assert not at.exception
     at.multiselect(key="r_pick").select("development/db_url").select("development/api_token").run()
-    button(at, "Rotate now").click().run()
-    assert list(at.dataframe[1].value["outcome"]) == ["rotated", "rotated"]
+    button(at, "Rotate now…").click().run()
+    assert "2 secret(s) get a new value now" in texts(at)  # nothing yet: the dialog says what it will do
+    assert console.get_metadata("api_token", "development").current_version == 1
+    button(at, "Rotate 2 secret(s) now").click().run()
+    assert "Rotated 2 of 2 secret(s)." in [s.value for s in at.success]
+    assert list(at.dataframe[0].value["Outcome"]) == ["rotated", "rotated"]
     assert console.get_secret("db_url", "development") != CANARY
     assert console.get_metadata("api_token", "development").current_version == 2
     at.run()
     history = at.dataframe[-1].value
-    assert (history["operation"] == "rotate").sum() >= 2
+    assert (history["Operation"] == "rotate").sum() >= 2
 
 
 def _plan(console, after_rows):
@@ -198,7 +208,7 @@ def test_rotation_page_reverts_to_the_previous_value(console):
     at.multiselect(key="r_pick").select("development/db_url").run()
     button(at, "Revert to previous").click().run()
     assert not at.exception and not at.error
-    assert at.success[0].value.startswith("Reverted: the previous value is current again (version 3).")
+    assert at.success[0].value.startswith("Reverted development/db_url: the previous value is current again (version 3).")
     assert console.get_secret("db_url", "development") == CANARY
     assert console.get_audit_log(operation="revert", principal="opal")[0]["outcome"] == "allowed"
     assert "Rotate all due" not in [b.label for b in at.button]  # scheduled rotation is for admins
@@ -246,3 +256,29 @@ def test_health_charts_are_rebuilt_only_when_their_counts_change(console):
     assert at.session_state[FIGURES][0] != first[0]
     env_chart = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     assert dict(zip(env_chart["x"], env_chart["y"], strict=True))["staging"] == 1
+
+
+def test_audit_date_range_and_outcome_are_picked(console):
+    from datetime import date, datetime, timezone
+
+    with console.security_context("rita"):
+        console.get_secret("db_url", "development")
+    at = login(console, "aud")
+    at.switch_page("pages/audit.py").run()
+    at.date_input(key="a_dates").set_value((date(2020, 1, 1), date(2020, 1, 2))).run()
+    assert at.dataframe[0].value.empty
+    today = datetime.now(timezone.utc).date()
+    at.date_input(key="a_dates").set_value((today, today))
+    at.selectbox(key="a_outcome").select("allowed")
+    at.selectbox(key="a_principal").select("rita").run()
+    table = at.dataframe[0].value
+    assert not table.empty
+    assert set(table["outcome"]) == {"allowed"} and set(table["principal"]) == {"rita"}
+
+
+def test_health_says_the_chain_status_as_a_sentence_and_ages_in_words(console):
+    at = login(console, "ann")
+    at.switch_page("pages/health.py").run()
+    assert "Not verified since this console started: use Verify the hash chain on the Audit page." in texts(at)
+    terms = next(d.value for d in at.dataframe if "Age" in d.value.columns)
+    assert terms["Age"].str.fullmatch(r"\d+ (second|minute|hour|day|year)s?").all()

@@ -14,6 +14,7 @@ import csv
 import io
 import re
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,16 +46,24 @@ def env(tmp_path_factory):
     for agent in FORMULAS:  # uma's audit rows carry cells a spreadsheet would run
         with vault.security_context("uma", "10.1.2.3", agent), pytest.raises(AccessDenied):
             vault.get_secret("shared/token", "development")
+    with served(vault, path, "ann", {"width": 1400, "height": 1000}) as running:
+        yield running
+
+
+@contextmanager
+def served(vault, path, user: str, viewport: dict):
+    """`streamlit run` on the vault at ``path`` and a Chromium page logged in as ``user``:
+    yields (vault, server, browser, page)."""
     with StreamlitServer(ROOT / "streamlit_app.py", env={"VAULT_PATH": str(path), "FORWARDED_ALLOW_IPS": ""},
                          cwd=ROOT) as server, sync_playwright() as pw:
         browser = launch_chromium(pw)
-        admin = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = open_app(admin, server.url)
-        log_in(page, "ann")
+        context = browser.new_context(viewport=viewport)
+        page = open_app(context, server.url)
+        log_in(page, user)
         try:
             yield vault, server, browser, page
         finally:
-            admin.close()
+            context.close()
             browser.close()
             vault.storage.dispose()
 
@@ -103,13 +112,13 @@ def test_admin_grants_read_in_the_rule_editor_and_the_user_reveals(env):
     edit_cell(page, grid, row, 2, "uma")  # columns: id, subject kind, subject, environment, pattern, levels
     edit_cell(page, grid, row, 4, "shared/token")
     edit_cell(page, grid, row, 5, "read")
-    page.get_by_role("button", name="Review 1 change(s)").click()
+    page.get_by_role("button", name="Review changes").click()
     wait_for_app_idle(page)
     expect(page.get_by_text("+ allow read to any uma on */shared/token")).to_be_visible()
     page.get_by_role("button", name="Apply 1 change(s)").click()
     wait_for_app_idle(page)
     expect(page.get_by_text("Applied 1 change(s).")).to_be_visible()
-    expect(page.get_by_role("button", name=re.compile("^Review"))).to_have_count(0)  # the editor starts afresh
+    expect(page.get_by_role("button", name=re.compile("^Apply"))).to_have_count(0)  # the plan is gone
     expect(page.locator(CELLS).filter(has_text=re.compile("^shared/token$"))).to_have_count(1)
     rules = vault.list_rules(subject="uma")
     assert [(r.pattern, sorted(lv.value for lv in r.levels)) for r in rules] == [("shared/token", ["read"])]
@@ -121,6 +130,7 @@ def test_admin_grants_read_in_the_rule_editor_and_the_user_reveals(env):
         log_in(upage, "uma")
         expect(upage.get_by_role("heading", name="Secrets")).to_be_visible()
         choose(upage, "Secret", "development/shared/token")
+        expect(upage.get_by_role("heading", name="development / shared/token")).to_be_visible()
         assert SHARED not in upage.content()
         upage.get_by_role("button", name="Reveal value").click()
         wait_for_app_idle(upage)
@@ -137,8 +147,14 @@ def test_rotation_page_rotates_and_the_new_version_and_audit_rows_show(env):
     go(page, "Rotation")
     choose(page, "Secrets to rotate now", "development/api_key_stripe")
     page.keyboard.press("Escape")
-    page.get_by_role("button", name="Rotate now").click()
+    page.get_by_role("button", name="Rotate now…").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("generator 'token'")).to_be_visible()  # it says what it will do, first
+    expect(dialog.get_by_text("no apply hook is registered", exact=False)).to_be_visible()
+    assert vault.get_metadata("api_key_stripe", "development").current_version == before
+    dialog.get_by_role("button", name="Rotate 1 secret(s) now").click()
     wait_for_app_idle(page)
+    expect(page.get_by_text("Rotated 1 of 1 secret(s).")).to_be_visible()
     expect(page.locator(CELLS).filter(has_text=re.compile("^rotated$"))).to_have_count(1)
     after = vault.get_metadata("api_key_stripe", "development").current_version
     assert after == before + 1
@@ -152,9 +168,7 @@ def test_rotation_page_rotates_and_the_new_version_and_audit_rows_show(env):
     assert "previous" in shown
 
     go(page, "Audit")
-    page.get_by_label("Operation", exact=True).fill("rotate")
-    page.keyboard.press("Enter")
-    wait_for_app_idle(page)
+    choose(page, "Operation", "rotate")  # picked, not typed
     expect(page.locator(CELLS).filter(has_text=re.compile("^(store|login|reveal|rule_add)$"))).to_have_count(0)
     expect(page.locator(CELLS).filter(has_text=re.compile("^rotate$")).first).to_be_attached()
     shown = cells(page)
@@ -164,9 +178,8 @@ def test_rotation_page_rotates_and_the_new_version_and_audit_rows_show(env):
 def test_audit_filtered_to_one_user_downloads_a_neutralised_csv(env):
     vault, _, _, page = env
     go(page, "Audit")
-    page.get_by_label("Operation", exact=True).fill("")
-    page.get_by_label("Principal", exact=True).fill("uma")
-    page.keyboard.press("Enter")
+    choose(page, "Operation", "any operation")
+    choose(page, "Principal", "uma")
     wait_for_app_idle(page)
     link = page.get_by_role("link", name="Download audit.csv")
     expect(link).to_have_attribute("href", re.compile(r"/export/audit\.csv\?principal=uma"))

@@ -12,13 +12,13 @@ from ..environments import Environment
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..models import AccessLevel
 from ..names import canonical_pattern, canonical_principal
+from . import feedback
 from .auth import Guard
 
 USER_ERRORS = (ValidationError, Conflict, NotFound, AccessDenied)
 FIELDS = ["subject_kind", "subject", "environment", "pattern", "levels", "effect", "note"]
 ENV_CHOICES = [ANY_ENV] + [e.value for e in Environment]
 PLAN = "_rules_plan"  # session state: the reviewed changes {"revoke": [ids], "grant": [rules]}
-RESULT = "_rules_result"  # session state: the outcome of the last apply, shown once
 
 
 def _row(rule) -> dict[str, Any]:
@@ -129,42 +129,40 @@ def _confirm(g: Guard) -> None:
         st.session_state.pop(PLAN, None)
         st.session_state.pop("rules_editor", None)  # the editor starts again from the stored rules
         if problem:
-            st.session_state[RESULT] = ("error", f"Stopped after {done} change(s): {problem}")
-        else:
-            st.session_state[RESULT] = ("success", f"Applied {done} change(s).")
-        st.rerun()
+            feedback.done(f"Stopped after {done} change(s): {feedback.sentence(Exception(problem))}", "error")
+        feedback.done(f"Applied {done} change(s).")
 
 
 def _rules(g: Guard) -> None:
-    result = st.session_state.pop(RESULT, None)
-    if result:
-        getattr(st, result[0])(result[1])
     rules = g.vault.list_rules()
     builtin = [r for r in rules if r.id <= 0]
     editable = pd.DataFrame([_row(r) for r in rules if r.id > 0], columns=["id"] + FIELDS)
     st.caption("Built-in rules (not editable)")
     st.dataframe(pd.DataFrame([_row(r) for r in builtin], columns=["id"] + FIELDS), hide_index=True)
     st.caption("Rules: edit cells, add rows (+) or delete rows, then review the changes")
-    edited = st.data_editor(
-        editable, key="rules_editor", num_rows="dynamic", hide_index=True, width="stretch",
-        column_config={
-            "id": st.column_config.NumberColumn("id", disabled=True),
-            "subject_kind": st.column_config.SelectboxColumn("subject kind", options=["user", "role", "any"]),
-            "subject": st.column_config.TextColumn("subject"),
-            "environment": st.column_config.SelectboxColumn("environment", options=ENV_CHOICES),
-            "pattern": st.column_config.TextColumn("pattern", help="a name or a glob such as app/*; empty = *"),
-            "levels": st.column_config.TextColumn("levels", help="comma separated: read, write, rotate, admin"),
-            "effect": st.column_config.SelectboxColumn("effect", options=["allow", "deny"]),
-        })
-    revoke, grant, errors = diff_rules(editable, edited)
-    for err in errors:
-        st.error(err)
-    plan = {"revoke": revoke, "grant": grant}
-    if (revoke or grant) and st.session_state.get(PLAN) not in (None, plan):
-        st.session_state.pop(PLAN, None)  # edited again after the review: review again
-    if (not errors and (revoke or grant) and st.session_state.get(PLAN) is None
-            and st.button(f"Review {len(revoke) + len(grant)} change(s)", key="rules_review")):
-        st.session_state[PLAN] = plan
+    with st.form("rules_form", border=False):  # edits stay in the grid (no rerun, no lost focus) until Review
+        edited = st.data_editor(
+            editable, key="rules_editor", num_rows="dynamic", hide_index=True, width="stretch",
+            column_config={
+                "id": st.column_config.NumberColumn("Rule", disabled=True),
+                "subject_kind": st.column_config.SelectboxColumn("Subject kind", options=["user", "role", "any"]),
+                "subject": st.column_config.TextColumn("Subject"),
+                "environment": st.column_config.SelectboxColumn("Environment", options=ENV_CHOICES),
+                "pattern": st.column_config.TextColumn("Name or pattern",
+                                                       help="a name or a glob such as app/*; empty = *"),
+                "levels": st.column_config.TextColumn("Levels", help="comma separated: read, write, rotate, admin"),
+                "effect": st.column_config.SelectboxColumn("Effect", options=["allow", "deny"]),
+                "note": st.column_config.TextColumn("Note"),
+            })
+        review = st.form_submit_button("Review changes")
+    if review:
+        revoke, grant, errors = diff_rules(editable, edited)
+        for err in errors:
+            st.error(f"{err[0].upper()}{err[1:].rstrip('.')}.")
+        if not errors and not (revoke or grant):
+            st.info("No changes to review.")
+        elif not errors:
+            st.session_state[PLAN] = {"revoke": revoke, "grant": grant}
     _confirm(g)
 
 
@@ -187,6 +185,10 @@ def _simulator(g: Guard) -> None:
         return
     try:
         if who.strip():
+            known = {p["name"] for p in g.vault.list_principals()}
+            if canonical_principal(who) not in known:
+                st.error(f"There is no user named {canonical_principal(who)}; simulate a user the vault knows.")
+                return
             result = g.vault.effective_permissions(who, env, name)
             st.text(f"{result['principal']} (roles: {', '.join(result['roles']) or 'none'}) on "
                     f"{result['environment']}/{result['name']}: {', '.join(result['levels']) or 'nothing'}")
@@ -197,11 +199,12 @@ def _simulator(g: Guard) -> None:
         st.caption(f"Who holds {level} on {env}/{name}")
         st.dataframe(pd.DataFrame(holders, columns=["principal", "roles", "reason"]), hide_index=True)
     except USER_ERRORS as exc:
-        st.error(str(exc))
+        st.error(feedback.sentence(exc))
 
 
 def render(g: Guard) -> None:
     st.title("Access")
+    feedback.show()
     tab_rules, tab_roles, tab_sim = st.tabs(["Rules", "Roles", "Simulator"])
     with tab_rules:
         _rules(g)

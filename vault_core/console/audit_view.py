@@ -1,4 +1,5 @@
-"""The Audit page: filters, keyset paging, chain verification, export, audit-hash lookup."""
+"""The Audit page: filters to pick (principal, operation, environment, outcome, dates), keyset paging,
+chain verification, export, audit-hash lookup."""
 
 from __future__ import annotations
 
@@ -10,29 +11,62 @@ import streamlit as st
 
 from ..environments import Environment
 from ..audit import audit_cursor
-from ..errors import ValidationError
+from ..errors import AccessDenied, ValidationError
+from . import fmt
 from .auth import Guard
 from .routes import export_url
 
 PAGE_SIZE = 100
+SEEN = "_audit_seen_principals"  # session state: principals shown in this session's audit tables (names only)
 COLUMNS = ["seq", "timestamp", "principal", "roles", "operation", "environment", "secret_name", "version",
            "outcome", "reason", "client_ip", "forwarded_for", "forwarded_trusted", "user_agent", "session_id"]
+LABELS = {"seq": "Row", "principal": "Who", "roles": "Roles", "operation": "Operation", "environment": "Environment",
+          "secret_name": "Secret", "version": "Version", "outcome": "Outcome", "reason": "Reason",
+          "client_ip": "Client IP", "forwarded_for": "Forwarded for", "forwarded_trusted": "Proxy trusted",
+          "user_agent": "Browser or client", "session_id": "Session"}
+
+
+def _show(rows: list[dict[str, Any]]) -> None:
+    """Audit rows in one table format: worded labels, times in the browser's zone, empty cells empty."""
+    st.dataframe(pd.DataFrame(rows, columns=COLUMNS), hide_index=True, width="stretch",
+                 column_config={**LABELS, "timestamp": fmt.date_column("When"),
+                                "forwarded_trusted": st.column_config.CheckboxColumn("Proxy trusted")})
 
 
 def _day(d, end: bool = False) -> datetime | None:
     return None if d is None else datetime.combine(d, time.max if end else time.min, tzinfo=timezone.utc)
 
 
-def _filters() -> dict[str, Any]:
-    c = st.columns(6)
-    f = {"principal": c[0].text_input("Principal", key="a_principal").strip() or None,
-         "operation": c[1].text_input("Operation", key="a_operation").strip() or None,
+def _choices(g: Guard) -> tuple[list[str], list[str]]:
+    """(operations, principals) to pick from: the log's operations of the last year (from its counters),
+    known users, and every principal this session's audit tables have shown (from the next run on)."""
+    operations = sorted({c["operation"] for c in g.vault.audit_counts(365)})
+    principals = {p["name"] for p in g.vault.list_principals()} | st.session_state.get(SEEN, set())
+    return operations, sorted(principals)
+
+
+def _pick(col, label: str, options: list[str], key: str, anything: str) -> str | None:
+    """A select box with search; a value chosen earlier stays choosable even if it left the lists."""
+    current = st.session_state.get(key)
+    if current and current not in options:
+        options = sorted([*options, current])
+    chosen = col.selectbox(label, [anything, *options], key=key)
+    return None if chosen == anything else chosen
+
+
+def _filters(g: Guard) -> dict[str, Any]:
+    operations, principals = _choices(g)
+    c = st.columns([2, 2, 1, 1, 2])
+    f = {"principal": _pick(c[0], "Principal", principals, "a_principal", "anyone"),
+         "operation": _pick(c[1], "Operation", operations, "a_operation", "any operation"),
          "environment": (lambda e: None if e == "all" else e)(
              c[2].selectbox("Environment", ["all"] + [e.value for e in Environment], key="a_env")),
          "outcome": (lambda o: None if o == "all" else o)(
-             c[3].selectbox("Outcome", ["all", "allowed", "denied", "failed"], key="a_outcome")),
-         "since": _day(c[4].date_input("From", value=None, key="a_since")),
-         "until": _day(c[5].date_input("To (inclusive)", value=None, key="a_until"), end=True)}
+             c[3].selectbox("Outcome", ["all", "allowed", "denied", "failed"], key="a_outcome"))}
+    days = c[4].date_input("Dates (from – to, inclusive)", value=(), key="a_dates")
+    days = tuple(days) if isinstance(days, (tuple, list)) else (days,)
+    f["since"] = _day(days[0]) if days else None
+    f["until"] = _day(days[-1], end=True) if days else None
     name = st.text_input("Secret name", key="a_name").strip()
     f["name"] = name or None
     return f
@@ -44,7 +78,8 @@ def _table(g: Guard, f: dict[str, Any]) -> None:
     if not paging or paging["key"] != key:
         paging = st.session_state["audit_paging"] = {"key": key, "cursors": [None]}
     rows = g.vault.get_audit_log(limit=PAGE_SIZE, cursor=paging["cursors"][-1], **f)
-    st.dataframe(pd.DataFrame(rows, columns=COLUMNS), hide_index=True, width="stretch")
+    st.session_state.setdefault(SEEN, set()).update(r["principal"] for r in rows if r["principal"])
+    _show(rows)
     left, mid, right = st.columns([1, 2, 1])
     if left.button("Newer", disabled=len(paging["cursors"]) == 1, key="a_prev"):
         paging["cursors"].pop()
@@ -83,14 +118,14 @@ def _hash_lookup(g: Guard) -> None:
     del value
     st.text(f"Audit hash: {digest}")
     if found:
-        st.dataframe(pd.DataFrame(found, columns=COLUMNS), hide_index=True)
+        _show(found)
     else:
         st.info("No write in the audit log carries that value.")
 
 
 def render(g: Guard) -> None:
     st.title("Audit")
-    f = _filters()
+    f = _filters(g)
     try:
         _table(g, f)
     except ValidationError as exc:

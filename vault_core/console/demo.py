@@ -20,6 +20,14 @@ SECRETS = [  # name, type, description, tags, rotation days
 USERS = {"alice": ["operator"], "bob": ["auditor"], "carol": []}
 
 
+def role_of(user: str) -> str:
+    """How ``serve --demo`` describes a demo user: its roles, or what its rules give it."""
+    roles = USERS.get(user)
+    if roles is None:
+        return "not a demo user"
+    return ", ".join(roles) if roles else "no role (reads development app/* secrets by a rule)"
+
+
 def _value(kind: str, env: str) -> str:
     token = pysecrets.token_urlsafe(24)
     if kind == "database_url":
@@ -34,11 +42,13 @@ def seed_demo(vault: Vault) -> dict[str, str]:
     for env in ENVIRONMENTS:
         for i, (name, kind, desc, tags, days) in enumerate(SECRETS):
             expires = now + timedelta(days=10 + 20 * i) if name.startswith("api_key") else None
+            if vault.get_metadata(name, env) is not None:  # unaudited: a second run writes no failed rows
+                continue
             try:
                 vault.store_secret(name=name, value=_value(kind, env), secret_type=kind, environment=env,
                                    description=desc, tags=tags, rotation_interval_days=days,
                                    expires_at=expires, cas=0)
-            except Conflict:
+            except Conflict:  # another process created it just now
                 continue
     existing = {p["name"] for p in vault.list_principals()}
     for user, roles in USERS.items():

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from . import fmt, overview_view
 from .auth import Guard
 
 REFRESH_SECONDS = 30
@@ -25,7 +26,7 @@ OUTCOME_COLOURS = {"allowed": "#2e7d32", "denied": "#c62828", "failed": "#ef6c00
 def _bar(counts: dict[str, int], title: str) -> go.Figure:
     items = sorted(counts.items())
     fig = go.Figure(go.Bar(x=[k for k, _ in items], y=[v for _, v in items], name="secrets"))
-    return fig.update_layout(title=title, xaxis_title="environment", yaxis_title="secrets")
+    return fig.update_layout(title=title, xaxis_title="Environment", yaxis_title="Secrets")
 
 
 def _pie(counts: dict[str, int], title: str) -> go.Figure:
@@ -48,8 +49,23 @@ def _daily(counts: list[dict[str, Any]]) -> go.Figure | None:
         fig.add_trace(go.Bar(x=per_day.index, y=per_day["count"], name=str(outcome), hovertext=per_day["detail"],
                              hovertemplate="%{x|%Y-%m-%d}: %{y}<br>%{hovertext}<extra>" + str(outcome) + "</extra>",
                              marker_color=OUTCOME_COLOURS.get(str(outcome))))
-    return fig.update_layout(title="Audited operations per day", barmode="stack", xaxis_title="date",
-                             yaxis_title="operations")
+    # at least the 30 days the counts cover, so one day of data is one bar among thirty, not a wall
+    last = df["date"].max()
+    first = min(df["date"].min(), last - pd.Timedelta(days=29))
+    fig.update_xaxes(range=[first - pd.Timedelta(hours=12), last + pd.Timedelta(hours=12)], tickformat="%b %d")
+    return fig.update_layout(title="Audited operations per day", barmode="stack", xaxis_title="Day",
+                             yaxis_title="Operations")
+
+
+def verification(report: dict[str, Any] | None) -> str:
+    """The last chain verification of this process, as a sentence."""
+    if not report:
+        return "Not verified since this console started: use Verify the hash chain on the Audit page."
+    if report.get("ok"):
+        return (f"Intact at the last verification: {report['rows_checked']} rows checked, "
+                f"head at row {report['head_seq']}.")
+    return (f"Broken at the last verification: the first bad row is {report.get('first_bad_seq')}. "
+            f"{report.get('problem', '')}").strip()
 
 
 def figures(health: dict[str, Any], counts: list[dict[str, Any]]) -> dict[str, go.Figure]:
@@ -84,15 +100,18 @@ def _figures(g: Guard) -> None:
     right.plotly_chart(figs["h_type"], key="h_type")
     if "h_daily" in figs:
         st.plotly_chart(figs["h_daily"], key="h_daily")
-    terms = pd.DataFrame(health.get("key_terms", []))
-    if not terms.empty:
+    terms = health.get("key_terms") or []
+    if terms:
         st.caption("Key terms")
-        st.dataframe(terms, hide_index=True)
-    if health.get("last_audit_verify"):
-        st.caption("Last audit verification")
-        st.json(health["last_audit_verify"])
+        st.dataframe(pd.DataFrame([{"Term": t["term"], "Created": t["created_at"],
+                                    "Age": fmt.duration(t["age_days"] * 86400), "Values encrypted": t["encryptions"]}
+                                   for t in terms]),
+                     hide_index=True, column_config={"Created": fmt.date_column("Created")})
+    st.caption("Audit chain")
+    st.text(verification(health.get("last_audit_verify")))
 
 
 def render(g: Guard) -> None:
     st.title("Health")
     st.fragment(run_every=REFRESH_SECONDS)(_figures)(g)
+    overview_view.render(g)

@@ -1,4 +1,8 @@
-"""The Users page (admins): add users, set roles, reset passwords, lock, unlock, end sessions."""
+"""The Users page (admins): add users, set roles, reset passwords, lock, unlock, end sessions.
+
+A change reruns the page with its message (``feedback.done``), so the users table shows it at once. A new
+one-time password is the exception: it is shown once, in the run that made it, and never kept.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,17 @@ import streamlit as st
 
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..facade.users_ops import LOCKED_FOREVER
+from . import feedback, fmt
 from .auth import Guard
 
 USER_ERRORS = (ValidationError, Conflict, NotFound, AccessDenied)
 KNOWN_ROLES = ["admin", "auditor", "operator"]
 
 
-def _when(us: int | None) -> str:
-    if us is None:
+def _locked(us: int | None) -> str:
+    if us is None or us <= datetime.now(timezone.utc).timestamp() * 1e6:
         return ""
-    if us >= LOCKED_FOREVER:
-        return "until unlocked"
-    return f"{datetime.fromtimestamp(us / 1e6, timezone.utc):%Y-%m-%d %H:%M} UTC"
+    return "until unlocked" if us >= LOCKED_FOREVER else f"until {fmt.when(us)}"
 
 
 def _roles(text: str) -> list[str]:
@@ -40,7 +43,7 @@ def _add(g: Guard) -> None:
         try:
             user = g.vault.add_user(name, password, roles + _roles(extra), must_change_password=True)
         except USER_ERRORS as exc:
-            box.error(str(exc))
+            box.error(feedback.sentence(exc))
             return
         box.success(f"User {user} added. One-time password (shown once, must be changed at first login):")
         box.code(password, language=None)
@@ -60,9 +63,10 @@ def _manage(g: Guard, users: list[dict]) -> None:
         if st.form_submit_button("Save roles (ends the user's sessions)"):
             try:
                 g.vault.set_roles(who, chosen)
-                st.success(f"Roles of {who}: {', '.join(chosen) or 'none'}")
             except USER_ERRORS as exc:
-                st.error(str(exc))
+                st.error(feedback.sentence(exc))
+            else:
+                feedback.done(f"Roles of {who}: {', '.join(chosen) or 'none'}.")
     c = st.columns(4)
     actions = {"Reset password": c[0], "Lock": c[1], "Unlock": c[2], "End sessions": c[3]}
     pressed = [label for label, col in actions.items() if col.button(label, key=f"u_{label}")]
@@ -70,30 +74,37 @@ def _manage(g: Guard, users: list[dict]) -> None:
         if "Reset password" in pressed:
             password = pysecrets.token_urlsafe(12)
             g.vault.set_password(who, password, must_change=True)
-            st.success("New one-time password (shown once):")
+            st.success(f"New one-time password of {who} (shown once; their sessions have ended):")
             st.code(password, language=None)
         if "Lock" in pressed:
             g.vault.lock_user(who)
-            st.success(f"{who} is locked and logged out.")
+            feedback.done(f"{who} is locked and logged out.")
         if "Unlock" in pressed:
             g.vault.unlock_user(who)
-            st.success(f"{who} is unlocked.")
+            feedback.done(f"{who} is unlocked.")
         if "End sessions" in pressed:
             g.vault.end_sessions(who)
-            st.success(f"Every session of {who} has ended.")
+            feedback.done(f"Every session of {who} has ended.")
     except USER_ERRORS as exc:
-        st.error(str(exc))
+        st.error(feedback.sentence(exc))
     sessions = g.vault.list_sessions(who)
     st.caption(f"Active sessions of {who}")
-    st.dataframe(pd.DataFrame(sessions, columns=["session", "created_at", "expires_at", "client_ip", "user_agent"]),
-                 hide_index=True)
+    table = pd.DataFrame(sessions, columns=["session", "created_at", "expires_at", "client_ip", "user_agent"])
+    for col in ("created_at", "expires_at"):
+        table[col] = [fmt.epoch_us(v) for v in table[col]]
+    st.dataframe(table, hide_index=True, column_config={
+        "session": "Session", "created_at": fmt.date_column("Started"), "expires_at": fmt.date_column("Expires"),
+        "client_ip": "Client IP", "user_agent": "Browser"})
 
 
 def render(g: Guard) -> None:
     st.title("Users")
+    feedback.show()
     _add(g)
     users = g.vault.list_principals()
-    table = pd.DataFrame([{**u, "roles": ", ".join(u["roles"]), "locked_until": _when(u["locked_until"]),
-                           "created_at": _when(u["created_at"])} for u in users])
-    st.dataframe(table, hide_index=True, width="stretch")
+    table = pd.DataFrame([{"Name": u["name"], "Kind": u["kind"], "Display name": u["display_name"],
+                           "Email": u["email"], "Roles": ", ".join(u["roles"]), "Locked": _locked(u["locked_until"]),
+                           "Disabled": "yes" if u["disabled"] else "", "Password set": bool(u["has_password"]),
+                           "Created": fmt.epoch_us(u["created_at"])} for u in users])
+    st.dataframe(table, hide_index=True, width="stretch", column_config={"Created": fmt.date_column("Created")})
     _manage(g, users)

@@ -60,6 +60,11 @@ class RotationOps(SecretOps):
         """Built-in and registered generator names (for the console's rotation form)."""
         return sorted({*rot.BUILTIN_GENERATORS, *self._generators})
 
+    def rotation_hooks(self, generator: str) -> dict[str, bool]:
+        """Whether this process has ``apply`` / ``test`` hooks registered for a generator name (raises nothing)."""
+        apply, test = self._hooks().get(generator, (None, None))
+        return {"apply": apply is not None, "test": test is not None}
+
     def _hooks(self) -> dict[str, tuple]:
         return self.__dict__.setdefault("_rotation_hooks", {})
 
