@@ -25,6 +25,8 @@ def test_first_admin_once_and_demo_idempotent(tmp_path):
         users = {p["name"] for p in vault.list_principals()}
     assert set(counts) == {"development", "staging", "production", "testing"} and len(set(counts.values())) == 1
     assert {"admin", "alice", "bob", "carol"} <= users
+    assert "User: alice  role: operator  one-time password:" in text  # each demo user printed with its role
+    assert "User: bob  role: auditor  one-time password:" in text
     again = io.StringIO()
     prepare(str(path), True, out=again)
     assert again.getvalue() == ""  # no new admin, no new users, nothing printed twice

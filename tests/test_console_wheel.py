@@ -56,8 +56,8 @@ def test_wheel_installed_without_editable_serves_from_an_empty_folder(tmp_path):
             assert page.url.endswith("/password")  # the one-time password must be changed first
             expect(page.get_by_text("You must choose a new password")).to_be_visible()
             page.get_by_label("Current password", exact=True).fill(password)
-            page.get_by_label("New password", exact=True).fill("a new admin password 1")
-            page.get_by_label("Repeat the new password", exact=True).fill("a new admin password 1")
+            page.get_by_label("New password", exact=True).fill("a fresh console passphrase 1")
+            page.get_by_label("Repeat the new password", exact=True).fill("a fresh console passphrase 1")
             page.get_by_role("button", name="Change password").click()
             page.wait_for_load_state()
             wait_for_app_idle(page)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..vault import Vault, open_vault
-from .demo import seed_demo
+from .demo import role_of, seed_demo
 
 FIRST_ADMIN = "admin"
 
@@ -42,7 +42,7 @@ def prepare(path: str | None, demo: bool, out=sys.stdout) -> Path:
             print("You will be asked to change it at the first login. It is not shown again.", file=out)
         if demo:
             for user, pw in sorted(seed_demo(vault).items()):
-                print(f"Demo user created. User: {user}  one-time password: {pw}", file=out)
+                print(f"Demo user created. User: {user}  role: {role_of(user)}  one-time password: {pw}", file=out)
         return Path(vault.vault_dir)
     finally:
         vault.storage.dispose()
