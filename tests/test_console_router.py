@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.console_fixtures import CANARY, PW, login, texts
+from tests.console_fixtures import CANARY, login, texts
 from vault_core.console.roles import PAGES, pages_for
 
 

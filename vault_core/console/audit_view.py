@@ -11,7 +11,7 @@ import streamlit as st
 
 from ..environments import Environment
 from ..audit import audit_cursor
-from ..errors import AccessDenied, ValidationError
+from ..errors import ValidationError
 from . import fmt
 from .auth import Guard
 from .routes import export_url

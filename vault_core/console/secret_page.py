@@ -25,7 +25,7 @@ from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..models import SecretMetadata
 from . import feedback, fmt, grant_panel
 from .auth import Guard
-from .value_input import clear, show_value, value_input
+from .value_input import show_value, value_input
 
 USER_ERRORS = (ValidationError, Conflict, NotFound, AccessDenied)
 PENDING = "_secrets_pending_dialog"
