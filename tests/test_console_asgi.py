@@ -90,6 +90,7 @@ def test_login_sets_an_httponly_strict_host_cookie_and_needs_the_csrf_token(serv
     client = Client(server.url)
     status, pairs, _ = client.request("POST", "/login", {"username": "ann", "password": PW, "csrf": "forged" * 4})
     assert status == 403 and not any("vault_session" in c for c in set_cookies(pairs))
+    assert Client(server.url).request("HEAD", "/login")[0] == 200  # a HEAD is a GET, not a failed form post
     status, pairs, _ = client.log_in("ann", PW)
     assert status == 303 and header(pairs, "location") == "/"
     cookie = next(c for c in set_cookies(pairs) if c.startswith("__Host-vault_session="))

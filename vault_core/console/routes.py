@@ -118,7 +118,7 @@ def _set_session(response: Response, request: Request, token: str) -> Response:
 
 async def login(request: Request) -> Response:
     """GET: the login form. POST: check the password; on success set the session cookie and redirect."""
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return _login_page(request, "You are logged out." if request.query_params.get("bye") else "")
     form = await _form(request)
     if _csrf_refused(request, form):
@@ -173,7 +173,7 @@ async def password(request: Request) -> Response:
     session = await run_in_threadpool(vault.check_session, token) if token else None
     if session is None:
         return RedirectResponse("/login?next=/password", status_code=303)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         forced = "You must choose a new password before using the console." if session.must_change_password else ""
         return _password_page(request, forced)
     form = await _form(request)
