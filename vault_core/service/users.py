@@ -238,7 +238,10 @@ class UsersService:
             if not ok:
                 self._runner.record(caller, "password_set", "denied", "the current password is wrong", name=user)
                 raise AccessDenied("the current password is wrong")
-        digest = self._hash(check_new_password(password, user=user, same_as_current=self._same_as_current(user)))
+        # compared with the current password only for a caller who just proved to know it: for anyone else
+        # the answer "must differ" would be an unthrottled oracle on the user's password
+        same = self._same_as_current(user) if own else None
+        digest = self._hash(check_new_password(password, user=user, same_as_current=same))
         with self._runner.attempt("password_set") as att:
             att.name = user
             row = repos.principals.get_principal(att.tx, user)
