@@ -149,3 +149,28 @@ def test_export_events_keeps_order_and_refuses_unknown_formats(busy_vault):
     assert [json.loads(line)["metadata"]["sequence"] for line in lines] == [r["seq"] for r in rows]
     with pytest.raises(ValueError, match="unknown audit schema"):
         audit_formats.export_events(iter(rows), "cef")
+
+
+def test_export_audit_streams_either_schema_and_is_audited(busy_vault):
+    lines = "".join(busy_vault.export_audit("ocsf")).splitlines()
+    assert len(lines) == len(_rows(busy_vault)) - 0 and lines  # every row, one event a line
+    for line in lines:
+        event = json.loads(line)
+        assert VALIDATORS[event["class_uid"]].is_valid(event)
+    docs = [json.loads(line) for line in "".join(busy_vault.export_audit("ecs", principal="mallory")).splitlines()]
+    assert docs and all(d["user"]["name"] == "mallory" and d["ecs"]["version"] == ECS["version"] for d in docs)
+    reasons = [r["reason"] for r in busy_vault.get_audit_log(operation="audit_export", limit=5)]
+    assert "format=ecs" in reasons and "format=ocsf" in reasons
+    with pytest.raises(Exception, match="format must be one of csv, jsonl, ocsf, ecs"):
+        busy_vault.export_audit("cef")
+
+
+def test_cli_exports_ocsf(tmp_path):
+    from tests.test_cli import out, store, vc
+
+    path = tmp_path / "v"
+    store(path)
+    result = vc(path, "audit", "export", "--format", "ocsf")
+    assert result.returncode == 0
+    events = [json.loads(line) for line in out(result).splitlines()]
+    assert events and all(VALIDATORS[e["class_uid"]].is_valid(e) for e in events)

@@ -5,6 +5,7 @@ Each attack of the issue is a test here or in tests/e2e/test_console_e2e.py (Chr
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -147,6 +148,11 @@ def test_export_needs_a_live_session_with_the_right_and_is_audited(served):
     assert header(pairs, "content-disposition") == 'attachment; filename="audit.jsonl"'
     assert '"principal": "rita"' in text or '"principal":"rita"' in text
     assert vault.get_audit_log(operation="audit_export", principal="aud")[0]["outcome"] == "allowed"
+    status, pairs, text = auditor.request("GET", "/export/audit.ocsf?principal=rita")
+    assert status == 200 and header(pairs, "content-disposition") == 'attachment; filename="audit-ocsf.jsonl"'
+    events = [json.loads(line) for line in text.splitlines()]
+    assert {e["class_uid"] for e in events} == {3002, 6003}  # rita's login, her refused export
+    assert all(e["actor"]["user"]["name"] == "rita" and "mac" in e["unmapped"] for e in events)
     assert auditor.request("GET", "/export/audit.csv?since=yesterday")[0] == 400
     saved = dict(auditor.jar)
     token = auditor.csrf("/logout")

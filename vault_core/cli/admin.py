@@ -223,7 +223,8 @@ def add_commands(sub) -> None:
             a.add_argument("--checkpoint", help="a JSON checkpoint saved earlier (catches a cut-off tail)")
             a.add_argument("--save-checkpoint", help="write the current head here when the chain is sound")
         if name == "export":
-            a.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+            a.add_argument("--format", choices=("csv", "jsonl", "ocsf", "ecs"), default="csv",
+                           help="ocsf / ecs: JSON Lines of OCSF 1.2 events or ECS documents, for a SIEM")
             a.add_argument("--out", help="file to create (0600); default stdout")
     p = add_command(sub, "backup", cmd_backup, "write an online, consistent backup (ciphertext only)")
     p.add_argument("--dir", help="backup folder (default: VAULT_BACKUP_PATH or <vault>/backups)")

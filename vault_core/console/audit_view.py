@@ -102,7 +102,8 @@ def _verify(g: Guard) -> None:
 def _export(f: dict[str, Any]) -> None:
     """A link to the export route: it checks the session cookie and the right, audits and streams."""
     c = st.columns([1, 1, 2])
-    fmt = c[0].selectbox("Export format", ["csv", "jsonl"], key="a_fmt")
+    fmt = c[0].selectbox("Export format", ["csv", "jsonl", "ocsf", "ecs"], key="a_fmt",
+                         help="ocsf / ecs: JSON Lines of OCSF 1.2 events or Elastic Common Schema documents")
     c[1].link_button(f"Download audit.{fmt}", export_url(fmt, f), icon=":material/download:")
 
 

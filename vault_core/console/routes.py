@@ -32,7 +32,8 @@ from .runtime import console_vault, services
 
 MAX_FORM_BYTES = 8192
 EXPORT_FILTERS = ("principal", "operation", "environment", "outcome", "name", "since", "until")
-EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
+                "ocsf": "application/x-ndjson", "ecs": "application/x-ndjson"}  # OCSF 1.2 / ECS events, one a line
 
 
 def who(request: Request) -> RequestInfo:
@@ -230,7 +231,7 @@ async def export_audit(request: Request) -> Response:
     if session is None:
         return PlainTextResponse("log in first", status_code=401)
     if fmt not in EXPORT_TYPES:
-        return PlainTextResponse("format must be csv or jsonl", status_code=404)
+        return PlainTextResponse("format must be csv, jsonl, ocsf or ecs", status_code=404)
     req = who(request)
     try:
         filters = export_filters(request.query_params)
@@ -258,7 +259,11 @@ async def export_audit(request: Request) -> Response:
             stream.stop.set()
 
     return StreamingResponse(body(), media_type=EXPORT_TYPES[fmt],
-                             headers={"content-disposition": f"attachment; filename=\"audit.{fmt}\""})
+                             headers={"content-disposition": f"attachment; filename=\"{_export_filename(fmt)}\""})
+
+
+def _export_filename(fmt: str) -> str:
+    return f"audit.{fmt}" if fmt in ("csv", "jsonl") else f"audit-{fmt}.jsonl"
 
 
 class ExportStream:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from .. import audit
+from .. import audit, audit_formats
 from ..errors import AuditFailure, StorageError, ValidationError
 from ..types import US_PER_DAY
 from ..storage import repos
@@ -21,6 +21,9 @@ from .runner import Runner, environment_value
 AUDIT_ROLES = ("admin", "auditor")
 OUTCOMES = ("allowed", "denied", "failed")
 _BATCH = 5000
+
+
+EXPORT_FORMATS = ("csv", "jsonl", *audit_formats.FORMATS)
 
 
 class AuditService:
@@ -85,13 +88,14 @@ class AuditService:
             before = (rows[-1]["ts"], rows[-1]["seq"])
 
     def export_audit(self, fmt: str = "csv", **filters: Any) -> Iterator[str]:
-        """Stream the filtered rows as CSV or JSON Lines; the export itself is audited.
+        """Stream the filtered rows (newest first) as CSV, JSON Lines, or JSON Lines of OCSF 1.2 events
+        (``"ocsf"``) or ECS documents (``"ecs"``, see ``vault_core.audit_formats``); the export itself is audited.
 
         Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``ValidationError`` (bad filter),
         ``StorageError``, ``AuditFailure``.
         """
-        if fmt not in ("csv", "jsonl"):
-            raise ValidationError("format must be csv or jsonl")
+        if fmt not in EXPORT_FORMATS:
+            raise ValidationError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
         where = self._audit_filters(filters.pop("secret_id", None), filters.pop("principal", None),
                                     filters.pop("operation", None), filters.pop("environment", None),
                                     filters.pop("outcome", None), filters.pop("name", None),
@@ -102,6 +106,8 @@ class AuditService:
             att.require_role(*AUDIT_ROLES)
             att.reason = f"format={fmt}"
         rows = self._iter_filtered(where)
+        if fmt in audit_formats.FORMATS:
+            return audit_formats.export_events(rows, fmt)
         return audit.export_csv(rows) if fmt == "csv" else audit.export_jsonl(rows)
 
     def verify_audit_log(self, checkpoint: Mapping[str, Any] | None = None) -> audit.VerifyReport:
