@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+
+from .types import US, to_datetime
 
 OCSF_VERSION = "1.2.0"
 ECS_VERSION = "9.4.0"
@@ -97,7 +99,7 @@ def _ts_us(row: Mapping[str, Any]) -> int:
         return int(row["ts"])
     stamp = row["timestamp"]
     stamp = datetime.fromisoformat(stamp) if isinstance(stamp, str) else stamp
-    return int(stamp.timestamp() * 1_000_000)
+    return int(stamp.timestamp() * US)
 
 
 def _forwarded(row: Mapping[str, Any]) -> list[str]:
@@ -179,7 +181,7 @@ def to_ecs(row: Mapping[str, Any]) -> dict[str, Any]:
     """
     operation, outcome = row["operation"], row["outcome"]
     cls, activity, entity_type = _classify(operation)
-    stamp = datetime.fromtimestamp(_ts_us(row) / 1_000_000, tz=timezone.utc)
+    stamp = to_datetime(_ts_us(row))
     category = {_AUTH: "authentication", _ACCOUNT: "iam", _ENTITY: "configuration"}.get(cls, "api")
     kind = _ECS_TYPE.get(activity, "info")
     if cls is _AUTH:

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
-US = 1_000_000
+from .types import US, US_PER_DAY, US_PER_MIN, to_datetime
+
 SOURCE_LIMIT = 5
-SOURCE_WINDOW_US = 15 * 60 * US
-SOURCE_LOCK_US = 15 * 60 * US
+SOURCE_WINDOW_US = 15 * US_PER_MIN
+SOURCE_LOCK_US = 15 * US_PER_MIN
 ACCOUNT_LIMIT = 100
-ACCOUNT_WINDOW_US = 24 * 3600 * US
-ACCOUNT_LOCK_US = 24 * 3600 * US
+ACCOUNT_WINDOW_US = US_PER_DAY
+ACCOUNT_LOCK_US = US_PER_DAY
 MAX_DELAY_US = 8 * US
 ADMIN_LOCK_US = 2**62  # principals.locked_until of a lock set by an admin
 
@@ -83,4 +83,4 @@ def until_text(us: int) -> str:
     """A lock's end for a message: ``2026-12-02 01:23:45 UTC`` (an admin's lock has no end)."""
     if us >= ADMIN_LOCK_US:
         return "an admin unlocks it"
-    return datetime.fromtimestamp(us / US, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return to_datetime(us).strftime("%Y-%m-%d %H:%M:%S UTC")

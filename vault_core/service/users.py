@@ -1,7 +1,6 @@
 """Console users: passwords, logins, server-side sessions, lockout.
 
-Passwords are bcrypt hashes (the format streamlit-authenticator's ``Hasher``
-writes and checks) in ``principals.password_hash``. A login returns a random
+Passwords are bcrypt hashes in ``principals.password_hash``. A login returns a random
 session token; the database keeps only a keyed hash of it, with the
 principal's ``session_epoch`` at login. A session is valid while it is not
 expired nor revoked and its epoch still equals the principal's, so logout,
