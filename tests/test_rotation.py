@@ -20,7 +20,6 @@ from vault_core.rotation import (
     generate_password,
     generate_token,
     password_generator,
-    safe_reason,
 )
 
 DAY_US = 86_400_000_000
@@ -322,14 +321,3 @@ def test_rotating_or_reverting_a_certificate_takes_its_expiry(vault):
     vault.revert_secret(secret_id=sid)
     assert vault.get_metadata(secret_id=sid).expires_at == first_end
     assert [i["name"] for i in vault.reminders()["expiring_90d"]] == ["tls"]
-
-
-def test_safe_reason_withholds_the_value():
-    import urllib.parse
-
-    value = "p@ss/w0rd:long+value"
-    assert safe_reason(ValueError("bad host"), value) == "ValueError: bad host"
-    for msg in (f"auth failed for {value}", f"url=https://u:{urllib.parse.quote(value, safe='')}@h",
-                f"{value!r} refused", f"prefix {value[:13]}"):
-        assert "w0rd" not in safe_reason(RuntimeError(msg), value)
-    assert safe_reason(KeyError(), value) == "KeyError"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import secrets
 import string
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +16,7 @@ from typing import Any
 
 from .errors import ValidationError
 from .types import US_PER_DAY, SecretType, to_datetime
-from .validate import check_int, printable
+from .validate import check_int
 
 _SYMBOLS = "!#$%&()*+,-.:;<=>?@[]^_{|}~"
 SCHEDULER_PRINCIPAL = "system:scheduler"
@@ -119,18 +118,13 @@ def certificate_expiry(value: str | bytes) -> datetime | None:
     return min(c.not_valid_after_utc for c in certs) if certs else None
 
 
-def safe_reason(exc: BaseException, value: Any = None, limit: int = 200) -> str:
-    """``Type: message`` for an audit row, the message withheld if it could carry ``value``."""
-    kind = type(exc).__name__
-    msg = str(exc)
-    if value is not None and msg:
-        text = value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
-        forms = {text, repr(text)[1:-1], urllib.parse.quote(text, safe=""), urllib.parse.quote_plus(text)}
-        # short values could match anywhere; long ones are matched in any common encoding
-        if len(text) < 6 or any(f and f in msg for f in forms) or any(
-                text[i:i + 12] in msg for i in range(0, max(1, len(text) - 11), 6)):
-            msg = "(message withheld: it may contain the value)"
-    return f"{kind}: {printable(msg, limit)}" if msg else kind
+def failure_reason(step: str, exc: BaseException) -> str:
+    """``"<step> failed (<exception class>)"``: what a failed generator or hook is recorded as.
+
+    Never the exception's message: a hook's text may carry the old value, the new one or an
+    encoding of either (``f"old={old}"``), and it would land in the audit log and the error.
+    """
+    return f"{step} failed ({type(exc).__name__})"
 
 
 # -- results and reminders (plain data for the console and the CLI) ------------------------------

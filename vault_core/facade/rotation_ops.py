@@ -116,12 +116,11 @@ class RotationOps(SecretOps):
             apply, test = apply or registered[0], test or registered[1]
             sid, where = row["id"], (att.environment, att.name, row["id"])
         # 2. the value, outside any transaction (a generator may be slow)
-        value = None
         try:
             value = gen()
             data = encode_plain(check_value(value, self.max_value_bytes), isinstance(value, str))
         except Exception as exc:
-            reason = f"generator failed: {rot.safe_reason(exc, value)}"
+            reason = rot.failure_reason("generator", exc)
             self._record(self._caller(), "rotate", "failed", reason, *where)
             raise RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}",
                                      stage="generate", cause=type(exc).__name__) from None
@@ -181,8 +180,7 @@ class RotationOps(SecretOps):
             if test is not None and test(value) is False:
                 raise AssertionError("the test hook returned False")
         except Exception as exc:
-            reason = f"{stage} hook failed: {rot.safe_reason(exc, value)}; v{pending} discarded, v{current} " \
-                     "stays current"
+            reason = f"{rot.failure_reason(f'{stage} hook', exc)}; v{pending} discarded, v{current} stays current"
             with self.attempt("rotate", environment=where[0], name=where[1]) as att:
                 att.environment, att.name, att.secret_id, att.version = where[0], where[1], sid, pending
                 repos.versions.delete_pending(att.tx, sid, pending, blob)
