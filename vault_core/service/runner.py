@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -262,16 +261,13 @@ class Runner:
             raise self.storage.error(exc) from None
 
     def record_event(self, operation: str, outcome: str = "allowed", reason: str = "", *,
-                     principal: str | None = None, environment: str | None = None,
-                     secret_id: str | None = None, name: str | None = None) -> None:
-        """Write an audit row for an event that is not a vault operation (logins, exports).
+                     environment: str | None = None, secret_id: str | None = None, name: str | None = None) -> None:
+        """Write an audit row for an event that is not a vault operation (exports, backups), as the current caller.
 
+        Only ever in the current caller's name: nobody writes a row for another principal.
         Raises ``Sealed``, ``AccessDenied`` (strict mode, no context), ``StorageError`` or ``AuditFailure``.
         """
-        ctx = self.caller.current()
-        if principal is not None and principal != ctx.user_id:
-            ctx = replace(ctx, user_id=printable(principal, 256))
-        self.record(ctx, operation, outcome, reason, environment, name, secret_id)
+        self.record(self.caller.current(), operation, outcome, reason, environment, name, secret_id)
 
 
 def _untouched(tx: Tx, owner: str) -> bool:
