@@ -13,6 +13,7 @@ million audit rows would take longer than the whole benchmark.
 
 from __future__ import annotations
 
+import base64
 import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -21,8 +22,9 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 
 from vault_core import audit
-from vault_core.crypto import sealer
-from vault_core.facade.secrets_ops import encode_plain
+from vault_core.crypto import Barrier, sealer
+from vault_core.crypto.keyring import load_keyring, unwrap_key
+from vault_core.service.versions import encode_plain
 from vault_core.storage.schema import audit_daily, audit_log, secret_versions, secrets, vault_state, wrapped_keys
 from vault_core.storage import repos
 
@@ -50,8 +52,19 @@ def principal_name(k: int) -> str:
     return f"svc-{k:03d}"
 
 
-def _rows_for_secrets(vault, start: int, stop: int, now: int, seed: int) -> tuple[list, list]:
-    barrier = vault._unsealed().barrier
+def _keys(vault) -> tuple[Barrier, bytes]:
+    """A barrier over the vault's keyring and its audit key, built as any holder of the master key would:
+    the master key from the public ``export_master_key`` (audited; the bench owns the vault), the wrapped
+    keys from the database. No private state of the vault is read."""
+    master = base64.b64decode(vault.export_master_key())
+    with vault.storage.transaction(write=False) as tx:
+        rows = repos.keys.wrapped_keys_of(tx)
+    (audit_row,) = [r for r in rows if r["purpose"] == "audit"]
+    return (Barrier(load_keyring(master, [r for r in rows if r["purpose"] == "data"])),
+            unwrap_key(master, "audit", audit_row["term"], audit_row["wrapped"]))
+
+
+def _rows_for_secrets(barrier: Barrier, start: int, stop: int, now: int, seed: int) -> tuple[list, list]:
     rng = random.Random(f"{seed}:secrets:{start}")
     srows, vrows = [], []
     for i in range(start, stop):
@@ -93,10 +106,11 @@ def _bulk(tx, table: str, cols: Sequence[str], rows: list[tuple]) -> None:
 
 def add_secrets(vault, start: int, stop: int, *, seed: int, now: int) -> None:
     """Insert bulk secrets ``start..stop-1`` (one current version each, sealed by the real barrier)."""
-    term = vault._unsealed().barrier.keyring.active.term
+    barrier = _keys(vault)[0]
+    term = barrier.keyring.active.term
     for lo in range(start, stop, _CHUNK):
         hi = min(stop, lo + _CHUNK)
-        srows, vrows = _rows_for_secrets(vault, lo, hi, now, seed)
+        srows, vrows = _rows_for_secrets(barrier, lo, hi, now, seed)
         with vault.storage.transaction() as tx:
             _bulk(tx, "secrets", _SECRET_COLS, srows)
             _bulk(tx, "secret_versions", _VERSION_COLS, vrows)
@@ -144,7 +158,7 @@ def _audit_rows(key: bytes, *, seq0: int, prev: bytes, n: int, t0: int, span_us:
 
 def add_audit_rows(vault, n: int, *, seed: int, now: int, days: int = 365, id_pool: int = 1000) -> None:
     """Chain ``n`` audit rows spread over the ``days`` before ``now`` onto the current head."""
-    key = vault._unsealed().audit_key
+    key = _keys(vault)[1]
     ids = secret_ids(vault, id_pool)
     with vault.storage.transaction(write=False) as tx:
         state = repos.state.get_state(tx)

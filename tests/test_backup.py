@@ -13,12 +13,21 @@ import pytest
 
 from vault_core import AccessDenied, IntegrityError, InvalidKey, open_vault
 from vault_core import backup as bk
+from vault_core.crypto.keyring import unwrap_key
+from vault_core.storage import repos
 
 CANARY = "canary-Q7xv9-not-in-any-backup"
 
 
 def _master(vault) -> bytes:
     return base64.b64decode(vault.export_master_key())
+
+
+def _audit_key(vault) -> bytes:
+    """The audit key as a holder of the master key gets it: unwrapped from the database's wrapped keys."""
+    with vault.storage.transaction(write=False) as tx:
+        (row,) = repos.keys.wrapped_keys_of(tx, "audit")
+    return unwrap_key(_master(vault), "audit", row["term"], row["wrapped"])
 
 
 def _values(vault) -> dict[tuple[str, str], str]:
@@ -146,7 +155,7 @@ def _resign(vault, data: Path) -> None:
     doc = json.loads(bk.manifest_path(data).read_text())
     doc["sha256"] = bk.file_sha256(data)
     doc.pop("mac")
-    bk.manifest_path(data).write_text(json.dumps(bk.sign_manifest(doc, vault._unsealed().audit_key)))
+    bk.manifest_path(data).write_text(json.dumps(bk.sign_manifest(doc, _audit_key(vault))))
 
 
 def _state(vault):
@@ -208,7 +217,7 @@ def test_backup_files_are_private_ciphertext_only_and_pruned(vault, tmp_path, mo
     vault.store_secret("canary", CANARY, environment="production")
     folder = tmp_path / "bk"
     monkeypatch.setenv("VAULT_BACKUP_PATH", str(folder))
-    master = _master(vault)
+    master, audit_key = _master(vault), _audit_key(vault)
     paths = [Path(vault.backup(keep=2)["path"]) for _ in range(3)]
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     kept = bk.list_backups(folder)
@@ -220,7 +229,7 @@ def test_backup_files_are_private_ciphertext_only_and_pruned(vault, tmp_path, mo
             blob = f.read_bytes()
             assert CANARY.encode() not in blob
             assert master not in blob and base64.b64encode(master) not in blob
-            assert vault._unsealed().audit_key not in blob
+            assert audit_key not in blob
     with sqlite3.connect(kept[-1]) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # self-contained file
     conn.close()

@@ -36,6 +36,7 @@ from .integrations.toml_meta import (TAG_PREFIX, META_TABLE, KeyMeta, dotted, me
                                      section_paths)
 from .models import SecretType
 from .names import canonical_name, printable
+from .service.runner import environment_value
 
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -218,7 +219,7 @@ def import_toml(vault: "Vault", path_or_text: str | os.PathLike, environment: An
     data = _read_toml(path_or_text)
     meta = read_metadata(data, metadata)
     plan = _planned(flatten_toml(data), meta)
-    env = vault._environment(environment)
+    env = environment_value(environment)
     existing = _existing_names(vault, env)
     report = ImportReport(environment=env, dry_run=dry_run)
     for file_name, (value, tag, km) in sorted(plan.items()):
@@ -266,7 +267,7 @@ def _update(vault: "Vault", name: str, env: str, value: Any, tag: str | None, ol
 # -- export -------------------------------------------------------------------------
 def _readable_values(vault: "Vault", environment: Any) -> tuple[str, dict[str, Any], list[str]]:
     """(environment, {name: typed value}, names exported base64) — each read is audited."""
-    env = vault._environment(environment)
+    env = environment_value(environment)
     values: dict[str, Any] = {}
     binary: list[str] = []
     for name, (_version, tags) in sorted(vault.secret_versions(env).items()):

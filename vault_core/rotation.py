@@ -1,7 +1,7 @@
-"""Rotation building blocks: value generators, certificate expiry, safe failure reasons.
+"""Rotation building blocks: value generators, certificate expiry, failure reasons by kind, results.
 
-Nothing here touches storage or keys; the facade (``facade/rotation_ops.py``)
-stages, tests and promotes, and ``scheduler.py`` runs due rotations.
+Nothing here touches storage or keys; ``service/rotation.py`` stages, tests
+and promotes, and ``scheduler.py`` runs due rotations.
 """
 
 from __future__ import annotations

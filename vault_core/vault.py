@@ -1,4 +1,4 @@
-"""The vault facade, and how to open one.
+"""The Vault (the services, wired, and their public API), and how to open one.
 
     vault = setup_vault("production_vault")      # a local vault, created on first use
     with vault.security_context("admin_user", "192.168.1.100"):
@@ -9,39 +9,61 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .context import SecurityContext, make_context, process_principal, use_context
 from .crypto import generate_master_key, load_master_key, write_key_file
-from .crypto.masterkey import KEY_FILE_NAME
+from .crypto.masterkey import KEY_FILE_NAME, key_file_path
 from .errors import InvalidKey, Sealed
-from .facade.app_ops import AppOps
-from .facade.rotation_ops import RotationOps
 from .service.access import AccessService
 from .service.audit import AuditService
 from .service.backup import BackupService
+from .service.creation import initialise
+from .service.generators import GeneratorRegistry
 from .service.health import HealthService
+from .service.keys import KeyHolder, unseal
+from .service.lease import new_holder_id
 from .service.rekey import RekeyService
+from .service.rotation import RotationService
+from .service.rules import RulesCache
+from .service.runner import Caller, Runner
+from .service.secrets import SecretsService
 from .service.users import UsersService
+from .service.versions import VersionWriter
 from .service.wiring import Forwarded, delegate
 from .storage import Storage, repos, sqlite_url
-from .types import Environment
+from .types import Clock, Environment, now_us
+from .validate import DEFAULT_MAX_VALUE_BYTES
 
 DB_FILE_NAME = "vault.db"
 DEFAULT_DIR = ".vault"
 
 
-class Vault(RotationOps, AppOps):
+class Vault:
     """An open vault. Thread-safe; open one per process and share it.
 
-    It wires the services; the public API is theirs. ``vault.audit`` (``AuditService``) and
-    ``vault.health`` (``HealthService``) and ``vault.backups`` (``BackupService``) and
-    ``vault.rekey`` (``RekeyService``), ``vault.access`` (``AccessService``) and ``vault.users``
-    (``UsersService``) are reachable as attributes too.
+    It wires the services, each given what it uses; the public API is theirs, by one-line
+    delegation. The services are reachable as attributes too: ``vault.secrets``
+    (``SecretsService``), ``vault.rotation`` (``RotationService``), ``vault.generators``
+    (``GeneratorRegistry``), ``vault.audit`` (``AuditService``), ``vault.health``
+    (``HealthService``), ``vault.backups`` (``BackupService``), ``vault.rekey``
+    (``RekeyService``), ``vault.access`` (``AccessService``) and ``vault.users`` (``UsersService``).
     """
 
-    def __init__(self, storage: Storage, **options: Any):
-        super().__init__(storage, **options)
+    def __init__(self, storage: Storage, *, vault_dir: Path | None = None, strict: bool = False,
+                 max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES, clock: Callable[[], int] | Clock = now_us,
+                 process_identity: str | None = None):
+        self.storage = storage
+        self.vault_dir = vault_dir
+        self._clock = clock if isinstance(clock, Clock) else Clock(clock)
+        self._holder = KeyHolder()
+        self._caller_of = Caller(process_identity or process_principal(), strict)
+        self._runner = Runner(storage, self._holder, RulesCache(), self._clock, self._caller_of)
+        self._versions = VersionWriter(self._holder, self._clock, max_value_bytes)
+        self.generators = GeneratorRegistry()
         self.audit = AuditService(self._runner, storage, self._holder, self._clock)
         self.health = HealthService(self._runner, storage, self._clock, self.audit)
         self.backups = BackupService(self._runner, storage, self._holder, self._runner.rules, self._clock,
@@ -49,7 +71,28 @@ class Vault(RotationOps, AppOps):
         self.rekey = RekeyService(self._runner, storage, self._holder, self._clock, self.vault_dir)
         self.access = AccessService(self._runner, self._clock)
         self.users = UsersService(self._runner, storage, self._holder, self._clock, self.access)
+        self.secrets = SecretsService(self._runner, self._versions, self._clock)
+        self.rotation = RotationService(self._runner, storage, self._versions, self.generators, self._clock,
+                                        self.rekey.ensure_key_term_fresh, new_holder_id())
 
+    store_secret = delegate("secrets", SecretsService.store_secret)
+    get_secret = delegate("secrets", SecretsService.get_secret)
+    reveal_secret = delegate("secrets", SecretsService.reveal_secret)
+    update_secret = delegate("secrets", SecretsService.update_secret)
+    delete_secret = delegate("secrets", SecretsService.delete_secret)
+    restore_secret = delegate("secrets", SecretsService.restore_secret)
+    purge_secret = delegate("secrets", SecretsService.purge_secret)
+    list_secrets = delegate("secrets", SecretsService.list_secrets)
+    get_metadata = delegate("secrets", SecretsService.get_metadata)
+    list_versions = delegate("secrets", SecretsService.list_versions)
+    secret_versions = delegate("secrets", SecretsService.secret_versions)
+    rotate_secret = delegate("rotation", RotationService.rotate_secret)
+    revert_secret = delegate("rotation", RotationService.revert_secret)
+    rotate_due = delegate("rotation", RotationService.rotate_due)
+    rotation_schedule = delegate("rotation", RotationService.rotation_schedule)
+    reminders = delegate("rotation", RotationService.reminders)
+    rotation_history = delegate("rotation", RotationService.rotation_history)
+    record_event = delegate("_runner", Runner.record_event)
     get_audit_log = delegate("audit", AuditService.get_audit_log)
     export_audit = delegate("audit", AuditService.export_audit)
     verify_audit_log = delegate("audit", AuditService.verify_audit_log)
@@ -90,9 +133,78 @@ class Vault(RotationOps, AppOps):
     end_sessions = delegate("users", UsersService.end_sessions)
     list_sessions = delegate("users", UsersService.list_sessions)
 
+    max_value_bytes = Forwarded("_versions", "max_value_bytes", "The largest value accepted, in bytes.")
+    rotation_retry_s = Forwarded("rotation", "rotation_retry_s",
+                                 "Seconds before a claimed-but-failed scheduled rotation is tried again.")
+    pending_stale_s = Forwarded("rotation", "pending_stale_s",
+                                "Seconds after which a PENDING version counts as left by a crashed rotation.")
+    scheduler_lease_s = Forwarded("rotation", "scheduler_lease_s",
+                                  "How long the scheduler's lease lasts unless renewed (seconds).")
+    key_source = Forwarded("_holder", "source", "Where the master key came from (env, key-file, passphrase-file, ...).")
+    strict = Forwarded("_caller_of", "strict", "True when every call needs a security context.")
     bcrypt_rounds = Forwarded("users", "bcrypt_rounds", "The bcrypt cost of new password hashes (tests lower it).")
     key_term_rotate_after = Forwarded("rekey", "rotate_after",
                                       "How many values a data key term seals before ensure_key_term_fresh adds one.")
+
+    @property
+    def clock(self) -> Callable[[], int]:
+        """The vault's time source (microseconds); assigning a callable swaps what every service reads.
+
+        Reading it gives the current source function (so ``saved = vault.clock`` ... ``vault.clock = saved``
+        restores it), not the shared ``Clock`` the services hold. Raises nothing.
+        """
+        return self._clock.source
+
+    @clock.setter
+    def clock(self, source: Callable[[], int]) -> None:
+        self._clock.source = source.source if isinstance(source, Clock) else source
+
+    @property
+    def process_identity(self) -> str:
+        """The principal this process acts as without a security context (and the owner of a new vault)."""
+        return self._caller_of.process_identity
+
+    @property
+    def sealed(self) -> bool:
+        """True while no master key is loaded."""
+        return self._holder.sealed
+
+    def register_generator(self, name: str, generator: Callable[[], Any], *,
+                           apply: Callable[[Any], Any] | None = None,
+                           test: Callable[[Any], Any] | None = None) -> None:
+        """Make a generator (and optional ``apply``/``test`` hooks) findable by name, for scheduled rotations.
+
+        The name is stored with each secret rotated by it (``secrets.generator``);
+        every process that runs the scheduler must register the same names.
+        Raises ``ValidationError`` (a bad name, a generator or hook that is not callable).
+        """
+        self.generators.register(name, generator, apply=apply, test=test)
+
+    def generator_names(self) -> list[str]:
+        """Built-in and registered generator names (for the console's rotation form). Raises nothing."""
+        return self.generators.names()
+
+    def rotation_hooks(self, generator: str) -> dict[str, bool]:
+        """Whether this process has ``apply`` / ``test`` hooks registered for a generator name. Raises nothing."""
+        apply, test = self.generators.hooks(generator)
+        return {"apply": apply is not None, "test": test is not None}
+
+    @contextmanager
+    def security_context(self, user_id: str, ip_address: str | None = None, user_agent: str | None = None,
+                         roles: tuple[str, ...] | list[str] | None = (), session_id: str | None = None,
+                         forwarded_for: str | None = None, forwarded_trusted: bool = False
+                         ) -> Iterator[SecurityContext]:
+        """Act as ``user_id`` inside the block (per thread / per Streamlit session).
+
+        Raises ``ValidationError`` (a bad user id, address or role).
+        """
+        ctx = make_context(user_id, ip_address, user_agent, roles, session_id, forwarded_for, forwarded_trusted)
+        with use_context(ctx) as active:
+            yield active
+
+    def seal(self) -> None:
+        """Forget the keys held in memory; every operation is refused until unlock. Raises nothing."""
+        self._holder.forget()
 
     def status(self) -> dict[str, Any]:
         """Sealed or not, backend, key source and terms (no secrets, no access needed). Raises nothing."""
@@ -100,7 +212,10 @@ class Vault(RotationOps, AppOps):
 
     def unlock(self, master_key: bytes | None = None, passphrase: str | None = None, *,
                create: bool = False) -> "Vault":
-        """Load the master key and unwrap the keyring. Wrong key or passphrase → ``InvalidKey``."""
+        """Load the master key and unwrap the keyring; with ``create``, make a key file for a new vault.
+
+        Raises ``InvalidKey`` (wrong key or passphrase), ``Sealed`` (no master key found), ``StorageError``.
+        """
         found = load_master_key(self.vault_dir or ".", key=master_key, passphrase=passphrase)
         if found is None:
             if not create:
@@ -120,6 +235,14 @@ class Vault(RotationOps, AppOps):
         self._unlock_with(master)
         return self
 
+    def _unlock_with(self, master: bytes) -> None:
+        """Unwrap the keys with ``master`` (creating them on a new vault) and hold them."""
+        with self.storage.transaction() as tx:
+            if not repos.keys.wrapped_keys_of(tx):
+                initialise(tx, master, self.process_identity, self._clock())
+        key_file = key_file_path(self.vault_dir) if self.key_source in ("key-file", "passphrase-file") else None
+        self._holder.hold(unseal(self.storage, master, key_file))
+
     def __repr__(self) -> str:
         return f"Vault(backend={self.storage.backend!r}, sealed={self.sealed}, strict={self.strict})"
 
@@ -135,11 +258,15 @@ def _private_dir(path: Path) -> Path:
 def open_vault(path: str | os.PathLike | None = None, *, database_url: str | None = None,
                master_key: bytes | None = None, passphrase: str | None = None, strict: bool = False,
                create: bool = True, unlock: bool = True, principal: str | None = None,
-               max_value_bytes: int | None = None) -> Vault:
+               max_value_bytes: int | None = None, clock: Callable[[], int] | Clock | None = None) -> Vault:
     """Open (and by default create and unlock) a vault.
 
     The folder comes from ``path``, ``VAULT_PATH`` or ``./.vault``; the database
-    from ``database_url``, ``VAULT_DATABASE_URL`` or ``<folder>/vault.db``.
+    from ``database_url``, ``VAULT_DATABASE_URL`` or ``<folder>/vault.db``. ``clock``
+    (microseconds since the epoch; a ``types.Clock`` stays shared with the caller, who may
+    move its ``source``) is the time every service reads; tests move time with it.
+    Raises ``Sealed`` (no vault there and ``create=False``, or no master key), ``InvalidKey``,
+    ``StorageError``.
     """
     vault_dir = Path(path or os.environ.get("VAULT_PATH") or DEFAULT_DIR).absolute()
     url = database_url or os.environ.get("VAULT_DATABASE_URL")
@@ -152,6 +279,8 @@ def open_vault(path: str | os.PathLike | None = None, *, database_url: str | Non
     kwargs: dict[str, Any] = {}
     if max_value_bytes is not None:
         kwargs["max_value_bytes"] = max_value_bytes
+    if clock is not None:
+        kwargs["clock"] = clock
     vault = Vault(storage, vault_dir=vault_dir, strict=strict, process_identity=principal, **kwargs)
     if unlock:
         vault.unlock(master_key, passphrase, create=create)
@@ -166,7 +295,7 @@ def setup_vault(path: str | os.PathLike | None = None, **options: Any) -> Vault:
     """Open or create a local vault at ``path`` and make it the process default (``get_vault``).
 
     The process identity (``VAULT_PRINCIPAL`` or ``local:<user>``) owns a new
-    vault with the admin role.
+    vault with the admin role. Takes ``open_vault``'s options (``clock=`` too) and raises what it raises.
     """
     global _default
     vault = open_vault(path, **options)
@@ -176,7 +305,10 @@ def setup_vault(path: str | os.PathLike | None = None, **options: Any) -> Vault:
 
 
 def get_vault() -> Vault:
-    """The process default vault: the last ``setup_vault``, else opened from ``VAULT_PATH``."""
+    """The process default vault: the last ``setup_vault``, else opened from ``VAULT_PATH``.
+
+    Raises what ``open_vault`` raises.
+    """
     global _default
     with _default_lock:
         if _default is None:

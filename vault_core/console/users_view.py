@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
-from ..facade.users_ops import LOCKED_FOREVER
+from ..service.users import LOCKED_FOREVER
 from . import feedback, fmt
 from .auth import Guard
 

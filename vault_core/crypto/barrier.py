@@ -16,7 +16,6 @@ import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -39,30 +38,33 @@ class Barrier:
     kept in a small in-process LRU (the process already holds the master key).
     """
 
-    def __init__(self, keyring: Keyring, loader: Callable[[Keyring], Keyring] | None = None,
-                 refresh_s: float = 10.0):
+    def __init__(self, keyring: Keyring, refresh_s: float = 10.0):
         self.keyring = keyring
         self._ciphers: OrderedDict[tuple[int, bytes], AESGCM] = OrderedDict()
         self._lock = threading.Lock()
-        # Another process may add a key term (rotation): ``loader`` fetches the
-        # newest keyring from storage, on an unknown term at once and before a
-        # seal every ``refresh_s`` seconds, so every process moves to the new term.
-        self._loader = loader
+        # Another process may add a key term (rotation). The barrier never reads storage
+        # itself: ``needs_keyring`` tells the caller to load the newest keyring in its own
+        # transaction (``service.keys.refreshed``), so every process moves to the new term.
         self._refresh_s = refresh_s
         self._checked = time.monotonic()
 
-    def reload(self) -> Keyring:
-        """Fetch the newest keyring through the loader (never goes back to an older one)."""
-        if self._loader is not None:
-            fresh = self._loader(self.keyring)
-            with self._lock:
-                if fresh.active.term >= self.keyring.active.term:
-                    self.keyring = fresh
-                self._checked = time.monotonic()
-        return self.keyring
+    def needs_keyring(self, blob: bytes | None = None) -> bool:
+        """True when the caller should load the newest keyring first: ``blob`` names a term this
+        keyring lacks, or (no ``blob``: before a seal) ``refresh_s`` seconds passed since the last load.
+        Raises nothing (a malformed ``blob`` is left for ``open`` to refuse).
+        """
+        if blob is None:
+            return time.monotonic() - self._checked > self._refresh_s
+        try:
+            return self.keyring.get(self.term_of(blob)) is None
+        except (struct.error, TypeError):
+            return False
 
     def use(self, keyring: Keyring) -> None:
-        """Adopt a keyring this process just extended (a new term)."""
+        """Adopt a newer keyring (a term this process added, or one loaded from storage); never an older one.
+
+        Raises nothing.
+        """
         with self._lock:
             if keyring.active.term >= self.keyring.active.term:
                 self.keyring = keyring
@@ -76,11 +78,6 @@ class Barrier:
                 self._ciphers.move_to_end(key)
                 return cipher
         kt = self.keyring.get(term)
-        if kt is None and self._loader is not None:
-            try:
-                kt = self.reload().get(term)
-            except Exception:  # noqa: BLE001 - storage or key trouble: report the missing term below
-                kt = None
         if kt is None:
             raise IntegrityError(f"ciphertext names key term {term}, which this keyring does not hold")
         data_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"vault/data-key/v1").derive(kt.key)
@@ -92,19 +89,14 @@ class Barrier:
         return cipher
 
     def seal(self, plaintext: bytes, *, salt: bytes, aad: bytes) -> bytes:
-        """Encrypt under the active term with a fresh random 96-bit nonce."""
-        if self._loader is not None and time.monotonic() - self._checked > self._refresh_s:
-            try:
-                self.reload()
-            except Exception:  # noqa: BLE001 - keep sealing under the term we hold; retry later
-                self._checked = time.monotonic()
+        """Encrypt under the active term with a fresh random 96-bit nonce. Raises nothing of its own."""
         term = self.keyring.active.term
         nonce = os.urandom(12)
         body = self._cipher(term, salt).encrypt(nonce, plaintext, aad)
         return _HEADER.pack(FORMAT_V1, term) + nonce + body
 
     def open(self, blob: bytes, *, salt: bytes, aad: bytes) -> bytes:
-        """Decrypt and authenticate; any tampering raises ``IntegrityError``."""
+        """Decrypt and authenticate. Raises ``IntegrityError`` (tampered, moved, or an unknown key term)."""
         if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) < HEADER_BYTES + 16:
             raise IntegrityError("stored ciphertext is truncated or malformed")
         blob = bytes(blob)
@@ -119,7 +111,7 @@ class Barrier:
 
     @staticmethod
     def term_of(blob: bytes) -> int:
-        """The key term a ciphertext was sealed under (for re-encryption)."""
+        """The key term a ciphertext was sealed under. Raises ``struct.error`` on a blob shorter than its header."""
         return _HEADER.unpack_from(bytes(blob))[1]
 
     def __repr__(self) -> str:

@@ -34,7 +34,7 @@ from ..errors import ValidationError
 from ..validate import check_int
 from ..storage import Storage, repos
 from ..types import Clock, to_datetime
-from .keys import KeyHolder
+from .keys import KeyHolder, refreshed
 from .runner import Attempt, Runner
 
 ProgressFn = Callable[[int, int], Any]
@@ -126,10 +126,10 @@ class RekeyService:
             att.require_role("admin")
             target = repos.keys.data_terms(att.tx)[-1]["term"]
             job = repos.jobs.open_job(att.tx, target, self._clock(), repos.versions.count_below(att.tx, target))
+            if barrier.keyring.active.term < target:  # a term another process added: load it in this transaction
+                refreshed(self._keys.get(), att.tx, force=True)
             att.reason = f"job {job['id']}: {job['total'] - job['done']} versions to term {target}" + \
                 (f" (resuming at {job['done']})" if job["done"] else "")
-        if barrier.keyring.active.term < target:
-            barrier.reload()
         done, total = job["done"], job["total"]
         if progress is not None:
             progress(done, total)
@@ -152,10 +152,11 @@ class RekeyService:
         return {"job": job["id"], "target_term": target, "done": done, "total": total, "retired": retired}
 
     def _reencrypt_batch(self, att: Attempt, target: int, batch: int, job_id: int) -> int:
-        barrier = self._keys.get().barrier
+        keys = self._keys.get()
         rows = repos.versions.versions_below(att.tx, target, batch)
         rewrites = []
         for r in rows:
+            barrier = refreshed(keys, att.tx, r["ciphertext"])
             blob = sealer.reseal_version(barrier, r, r["version"], r["ciphertext"])
             rewrites.append({"sid": r["secret_id"], "ver": r["version"], "old_term": r["key_term"], "blob": blob,
                              "new_term": barrier.term_of(blob)})

@@ -12,73 +12,38 @@ a single transaction.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from .. import rotation as rot
-from ..crypto import sealer
+from ..context import make_context, use_context
 from ..errors import AccessDenied, Conflict, NotFound, RotationFailed, ValidationError, VaultError
-from ..types import US, US_PER_DAY, AccessLevel
-from ..validate import check_int, check_value
-from ..storage import repos
-from ..service.lease import Lease
-from ..service.runner import Attempt, NotAudited
-from .secrets_ops import SecretOps, encode_plain
-
-_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+from ..storage import Storage, repos
+from ..types import US, US_PER_DAY, AccessLevel, Clock
+from ..validate import check_int
+from .generators import GeneratorRegistry, Hook, check_hooks
+from .lease import Lease
+from .runner import Attempt, NotAudited, Runner
+from .secrets import on_secret
+from .versions import VersionWriter
 
 
 class _NotDue(NotAudited):
     """A scheduled rotation found the secret no longer due: another process did it."""
 
 
-class RotationOps(SecretOps):
+class RotationService:
     """Rotate secrets with built-in, registered or passed-in generators, staged when hooks are given."""
 
-    rotation_retry_s = 3600  # a claimed-but-failed scheduled rotation is retried after this
-    pending_stale_s = 3600  # a PENDING version older than this was abandoned by a crashed rotation
-    scheduler_lease_s = 60.0  # how long the scheduler's lease lasts unless renewed
-
-    # -- generators -----------------------------------------------------------------------------
-    def register_generator(self, name: str, generator: Callable[[], Any], *,
-                           apply: Callable[[Any], Any] | None = None,
-                           test: Callable[[Any], Any] | None = None) -> None:
-        """Make a generator (and optional ``apply``/``test`` hooks) findable by name, for scheduled rotations.
-
-        The name is stored with each secret rotated by it (``secrets.generator``);
-        every process that runs the scheduler must register the same names.
-        """
-        if not isinstance(name, str) or not _NAME.match(name) or not callable(generator):
-            raise ValidationError("register_generator needs a name (letters, digits, _.:-) and a callable")
-        if any(h is not None and not callable(h) for h in (apply, test)):
-            raise ValidationError("apply and test hooks must be callables taking the new value")
-        self._generators[name] = generator
-        self._hooks()[name] = (apply, test)
-
-    def generator_names(self) -> list[str]:
-        """Built-in and registered generator names (for the console's rotation form)."""
-        return sorted({*rot.BUILTIN_GENERATORS, *self._generators})
-
-    def rotation_hooks(self, generator: str) -> dict[str, bool]:
-        """Whether this process has ``apply`` / ``test`` hooks registered for a generator name (raises nothing)."""
-        apply, test = self._hooks().get(generator, (None, None))
-        return {"apply": apply is not None, "test": test is not None}
-
-    def _hooks(self) -> dict[str, tuple]:
-        return self.__dict__.setdefault("_rotation_hooks", {})
-
-    def _generator(self, spec: Any, row) -> tuple[Callable[[], Any], str | None]:
-        if callable(spec):
-            named = next((n for n, g in self._generators.items() if g is spec), None)
-            return spec, named
-        if spec is not None and not isinstance(spec, str):
-            raise ValidationError("generator must be a callable or the name of a registered generator")
-        name = spec or row["generator"] or rot.default_generator_name(row["secret_type"])
-        gen = self._generators.get(name) or rot.BUILTIN_GENERATORS.get(name)
-        if gen is None:
-            raise ValidationError(f"no generator named {name!r} is registered in this process")
-        return gen, name
+    def __init__(self, runner: Runner, storage: Storage, versions: VersionWriter, generators: GeneratorRegistry,
+                 clock: Clock, keep_keys_fresh: Callable[[], Any], lease_holder: str):
+        self._runner, self._storage, self._versions, self._clock = runner, storage, versions, clock
+        self.generators = generators
+        self._keep_keys_fresh = keep_keys_fresh  # adds a data key term when the active one is worn
+        self._lease_holder = lease_holder  # this vault object's identity as the scheduler's lease holder
+        self.rotation_retry_s = 3600  # a claimed-but-failed scheduled rotation is retried after this
+        self.pending_stale_s = 3600  # a PENDING version older than this was abandoned by a crashed rotation
+        self.scheduler_lease_s = 60.0  # how long the scheduler's lease lasts unless renewed
 
     @staticmethod
     def _target_row(att: Attempt, secret_id: str):
@@ -101,29 +66,31 @@ class RotationOps(SecretOps):
         else the default for its type. With ``apply``/``test`` hooks (or hooks
         registered with the generator) the rotation is staged; a failing hook
         raises ``RotationFailed`` and leaves CURRENT as it was.
+        Raises ``Sealed``, ``AccessDenied``, ``NotFound``, ``ValidationError`` (bad generator or hook),
+        ``RotationFailed`` (the generator or a hook failed: named by step and exception class, never its
+        message), ``Conflict`` (another rotation in progress), ``StorageError``, ``AuditFailure``.
         """
-        for hook in (apply, test):
-            if hook is not None and not callable(hook):
-                raise ValidationError("apply and test hooks must be callables taking the new value")
+        check_hooks(apply, test)
         return self._rotate(secret_id, name, environment, generator, apply, test, scheduled=False)
 
     def _rotate(self, secret_id, name, environment, generator, apply, test, *, scheduled: bool) -> int:
         # 1. who, what and how, in a read transaction (denials and misses are audited)
-        with self._on_secret("rotate", name, environment, secret_id, AccessLevel.ROTATE,
-                             durable=False, audited=False) as (att, row):
-            gen, gen_name = self._generator(generator, row)
-            registered = self._hooks().get(gen_name or "", (None, None))
+        with on_secret(self._runner, "rotate", name, environment, secret_id, AccessLevel.ROTATE,
+                       durable=False, audited=False) as (att, row):
+            gen, gen_name = self.generators.resolve(generator, row["generator"], row["secret_type"])
+            registered = self.generators.hooks(gen_name)
             apply, test = apply or registered[0], test or registered[1]
             sid, where = row["id"], (att.environment, att.name, row["id"])
         # 2. the value, outside any transaction (a generator may be slow)
         try:
             value = gen()
-            data = encode_plain(check_value(value, self.max_value_bytes), isinstance(value, str))
+            data = self._versions.encode(value)
         except Exception as exc:
             reason = rot.failure_reason("generator", exc)
-            self._record(self._caller(), "rotate", "failed", reason, *where)
+            self._runner.record_event("rotate", "failed", reason, environment=where[0], name=where[1],
+                                      secret_id=where[2])
             raise RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}",
-                                     stage="generate", cause=type(exc).__name__) from None
+                                 stage="generate", cause=type(exc).__name__) from None
         if apply is None and test is None:
             return self._rotate_now(sid, data, gen_name, scheduled, where)
         return self._rotate_staged(sid, value, data, gen_name, apply, test, scheduled, where)
@@ -135,41 +102,39 @@ class RotationOps(SecretOps):
         expiry = rot.certificate_expiry(data[1:]) if row["secret_type"] == "certificate" else None
         if expiry is not None:  # a new certificate brings its own expiry
             extra["expires_at"] = int(expiry.timestamp() * US)
-        if gen_name and (gen_name in self._generators or gen_name in rot.BUILTIN_GENERATORS):
+        if self.generators.knows(gen_name):
             extra["generator"] = gen_name
         return extra
 
     def _claim(self, att: Attempt, row, scheduled: bool) -> None:
         """The once-only check of a scheduled rotation, inside its write transaction."""
-        now = self.clock()
+        now = self._clock()
         if scheduled and not repos.secrets.claim_due(att.tx, row["id"], now, now + self.rotation_retry_s * US):
             raise _NotDue()
 
     def _rotate_now(self, sid: str, data: bytes, gen_name: str | None, scheduled: bool, where: tuple) -> int:
-        with self.attempt("rotate", environment=where[0], name=where[1]) as att:
+        with self._runner.attempt("rotate", environment=where[0], name=where[1]) as att:
             row = self._target_row(att, sid)
             self._claim(att, row, scheduled)
             current = row["current_version"]
-            new = self._new_version(att, row, data, cas=current,
-                                    extra=self._schedule_fields(row, gen_name, self.clock(), data))
+            new = self._versions.write(att, row, data, cas=current,
+                                    extra=self._schedule_fields(row, gen_name, self._clock(), data))
             att.reason = f"v{current} -> v{new}" + (f" by {gen_name}" if gen_name else "") + \
                 (" (scheduled)" if scheduled else "")
             return new
 
     def _rotate_staged(self, sid, value, data, gen_name, apply, test, scheduled, where) -> int:
         # (1) PENDING, in its own transaction
-        with self.attempt("rotate_stage", environment=where[0], name=where[1]) as att:
+        with self._runner.attempt("rotate_stage", environment=where[0], name=where[1]) as att:
             row = self._target_row(att, sid)
             self._claim(att, row, scheduled)
             current = row["current_version"]
             pending = current + 1
             for p in repos.versions.pending_versions(att.tx, sid):
-                if p["created_at"] > self.clock() - self.pending_stale_s * US:
+                if p["created_at"] > self._clock() - self.pending_stale_s * US:
                     raise Conflict(f"{row['environment']}/{row['name']} already has a rotation in progress")
-                repos.versions.delete_pending(att.tx, sid, p["version"])  # left by a crashed rotation
-            self._seal_version(att, row, pending, data, "pending")
-            blob = repos.versions.version_blob(att.tx, sid, pending)
-            att.version = pending
+                self._versions.discard(att.tx, sid, p["version"])  # left by a crashed rotation
+            blob = self._versions.stage(att, row, pending, data)
             att.reason = f"v{pending} pending (current v{current})"
         # (2) the hooks, with no transaction open
         stage = "apply"
@@ -181,48 +146,27 @@ class RotationOps(SecretOps):
                 raise AssertionError("the test hook returned False")
         except Exception as exc:
             reason = f"{rot.failure_reason(f'{stage} hook', exc)}; v{pending} discarded, v{current} stays current"
-            with self.attempt("rotate", environment=where[0], name=where[1]) as att:
+            with self._runner.attempt("rotate", environment=where[0], name=where[1]) as att:
                 att.environment, att.name, att.secret_id, att.version = where[0], where[1], sid, pending
-                repos.versions.delete_pending(att.tx, sid, pending, blob)
+                self._versions.discard(att.tx, sid, pending, blob)
                 att.outcome, att.reason = "failed", reason
             raise RotationFailed(f"rotation of {where[0]}/{where[1]} failed: {reason}", stage=stage,
-                                     cause=type(exc).__name__) from None
+                                 cause=type(exc).__name__) from None
         # (3) promote, with check-and-set on the version that was current at (1)
         try:
-            with self.attempt("rotate", environment=where[0], name=where[1]) as att:
+            with self._runner.attempt("rotate", environment=where[0], name=where[1]) as att:
                 row = self._target_row(att, sid)
                 if row["current_version"] != current or repos.versions.version_blob(att.tx, sid, pending) != blob:
                     raise Conflict(f"{row['environment']}/{row['name']} changed during its rotation; "
                                    f"v{pending} discarded")
-                self._promote(att, row, pending, gen_name, data)
+                self._versions.promote(att, row, pending, self._schedule_fields(row, gen_name, self._clock(), data))
                 att.reason = f"v{current} -> v{pending} (staged" + (f", by {gen_name}" if gen_name else "") + \
                     (", scheduled" if scheduled else "") + ")"
                 return pending
         except VaultError as exc:
-            with self.storage.transaction() as tx:  # the failure row is written; drop what we staged
-                repos.versions.delete_pending(tx, sid, pending, blob)
+            with self._storage.transaction() as tx:  # the failure row is written; drop what we staged
+                self._versions.discard(tx, sid, pending, blob)
             raise RotationFailed(str(exc), stage="promote", cause=type(exc).__name__) from None
-
-    def _promote(self, att: Attempt, row, pending: int, gen_name: str | None, data: bytes) -> None:
-        current, sid, now = row["current_version"], row["id"], self.clock()
-        values = dict(current_version=pending, previous_version=current, updated_at=now,
-                      updated_by=att.ctx.user_id, **self._schedule_fields(row, gen_name, now, data))
-        if not repos.secrets.cas_update_secret(att.tx, sid, current, **values):
-            raise Conflict(f"{row['environment']}/{row['name']} changed concurrently")
-        repos.versions.demote_versions(att.tx, sid, keep=[current, pending])
-        repos.versions.set_version_state(att.tx, sid, current, "previous")
-        repos.versions.set_version_state(att.tx, sid, pending, "current")
-        repos.versions.prune_versions(att.tx, sid, below=pending - row["max_versions"] + 1, keep=[current])
-        att.version = pending
-
-    def _new_version(self, att: Attempt, row: Mapping[str, Any], data: bytes, *, cas: int | None,
-                     extra: Mapping[str, Any] | None = None) -> int:
-        """A direct write supersedes a staged rotation: its PENDING slot (current + 1) is freed first.
-
-        The rotation then fails its check-and-set and reports a conflict.
-        """
-        repos.versions.delete_pending(att.tx, row["id"], row["current_version"] + 1)
-        return super()._new_version(att, row, data, cas=cas, extra=extra)
 
     # -- revert ------------------------------------------------------------------------------------------
     def revert_secret(self, name: str | None = None, environment: Any = None, *,
@@ -232,16 +176,17 @@ class RotationOps(SecretOps):
         The value is re-sealed as a new version (numbers only grow, so history
         and check-and-set stay simple); the reverted-from version becomes
         PREVIOUS, so a second revert undoes the first.
+        Raises ``Sealed``, ``AccessDenied``, ``NotFound``, ``ValidationError``, ``Conflict`` (no previous
+        version), ``IntegrityError`` (a tampered version), ``StorageError``, ``AuditFailure``.
         """
-        with self._on_secret("revert", name, environment, secret_id, AccessLevel.ROTATE) as (att, row):
+        with on_secret(self._runner, "revert", name, environment, secret_id, AccessLevel.ROTATE) as (att, row):
             prev, current = row["previous_version"], row["current_version"]
             vrow = repos.versions.get_version(att.tx, row["id"], prev) if prev else None
             if vrow is None:
                 raise Conflict(f"{att.environment}/{att.name} has no previous version to revert to")
-            keys = self._unsealed()
-            plain = sealer.open_version(keys.barrier, row, prev, vrow["ciphertext"])
+            plain = self._versions.open_plain(att.tx, row, prev, vrow["ciphertext"])
             expiry = rot.certificate_expiry(plain[1:]) if row["secret_type"] == "certificate" else None
-            new = self._new_version(att, row, plain, cas=current,
+            new = self._versions.write(att, row, plain, cas=current,
                                     extra={"expires_at": int(expiry.timestamp() * US)} if expiry else None)
             att.reason = f"v{new} restores v{prev}; v{current} becomes previous"
             return new
@@ -254,20 +199,23 @@ class RotationOps(SecretOps):
         process owner). The rotations run as ``system:scheduler`` — rights from
         the built-in, revocable ``rotator`` rule — under a database lease, and
         each one re-checks ``next_rotation_at <= now`` in its own transaction.
+        Raises ``Sealed``, ``AccessDenied`` (neither admin nor rotator), ``ValidationError`` (limit),
+        ``StorageError``; a failing secret is reported in the run, not raised.
         """
         check_int(limit, "limit", 1, 1000)
-        with self.attempt("rotate_due", durable=False, audited=False) as att:
+        with self._runner.attempt("rotate_due", durable=False, audited=False) as att:
             if att.ctx.user_id != rot.SCHEDULER_PRINCIPAL:
                 att.require_role("admin", rot.ROTATOR_ROLE)
-        self.ensure_key_term_fresh()
+        self._keep_keys_fresh()
         run = rot.RotationRun(lease=False)
-        with Lease(self.storage, self.clock, rot.SCHEDULER_LEASE, self._lease_holder, self.scheduler_lease_s) as lease:
+        with Lease(self._storage, self._clock, rot.SCHEDULER_LEASE, self._lease_holder,
+                   self.scheduler_lease_s) as lease:
             if not lease.held:
                 return run
             run.lease = True
-            with self.storage.transaction(write=False, durable=False) as tx:
-                due = repos.secrets.due_secret_ids(tx, self.clock(), limit)
-            with self.security_context(rot.SCHEDULER_PRINCIPAL):
+            with self._storage.transaction(write=False, durable=False) as tx:
+                due = repos.secrets.due_secret_ids(tx, self._clock(), limit)
+            with use_context(make_context(rot.SCHEDULER_PRINCIPAL)):
                 for sid in due:
                     if not lease.renew():
                         break  # another process took over: it will see what is left
@@ -287,29 +235,32 @@ class RotationOps(SecretOps):
 
     def _push_back(self, sid: str) -> None:
         """A failed scheduled rotation is retried later, not in a tight loop."""
-        now = self.clock()
-        with self.storage.transaction() as tx:
+        now = self._clock()
+        with self._storage.transaction() as tx:
             repos.secrets.claim_due(tx, sid, now, now + self.rotation_retry_s * US)
 
     # -- schedule, reminders, history (the console's rotation page) ----------------------------------
     def rotation_schedule(self, days: int = 90, *, limit: int = 1000) -> list[dict[str, Any]]:
-        """Secrets the caller may see whose rotation falls within ``days`` (overdue first)."""
+        """Secrets the caller may see whose rotation falls within ``days`` (overdue first).
+
+        Raises ``Sealed``, ``AccessDenied`` (strict mode without a context), ``ValidationError``, ``StorageError``.
+        """
         rows = self._visible_upcoming(days, 0, limit)
         out = [r for r in rows if r["next_rotation_at"] is not None]
         out.sort(key=lambda r: r["next_rotation_at"])
-        return [rot.schedule_item(r, self.clock()) for r in out]
+        return [rot.schedule_item(r, self._clock()) for r in out]
 
     def reminders(self) -> dict[str, list[dict[str, Any]]]:
         """Due and overdue rotations, expired secrets, those expiring within 7/30/90 days (``rotation.remind``).
 
         Raises ``Sealed``, ``AccessDenied`` (strict mode without a context), ``StorageError``.
         """
-        return rot.remind(self._visible_upcoming(7, max(rot.REMINDER_WINDOWS), 1000), self.clock())
+        return rot.remind(self._visible_upcoming(7, max(rot.REMINDER_WINDOWS), 1000), self._clock())
 
     def _visible_upcoming(self, rotate_days: int, expire_days: int, limit: int) -> list:
         check_int(rotate_days, "days", 0, 3650)
-        with self.attempt("reminders", durable=False, audited=False) as att:
-            now = self.clock()
+        with self._runner.attempt("reminders", durable=False, audited=False) as att:
+            now = self._clock()
             rows = repos.secrets.upcoming(att.tx, now + rotate_days * US_PER_DAY, now + expire_days * US_PER_DAY, limit)
             return [r for r in rows if att.rules.has_any(att.ctx.user_id, att.roles, r["environment"], r["name"])]
 
@@ -317,11 +268,12 @@ class RotationOps(SecretOps):
         """Rotations, staged steps, reverts and failures, newest first: who, when, versions, outcome.
 
         Admins and auditors see every row; others only rows of secrets they hold a level on.
+        Raises ``Sealed``, ``AccessDenied`` (strict mode without a context), ``ValidationError``, ``StorageError``.
         """
         check_int(limit, "limit", 1, 1000)
         if secret_id is not None and (not isinstance(secret_id, str) or len(secret_id) > 64):
             raise ValidationError("secret_id must be a secret id string")
-        with self.attempt("rotation_history", durable=False, audited=False) as att:
+        with self._runner.attempt("rotation_history", durable=False, audited=False) as att:
             everything = bool(att.roles & {"admin", "auditor"})
             rows = repos.audit.rotation_events(att.tx, HISTORY_OPERATIONS, secret_id, limit)
             return [rot.history_item(r) for r in rows if everything or (r["environment"] and r["secret_name"] and

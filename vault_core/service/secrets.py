@@ -1,40 +1,32 @@
-"""Secret operations: store, read, update (check-and-set), delete, restore, purge, list."""
+"""Secrets: store, read, update (check-and-set), delete, restore, purge, list, metadata.
+
+``SecretsService`` checks input and access and says what to write; the versions
+themselves are written by ``VersionWriter`` (``service/versions.py``), the one writer.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
-from contextlib import contextmanager
 import secrets as pysecrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from ..access import parse_levels
-from ..crypto import sealer
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
-from ..types import US_PER_DAY, AccessLevel, Environment, Page, SecretMetadata, SecretType, VersionInfo, to_datetime
 from ..rotation import certificate_expiry
 from ..storage import repos
+from ..types import US_PER_DAY, AccessLevel, Clock, Environment, Page, SecretMetadata, SecretType, VersionInfo, \
+    to_datetime
 from ..validate import (canonical_name, canonical_principal, check_description, check_int, check_secret_id,
-                        check_tags, check_text, check_value, to_us)
-from ..service.runner import NO_NAME, Attempt
-from .base import VaultBase
+                        check_tags, check_text, to_us)
+from .runner import NO_NAME, Attempt, Runner, environment_value
+from .versions import VersionWriter
 
 _UNSET: Any = object()
 MAX_ROTATION_DAYS = 3650
-
-
-def encode_plain(data: bytes, is_text: bool) -> bytes:
-    """The first byte says whether the caller stored text or bytes (inside the ciphertext)."""
-    return (b"s" if is_text else b"b") + data
-
-
-def decode_plain(plain: bytes) -> str | bytes:
-    kind, body = plain[:1], plain[1:]
-    return body.decode("utf-8") if kind == b"s" else body
 
 
 def check_interval(days: Any) -> int | None:
@@ -61,59 +53,11 @@ def metadata_from_row(row: Mapping[str, Any]) -> SecretMetadata:
         extra={"previous_version": row["previous_version"], "max_versions": row["max_versions"]})
 
 
-class SecretOps(VaultBase):
-    """Store, read and manage secrets and their versions."""
+class SecretsService:
+    """Store, read and manage secrets; every call is one attempt of ``runner``."""
 
-    # -- helpers -----------------------------------------------------------------
-    def _locate(self, att: Attempt, secret_id: str | None):
-        """The row named by the attempt's (environment, name) or by ``secret_id``."""
-        if secret_id is not None:
-            row = repos.secrets.secret_by_id(att.tx, check_secret_id(secret_id))
-            if row is None:
-                raise NotFound("no secret has that id")
-            att.environment, att.name = row["environment"], row["name"]
-        else:
-            if att.name is None:
-                raise ValidationError("give a secret name or a secret_id")
-            row = repos.secrets.find_secret(att.tx, att.environment, att.name)
-        if row is not None:
-            att.secret_id = row["id"]
-            att.version = row["current_version"]
-        return row
-
-    def _seal_version(self, att: Attempt, row: Mapping[str, Any], version: int, data: bytes, state: str) -> None:
-        keys = self._unsealed()
-        blob = sealer.seal_version(keys.barrier, row, version, data)
-        term = keys.barrier.term_of(blob)
-        repos.versions.insert_version(att.tx, secret_id=row["id"], version=version, ciphertext=blob, key_term=term,
-                                      state=state,
-                                      created_at=self.clock(), created_by=att.ctx.user_id)
-        repos.keys.count_encryptions(att.tx, term)
-        att.value_hash = hmac.new(keys.hash_key, data[1:], hashlib.sha256).hexdigest()
-
-    def _open_version(self, row: Mapping[str, Any], version: int, blob: bytes) -> str | bytes:
-        keys = self._unsealed()
-        return decode_plain(sealer.open_version(keys.barrier, row, version, blob))
-
-    def _new_version(self, att: Attempt, row: Mapping[str, Any], data: bytes, *, cas: int | None,
-                     extra: Mapping[str, Any] | None = None) -> int:
-        """Write ``data`` as the next CURRENT version; the old current becomes PREVIOUS."""
-        current = row["current_version"]
-        if cas is not None and cas != current:
-            raise Conflict(f"check-and-set failed: {row['environment']}/{row['name']} is at version {current}, "
-                           f"not {cas}")
-        new = current + 1
-        now = self.clock()
-        values = dict(current_version=new, previous_version=current, updated_at=now, updated_by=att.ctx.user_id)
-        values.update(extra or {})
-        if not repos.secrets.cas_update_secret(att.tx, row["id"], current, **values):
-            raise Conflict(f"check-and-set failed: {row['environment']}/{row['name']} changed concurrently")
-        repos.versions.demote_versions(att.tx, row["id"], keep=[current])
-        repos.versions.set_version_state(att.tx, row["id"], current, "previous")
-        self._seal_version(att, row, new, data, "current")
-        repos.versions.prune_versions(att.tx, row["id"], below=new - row["max_versions"] + 1, keep=[current])
-        att.version = new
-        return new
+    def __init__(self, runner: Runner, versions: VersionWriter, clock: Clock):
+        self._runner, self._versions, self._clock = runner, versions, clock
 
     def _policy_rules(self, att: Attempt, secret_id: str, policy: Any) -> None:
         """Turn the seed's ``access_policy={principal: [levels]}`` into rules for this secret."""
@@ -133,7 +77,7 @@ class SecretOps(VaultBase):
             repos.rules.insert_rule(att.tx, subject_kind=kind, subject=subject, environment=att.environment,
                                     pattern=att.name,
                                     levels=",".join(sorted(lv.value for lv in levels)), effect="allow",
-                                    secret_id=secret_id, created_at=self.clock(), created_by=att.ctx.user_id,
+                                    secret_id=secret_id, created_at=self._clock(), created_by=att.ctx.user_id,
                                     note="access_policy")
         repos.state.bump_rules_version(att.tx)
 
@@ -147,9 +91,11 @@ class SecretOps(VaultBase):
 
         ``cas=0`` creates only; ``cas=N`` writes only if the current version is N
         (else ``Conflict``). Needs WRITE (and ADMIN to set ``access_policy``).
+        Raises ``Sealed``, ``AccessDenied``, ``ValidationError`` (bad input, never echoing the value),
+        ``Conflict`` (cas, a deleted secret), ``StorageError``, ``AuditFailure``.
         """
         stype = SecretType.parse(secret_type)
-        data = encode_plain(check_value(value, self.max_value_bytes), isinstance(value, str))
+        data = self._versions.encode(value)
         desc = check_description(description)
         tag_list = check_tags(tags)
         interval = check_interval(rotation_interval_days)
@@ -160,10 +106,10 @@ class SecretOps(VaultBase):
         if generator is not None and (not isinstance(generator, str) or len(generator) > 128):
             raise ValidationError("generator must be the name of a registered generator")
         check_int(max_versions, "max_versions", 1, 1000)
-        with self.attempt("store", name=name, environment=environment) as att:
+        with self._runner.attempt("store", name=name, environment=environment) as att:
             att.require(AccessLevel.WRITE)
-            row = self._locate(att, None)
-            now = self.clock()
+            row = locate(att, None)
+            now = self._clock()
             meta = dict(secret_type=stype.value, description=desc, tags=json.dumps(list(tag_list)),
                         rotation_interval_days=interval, expires_at=expires,
                         next_rotation_at=now + interval * US_PER_DAY if interval else None)
@@ -176,10 +122,7 @@ class SecretOps(VaultBase):
                 values = dict(id=secret_id, environment=att.environment, name=att.name, salt=os.urandom(16),
                               current_version=1, max_versions=max_versions, created_at=now,
                               created_by=att.ctx.user_id, updated_at=now, updated_by=att.ctx.user_id, **meta)
-                repos.secrets.insert_secret(att.tx, **values)
-                repos.secrets.count_secret(att.tx, att.environment, stype.value, 1)
-                att.secret_id, att.version = secret_id, 1
-                self._seal_version(att, values, 1, data, "current")
+                self._versions.create(att, values, data)
             else:
                 if row["deleted_at"] is not None:
                     raise Conflict(f"{att.environment}/{att.name} is deleted: restore or purge it first")
@@ -187,8 +130,8 @@ class SecretOps(VaultBase):
                     raise Conflict(f"check-and-set failed: {att.environment}/{att.name} already exists")
                 secret_id = row["id"]
                 att.operation = "update"
-                _retype(att, row, stype.value)
-                self._new_version(att, row, data, cas=cas, extra=meta)
+                self._versions.retype(att, row, stype.value)
+                self._versions.write(att, row, data, cas=cas, extra=meta)
             self._policy_rules(att, secret_id, access_policy)
             return secret_id
 
@@ -197,12 +140,17 @@ class SecretOps(VaultBase):
         """The value (str or bytes, as stored), or None when missing. Needs READ.
 
         ``version=N`` or ``label="current"|"previous"|"pending"`` read other versions.
+        Raises ``Sealed``, ``AccessDenied``, ``NotFound`` (an unknown ``secret_id``), ``ValidationError``,
+        ``IntegrityError`` (a tampered or moved ciphertext), ``StorageError``, ``AuditFailure``.
         """
         return self._read("read", name, environment, secret_id, version, label)
 
     def reveal_secret(self, name: str | None = None, environment: Any = None, *, secret_id: str | None = None,
                       version: int | None = None, label: str | None = None) -> str | bytes | None:
-        """As ``get_secret``, audited as a human ``reveal`` (the console's explicit reveal)."""
+        """As ``get_secret``, audited as a human ``reveal`` (the console's explicit reveal).
+
+        Raises as ``get_secret``.
+        """
         return self._read("reveal", name, environment, secret_id, version, label)
 
     def _read(self, operation: str, name, environment, secret_id, version, label) -> str | bytes | None:
@@ -211,7 +159,7 @@ class SecretOps(VaultBase):
         if label is not None and label not in ("current", "previous", "pending"):
             raise ValidationError("label must be current, previous or pending")
         env = environment if secret_id is None else None
-        with self.attempt(operation, name=name if secret_id is None else NO_NAME, environment=env,
+        with self._runner.attempt(operation, name=name if secret_id is None else NO_NAME, environment=env,
                           durable=False) as att:
             if secret_id is None and version is None and label is None:
                 att.require(AccessLevel.READ)
@@ -220,10 +168,10 @@ class SecretOps(VaultBase):
                     att.reason = "not found"
                     return None
                 att.secret_id, att.version = row["id"], row["current_version"]
-                return self._open_version(row, row["current_version"], row["ciphertext"])
+                return self._versions.open(att.tx, row, row["current_version"], row["ciphertext"])
             if secret_id is None:
                 att.require(AccessLevel.READ)
-            row = self._locate(att, secret_id)
+            row = locate(att, secret_id)
             att.require(AccessLevel.READ)
             if row is None or row["deleted_at"] is not None:
                 att.reason = "not found"
@@ -238,13 +186,17 @@ class SecretOps(VaultBase):
                 att.reason = "version not found"
                 return None
             att.version = wanted
-            return self._open_version(row, wanted, vrow["ciphertext"])
+            return self._versions.open(att.tx, row, wanted, vrow["ciphertext"])
 
     def update_secret(self, name: str | None = None, environment: Any = None, *, secret_id: str | None = None,
                       value: Any = _UNSET, description: Any = _UNSET, tags: Any = _UNSET,
                       secret_type: Any = _UNSET, expires_at: Any = _UNSET, rotation_interval_days: Any = _UNSET,
                       cas: int | None = None) -> int:
-        """Change the value (a new version) and/or metadata. Needs WRITE; returns the current version."""
+        """Change the value (a new version) and/or metadata. Needs WRITE; returns the current version.
+
+        Raises ``Sealed``, ``AccessDenied``, ``NotFound``, ``ValidationError``, ``Conflict`` (cas),
+        ``StorageError``, ``AuditFailure``.
+        """
         cas = check_cas(cas)
         meta: dict[str, Any] = {}
         if description is not _UNSET:
@@ -258,70 +210,51 @@ class SecretOps(VaultBase):
         if rotation_interval_days is not _UNSET:
             interval = check_interval(rotation_interval_days)
             meta["rotation_interval_days"] = interval
-            meta["next_rotation_at"] = self.clock() + interval * US_PER_DAY if interval else None
-        data = None if value is _UNSET else encode_plain(check_value(value, self.max_value_bytes),
-                                                         isinstance(value, str))
-        with self._on_secret("update", name, environment, secret_id, AccessLevel.WRITE) as (att, row):
+            meta["next_rotation_at"] = self._clock() + interval * US_PER_DAY if interval else None
+        data = None if value is _UNSET else self._versions.encode(value)
+        with on_secret(self._runner, "update", name, environment, secret_id, AccessLevel.WRITE) as (att, row):
             if "secret_type" in meta:
-                _retype(att, row, meta["secret_type"])
+                self._versions.retype(att, row, meta["secret_type"])
             if data is not None:
                 stype = meta.get("secret_type", row["secret_type"])
                 if "expires_at" not in meta and stype == SecretType.CERTIFICATE.value:
                     meta["expires_at"] = to_us(certificate_expiry(value), "expires_at") or row["expires_at"]
-                return self._new_version(att, row, data, cas=cas, extra=meta)
+                return self._versions.write(att, row, data, cas=cas, extra=meta)
             if cas is not None and cas != row["current_version"]:
                 raise Conflict(f"check-and-set failed: {att.environment}/{att.name} is at version "
                                f"{row['current_version']}, not {cas}")
-            repos.secrets.update_secret(att.tx, row["id"], updated_at=self.clock(), updated_by=att.ctx.user_id, **meta)
+            repos.secrets.update_secret(att.tx, row["id"], updated_at=self._clock(), updated_by=att.ctx.user_id, **meta)
             att.reason = "metadata"
             return row["current_version"]
 
-    @contextmanager
-    def _on_secret(self, operation: str, name: Any, environment: Any, secret_id: str | None,
-                   level: AccessLevel, *, deleted: bool | None = False, **options: Any):
-        """Yield (attempt, row) for an operation on one secret named by name or by id.
-
-        With a name the level is checked before the lookup, so a denial never
-        depends on whether the secret exists. ``deleted`` asks for a live secret
-        (False), a soft-deleted one (True) or either (None); else ``NotFound``.
-        """
-        by_id = secret_id is not None
-        with self.attempt(operation, name=NO_NAME if by_id else name, environment=None if by_id else environment,
-                          **options) as att:
-            if not by_id:
-                att.require(level)
-            row = self._locate(att, secret_id)
-            att.require(level)
-            if row is None or (deleted is not None and (row["deleted_at"] is not None) != deleted):
-                state = {False: "live ", True: "deleted ", None: ""}[deleted]
-                raise NotFound(f"no {state}secret {att.environment}/{att.name}")
-            yield att, row
-
     def delete_secret(self, name: str | None = None, environment: Any = None, *,
                       secret_id: str | None = None) -> None:
-        """Soft delete (reads return None; ``restore_secret`` brings it back). Needs ADMIN."""
-        with self._on_secret("delete", name, environment, secret_id, AccessLevel.ADMIN) as (att, row):
-            repos.secrets.update_secret(att.tx, row["id"], deleted_at=self.clock(), updated_at=self.clock(),
-                                        updated_by=att.ctx.user_id)
-            repos.secrets.count_secret(att.tx, row["environment"], row["secret_type"], -1)
+        """Soft delete (reads return None; ``restore_secret`` brings it back). Needs ADMIN.
+
+        Raises ``Sealed``, ``AccessDenied``, ``NotFound`` (no live secret), ``ValidationError``, ``StorageError``.
+        """
+        with on_secret(self._runner, "delete", name, environment, secret_id, AccessLevel.ADMIN) as (att, row):
+            self._versions.soft_delete(att, row)
 
     def restore_secret(self, name: str | None = None, environment: Any = None, *,
                        secret_id: str | None = None) -> None:
-        """Undo a soft delete. Needs ADMIN."""
-        with self._on_secret("restore", name, environment, secret_id, AccessLevel.ADMIN, deleted=True) as (att, row):
-            repos.secrets.update_secret(att.tx, row["id"], deleted_at=None, updated_at=self.clock(),
-                                        updated_by=att.ctx.user_id)
-            repos.secrets.count_secret(att.tx, row["environment"], row["secret_type"], 1)
+        """Undo a soft delete. Needs ADMIN.
+
+        Raises ``Sealed``, ``AccessDenied``, ``NotFound`` (no deleted secret), ``ValidationError``, ``StorageError``.
+        """
+        with on_secret(self._runner, "restore", name, environment, secret_id, AccessLevel.ADMIN,
+                       deleted=True) as (att, row):
+            self._versions.undelete(att, row)
 
     def purge_secret(self, name: str | None = None, environment: Any = None, *,
                      secret_id: str | None = None) -> None:
-        """Destroy the secret, every version and its policy rules. Needs ADMIN. Irreversible."""
-        with self._on_secret("purge", name, environment, secret_id, AccessLevel.ADMIN, deleted=None) as (att, row):
-            repos.secrets.purge_secret(att.tx, row["id"])
-            if row["deleted_at"] is None:
-                repos.secrets.count_secret(att.tx, row["environment"], row["secret_type"], -1)
-            repos.rules.delete_rules_of_secret(att.tx, row["id"])
-            repos.state.bump_rules_version(att.tx)
+        """Destroy the secret, every version and its policy rules. Needs ADMIN. Irreversible.
+
+        Raises ``Sealed``, ``AccessDenied``, ``NotFound``, ``ValidationError``, ``StorageError``.
+        """
+        with on_secret(self._runner, "purge", name, environment, secret_id, AccessLevel.ADMIN,
+                       deleted=None) as (att, row):
+            self._versions.destroy(att, row)
 
     def list_secrets(self, environment: Any = None, secret_type: Any = None, *, tag: str | None = None,
                      prefix: str | None = None, search: str | None = None, limit: int = 100,
@@ -330,9 +263,10 @@ class SecretOps(VaultBase):
         """Metadata of the secrets the caller holds any level on, by (environment, name), one page.
 
         Pass the returned page's ``next_cursor`` as ``cursor`` for the next page.
+        Raises ``Sealed``, ``AccessDenied`` (strict mode without a context), ``ValidationError``, ``StorageError``.
         """
         check_int(limit, "limit", 1, 1000)
-        envs = None if environment is None else [self._environment(environment)]
+        envs = None if environment is None else [environment_value(environment)]
         stype = None if secret_type is None else SecretType.parse(secret_type).value
         pre = None if prefix is None or prefix == "" else _canonical_prefix(prefix)
         if search is not None:
@@ -340,7 +274,7 @@ class SecretOps(VaultBase):
         if tag is not None:
             check_text(tag, "tag", 64)
         after = _parse_cursor(cursor)
-        with self.attempt("list", durable=False, audited=False) as att:
+        with self._runner.attempt("list", durable=False, audited=False) as att:
             out: list[SecretMetadata] = []
             # the first batch is one page; later ones grow, for callers who see few of the rows
             batch_size, scanned, exhausted = limit + 1, 0, False
@@ -366,34 +300,94 @@ class SecretOps(VaultBase):
     def _visible(self, operation: str, name: Any, environment: Any, secret_id: str | None):
         """Yield (attempt, row or None) for a metadata read: any level on the secret (or auditor)."""
         by_id = secret_id is not None
-        with self.attempt(operation, name=NO_NAME if by_id else name, environment=None if by_id else environment,
+        with self._runner.attempt(operation, name=NO_NAME if by_id else name, environment=None if by_id else environment,
                           durable=False, audited=False) as att:
-            row = self._locate(att, secret_id)
+            row = locate(att, secret_id)
             if not _sees(att, att.environment, att.name):
                 raise AccessDenied(f"{att.ctx.user_id} holds no level on {att.environment}/{att.name}")
             yield att, row
 
     def get_metadata(self, name: str | None = None, environment: Any = None, *,
                      secret_id: str | None = None) -> SecretMetadata | None:
-        """Metadata (never the value) of one secret the caller holds any level on."""
+        """Metadata (never the value) of one secret the caller holds any level on; None when missing.
+
+        Raises ``Sealed``, ``AccessDenied`` (no level on it), ``NotFound`` (unknown id), ``ValidationError``,
+        ``StorageError``.
+        """
         with self._visible("metadata", name, environment, secret_id) as (_att, row):
             return None if row is None else metadata_from_row(row)
 
     def list_versions(self, name: str | None = None, environment: Any = None, *,
                       secret_id: str | None = None) -> list[VersionInfo]:
-        """The stored versions (number, state, who, when), newest first; never values."""
+        """The stored versions (number, state, who, when), newest first; never values.
+
+        Raises as ``get_metadata``.
+        """
         with self._visible("versions", name, environment, secret_id) as (att, row):
             if row is None:
                 return []
             return [VersionInfo(v["version"], v["state"], to_datetime(v["created_at"]), v["created_by"])
                     for v in repos.versions.list_versions(att.tx, row["id"])]
 
+    def secret_versions(self, environment: Any = None, names: Iterable[str] | None = None
+                        ) -> dict[str, tuple[int, tuple[str, ...]]]:
+        """``{name: (current_version, tags)}`` of the live secrets the caller may READ.
 
-def _retype(att: Attempt, row: Mapping[str, Any], new_type: str) -> None:
-    """Move a live secret between the per-type counters when its type changes."""
-    if new_type != row["secret_type"] and row["deleted_at"] is None:
-        repos.secrets.count_secret(att.tx, row["environment"], row["secret_type"], -1)
-        repos.secrets.count_secret(att.tx, row["environment"], new_type, 1)
+        Metadata only: not audited (the value reads that follow are). Names the
+        caller may not READ are left out, as are missing ones. Raises ``Sealed``,
+        ``AccessDenied`` (strict mode without a context), ``ValidationError``, ``StorageError``.
+        """
+        wanted = None if names is None else sorted({canonical_name(n) for n in names})
+        with self._runner.attempt("versions", environment=environment, durable=False, audited=False) as att:
+            env, user, roles = att.environment, att.ctx.user_id, att.roles
+            out: dict[str, tuple[int, tuple[str, ...]]] = {}
+            evaluate = att.rules.evaluate  # (granted levels, ...): no Decision text per name
+            for name, version, tags in repos.secrets.live_versions(att.tx, env, wanted):
+                if AccessLevel.READ in evaluate(user, roles, env, name)[0]:
+                    out[name] = (version, tuple(json.loads(tags)) if tags and tags != "[]" else ())
+            return out
+
+
+def locate(att: Attempt, secret_id: str | None) -> Mapping[str, Any] | None:
+    """The row named by the attempt's (environment, name) or by ``secret_id`` (None: no such name).
+
+    Records the secret on the attempt. Raises ``NotFound`` (no secret has that id), ``ValidationError``.
+    """
+    if secret_id is not None:
+        row = repos.secrets.secret_by_id(att.tx, check_secret_id(secret_id))
+        if row is None:
+            raise NotFound("no secret has that id")
+        att.environment, att.name = row["environment"], row["name"]
+    else:
+        if att.name is None:
+            raise ValidationError("give a secret name or a secret_id")
+        row = repos.secrets.find_secret(att.tx, att.environment, att.name)
+    if row is not None:
+        att.secret_id = row["id"]
+        att.version = row["current_version"]
+    return row
+
+
+@contextmanager
+def on_secret(runner: Runner, operation: str, name: Any, environment: Any, secret_id: str | None,
+               level: AccessLevel, *, deleted: bool | None = False, **options: Any):
+    """Yield (attempt, row) for an operation of ``runner`` on one secret named by name or by id.
+
+    With a name the level is checked before the lookup, so a denial never
+    depends on whether the secret exists. ``deleted`` asks for a live secret
+    (False), a soft-deleted one (True) or either (None); else ``NotFound``.
+    """
+    by_id = secret_id is not None
+    with runner.attempt(operation, name=NO_NAME if by_id else name, environment=None if by_id else environment,
+                      **options) as att:
+        if not by_id:
+            att.require(level)
+        row = locate(att, secret_id)
+        att.require(level)
+        if row is None or (deleted is not None and (row["deleted_at"] is not None) != deleted):
+            state = {False: "live ", True: "deleted ", None: ""}[deleted]
+            raise NotFound(f"no {state}secret {att.environment}/{att.name}")
+        yield att, row
 
 
 def _sees(att: Attempt, environment: str, name: str) -> bool:

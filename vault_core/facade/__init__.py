@@ -1,1 +1,0 @@
-"""The vault facade, split by concern: every public operation lives in one of these mixins."""
