@@ -13,6 +13,7 @@ import pytest
 
 from vault_core import open_vault
 from vault_core.crypto.masterkey import read_key_file
+from vault_core.types import US_PER_DAY, Clock, now_us
 
 CANARY = "canary-Cl1-v4lue-never-in-argv"
 COMMANDS = ("init", "status", "serve", "put", "get", "list", "rotate", "rotate-due", "run", "import-toml", "export",
@@ -144,12 +145,10 @@ def test_rotate_and_rotate_due(vpath):
     r = vc(vpath, "--json", "rotate", "svc.token", "--generator", "token")
     assert r.returncode == 0 and json.loads(out(r))["version"] == 2
     assert vc(vpath, "rotate", "missing").returncode == 5
-    v = open_vault(vpath, principal="ops")
+    two_days_ago = Clock(lambda: now_us() - 2 * US_PER_DAY)  # stored then, its 1-day rotation is a day overdue
+    v = open_vault(vpath, principal="ops", clock=two_days_ago)
     assert v.get_secret("svc.token", "development") not in (None, "old")
     v.store_secret("db.password", "due", environment="production", secret_type="password", rotation_interval_days=1)
-    with v.storage.transaction() as tx:  # its date passed yesterday
-        tx.conn.exec_driver_sql("UPDATE secrets SET next_rotation_at = ? WHERE name = 'db.password'",
-                                (v.clock() - 86_400_000_000,))
     v.storage.dispose()
     due = vc(vpath, "--json", "rotate-due")
     assert due.returncode == 0, err(due)

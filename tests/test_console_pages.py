@@ -10,6 +10,7 @@ import pandas as pd
 
 from tests.console_fixtures import CANARY, PW, button, login, texts
 from vault_core.console.access_view import diff_rules
+from vault_core.types import US_PER_DAY
 
 
 def test_audit_filters_pages_verifies_exports_and_finds_a_hash(console):
@@ -215,16 +216,11 @@ def test_rotation_page_reverts_to_the_previous_value(console):
 
 
 def test_rotation_page_rotates_all_due_secrets_as_the_scheduler(console):
-    from sqlalchemy import update
-
-    from vault_core.storage.schema import secrets
-
+    now = console.clock
+    console.clock = lambda: now() - 30 * US_PER_DAY - 3_600_000_000  # set 30 days and an hour ago: due an hour ago
     console.update_secret("db_url", "development", rotation_interval_days=30)
+    console.clock = now
     console.store_secret("api_token", "t0", environment="development", rotation_interval_days=7)
-    db_id = console.get_metadata("db_url", "development").id
-    with console.storage.transaction() as tx:  # db_url's rotation came due an hour ago
-        tx.conn.execute(update(secrets).where(secrets.c.id == db_id)
-                        .values(next_rotation_at=console.clock() - 3_600_000_000))
     at = login(console, "ann")
     at.switch_page("pages/rotation.py").run()
     button(at, "Rotate all due").click().run()

@@ -23,7 +23,7 @@ from vault_core.metrics import VaultMetrics
 from vault_core.storage.schema import login_failures
 from vault_core.storage import repos
 
-from vault_core.types import US_PER_DAY  # noqa: E402
+from vault_core.types import US_PER_DAY, Clock, now_us  # noqa: E402
 CANARY = "canary-M3tr1cs-value"
 
 
@@ -116,10 +116,9 @@ def test_health_command_exit_codes(tmp_path):
 
 def test_health_command_overdue_rotation_exits_1(tmp_path):
     path = tmp_path / "v"
-    v = open_vault(path, principal="owner")
+    three_days_ago = Clock(lambda: now_us() - 3 * US_PER_DAY)  # stored then: its 1-day rotation is 2 days overdue
+    v = open_vault(path, principal="owner", clock=three_days_ago)
     v.store_secret("api.key", "x", environment="production", rotation_interval_days=1)
-    with v.storage.transaction() as tx:  # its rotation date passed two days ago
-        tx.conn.exec_driver_sql("UPDATE secrets SET next_rotation_at = ?", (v.clock() - 2 * US_PER_DAY,))
     v.storage.dispose()
     out = cli("health", "--no-verify", path=path)
     assert out.returncode == 1 and "overdue for rotation" in out.stdout
