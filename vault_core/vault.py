@@ -295,7 +295,7 @@ def setup_vault(path: str | os.PathLike | None = None, **options: Any) -> Vault:
     """Open or create a local vault at ``path`` and make it the process default (``get_vault``).
 
     The process identity (``VAULT_PRINCIPAL`` or ``local:<user>``) owns a new
-    vault with the admin role. Takes ``open_vault``'s options (``clock=`` too) and raises what it raises.
+    vault with the admin role. Takes ``open_vault``'s options (``clock=`` too). Raises what ``open_vault`` raises.
     """
     global _default
     vault = open_vault(path, **options)
@@ -324,16 +324,19 @@ class EnvironmentSecrets:
         self.environment = Environment.parse(environment)
 
     def get(self, name: str, default: Any = None) -> Any:
-        """The value of ``name`` in this environment, or ``default`` when missing."""
+        """The value of ``name`` in this environment, or ``default`` when missing.
+
+        Raises what ``Vault.get_secret`` raises (``AccessDenied``, ``Sealed``, ...).
+        """
         value = self.vault.get_secret(name=name, environment=self.environment)
         return default if value is None else value
 
     def get_database_url(self) -> str | None:
-        """The ``database_url`` secret of this environment."""
+        """The ``database_url`` secret of this environment. Raises as ``get``."""
         return self.get("database_url")
 
     def get_api_key(self, service: str) -> str | None:
-        """The ``api_key_<service>`` secret of this environment."""
+        """The ``api_key_<service>`` secret of this environment. Raises as ``get``."""
         return self.get(f"api_key_{service}")
 
     def __repr__(self) -> str:

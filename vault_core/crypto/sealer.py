@@ -16,7 +16,7 @@ from .barrier import Barrier
 
 
 def secret_aad(environment: str, secret_id: str, name: str, version: int) -> bytes:
-    """Associated data for one stored version of one secret."""
+    """Associated data for one stored version of one secret. Raises nothing."""
     return f"vault/secret/v1\x00{environment}\x00{secret_id}\x00{name}\x00{version}".encode()
 
 

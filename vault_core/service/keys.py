@@ -43,9 +43,11 @@ class KeyHolder:
         return keys
 
     def hold(self, keys: UnsealedKeys) -> None:
+        """Keep ``keys`` (the vault is unsealed). Raises nothing."""
         self._keys = keys
 
     def forget(self) -> None:
+        """Drop the keys (the vault is sealed). Raises nothing."""
         self._keys = None
 
     def __repr__(self) -> str:

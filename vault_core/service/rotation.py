@@ -21,7 +21,7 @@ from ..errors import AccessDenied, Conflict, NotFound, RotationFailed, Validatio
 from ..storage import Storage, repos
 from ..types import US, US_PER_DAY, AccessLevel, Clock
 from ..validate import check_int
-from .generators import GeneratorRegistry, Hook, check_hooks
+from .generators import GeneratorRegistry, check_hooks
 from .lease import Lease
 from .runner import Attempt, NotAudited, Runner
 from .secrets import on_secret

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as pysecrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
