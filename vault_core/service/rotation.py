@@ -21,7 +21,7 @@ from ..errors import AccessDenied, Conflict, NotFound, RotationFailed, Validatio
 from ..storage import Storage, repos
 from ..types import US, US_PER_DAY, AccessLevel, Clock
 from ..validate import check_int
-from .generators import GeneratorRegistry, check_hooks
+from .generators import GeneratorRegistry, Hook, check_hooks
 from .lease import Lease
 from .runner import Attempt, NotAudited, Runner
 from .secrets import on_secret
@@ -57,8 +57,8 @@ class RotationService:
 
     # -- rotation -------------------------------------------------------------------------------------
     def rotate_secret(self, secret_id: str | None = None, generator: Any = None, *, name: str | None = None,
-                      environment: Any = None, apply: Callable[[Any], Any] | None = None,
-                      test: Callable[[Any], Any] | None = None) -> int:
+                      environment: Any = None, apply: Hook | None = None,
+                      test: Hook | None = None) -> int:
         """Replace the value with a freshly generated one; returns the new CURRENT version. Needs ROTATE.
 
         ``generator``: a callable, or the name of a built-in ("password", "token",
