@@ -22,6 +22,7 @@ from .service.audit import AuditService
 from .service.backup import BackupService
 from .service.health import HealthService
 from .service.rekey import RekeyService
+from .service.two_factor import TwoFactorService
 from .service.users import UsersService
 from .service.wiring import Forwarded, delegate
 from .storage import Storage, repos, sqlite_url
@@ -36,8 +37,8 @@ class Vault(RotationOps, AppOps):
 
     It wires the services; the public API is theirs. ``vault.audit`` (``AuditService``) and
     ``vault.health`` (``HealthService``) and ``vault.backups`` (``BackupService``) and
-    ``vault.rekey`` (``RekeyService``), ``vault.access`` (``AccessService``) and ``vault.users``
-    (``UsersService``) are reachable as attributes too.
+    ``vault.rekey`` (``RekeyService``), ``vault.access`` (``AccessService``), ``vault.users``
+    (``UsersService``) and ``vault.two_factor`` (``TwoFactorService``) are reachable as attributes too.
     """
 
     def __init__(self, storage: Storage, **options: Any):
@@ -49,6 +50,7 @@ class Vault(RotationOps, AppOps):
         self.rekey = RekeyService(self._runner, storage, self._holder, self._clock, self.vault_dir)
         self.access = AccessService(self._runner, self._clock)
         self.users = UsersService(self._runner, storage, self._holder, self._clock, self.access)
+        self.two_factor = self.users.two_factor
 
     get_audit_log = delegate("audit", AuditService.get_audit_log)
     export_audit = delegate("audit", AuditService.export_audit)
@@ -89,6 +91,14 @@ class Vault(RotationOps, AppOps):
     unlock_user = delegate("users", UsersService.unlock_user)
     end_sessions = delegate("users", UsersService.end_sessions)
     list_sessions = delegate("users", UsersService.list_sessions)
+    complete_login = delegate("users", UsersService.complete_login)
+    reset_two_factor = delegate("users", UsersService.reset_two_factor)
+    disable_two_factor = delegate("users", UsersService.disable_two_factor)
+    enrol_two_factor = delegate("two_factor", TwoFactorService.enrol_two_factor)
+    confirm_two_factor = delegate("two_factor", TwoFactorService.confirm_two_factor)
+    two_factor_status = delegate("two_factor", TwoFactorService.two_factor_status)
+    require_two_factor = delegate("two_factor", TwoFactorService.require_two_factor)
+    two_factor_policy = delegate("two_factor", TwoFactorService.two_factor_policy)
 
     bcrypt_rounds = Forwarded("users", "bcrypt_rounds", "The bcrypt cost of new password hashes (tests lower it).")
     key_term_rotate_after = Forwarded("rekey", "rotate_after",
