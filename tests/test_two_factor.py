@@ -6,6 +6,7 @@ own (test) clock, so nothing here depends on the wall clock or on timing.
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pyotp
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from vault_core import AccessDenied, ValidationError, lockout, open_vault
 from vault_core.errors import AccountLocked, Conflict, LoginFailed, SecondFactorRequired
 from vault_core.storage.schema import recovery_codes, two_factor
+from tests.test_cli import err, out, vc, vpath  # noqa: F401  (vpath: fixture)
 
 PW = "plum kite saddle 77"
 PW2 = "amber wharf lantern 12"
@@ -256,3 +258,27 @@ def test_audit_rows_never_hold_the_secret_or_codes(tf):
     login(tf, "alice", PW, codes[1])
     text = repr(tf.get_audit_log(limit=200))
     assert secret not in text and not any(c in text for c in codes)
+
+
+def test_cli_lists_status_resets_and_requires(vpath):  # noqa: F811
+    assert vc(vpath, "users", "add", "carol", "operator", stdin=PW + "\n").returncode == 0
+    v = open_vault(vpath, principal="ops")
+    try:
+        with v.security_context("carol", roles=["operator"]):
+            shown = v.enrol_two_factor("carol")
+            v.confirm_two_factor("carol", pyotp.TOTP(shown["secret"]).now())
+        listed = {u["name"]: u for u in json.loads(out(vc(vpath, "--json", "users", "list")))}
+        assert listed["carol"]["two_factor"] == "on (10 recovery codes left)"
+        required = vc(vpath, "--json", "users", "2fa-require", "--role", "auditor")
+        assert required.returncode == 0 and json.loads(out(required)) == {"auditor": True, "admin": False}
+        assert vc(vpath, "users", "2fa-require").returncode == 2  # --role is needed
+        assert vc(vpath, "--principal", "carol", "users", "2fa-reset", "ops").returncode == 3
+        reset = vc(vpath, "users", "2fa-reset", "carol")
+        assert reset.returncode == 0, err(reset)
+        listed = {u["name"]: u for u in json.loads(out(vc(vpath, "--json", "users", "list")))}
+        assert listed["carol"]["two_factor"] == "off"
+        assert v.get_audit_log(operation="two_factor_reset", limit=1)[0]["secret_name"] == "carol"
+        text = out(vc(vpath, "audit", "tail", "-n", "50")) + repr(v.get_audit_log(limit=100))
+        assert shown["secret"] not in text
+    finally:
+        v.storage.dispose()
