@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import errors
 from ..crypto import write_key_file
+from ..service.two_factor import status_label
 from ..vault import open_vault
 from .common import add_command, emit, open_for, parse_time, read_secret_input
 
@@ -161,7 +162,7 @@ def cmd_users(args: argparse.Namespace) -> int:
     if action == "list":
         factor = {s["user"]: s for s in vault.two_factor_status()}
         emit([{**{k: p.get(k) for k in ("name", "kind", "roles", "disabled")},
-               "two_factor": _two_factor_text(factor.get(p["name"]))} for p in vault.list_principals()], args.json)
+               "two_factor": status_label(factor.get(p["name"]))} for p in vault.list_principals()], args.json)
         return 0
     if action == "2fa-require":
         if not args.role:
@@ -186,15 +187,6 @@ def cmd_users(args: argparse.Namespace) -> int:
         vault.reset_two_factor(args.user)
     emit(vault.get_principal(args.user) or {"name": args.user}, args.json)
     return 0
-
-
-def _two_factor_text(status: dict | None) -> str:
-    """``on (9 recovery codes left)``, ``pending``, ``required, not enrolled`` or ``off`` (services: '')."""
-    if status is None:
-        return ""
-    if status["enrolled"]:
-        return f"on ({status['recovery_codes_left']} recovery codes left)"
-    return "pending" if status["pending"] else ("required, not enrolled" if status["required"] else "off")
 
 
 # -- rekey ----------------------------------------------------------------------------------------------------

@@ -200,6 +200,16 @@ class TwoFactorService:
             att.reason = f"{'enrolment removed' if had else 'was not enrolled'}; {ended} session(s) ended"
 
 
+def status_label(status: dict[str, Any] | None) -> str:
+    """One ``two_factor_status`` row in words: ``on (9 recovery codes left)``, ``pending``,
+    ``required, not enrolled`` or ``off`` ('' for none: a service principal)."""
+    if status is None:
+        return ""
+    if status["enrolled"]:
+        return f"on ({status['recovery_codes_left']} recovery codes left)"
+    return "pending" if status["pending"] else ("required, not enrolled" if status["required"] else "off")
+
+
 def reseal_secrets(tx: Tx, barrier, target: int) -> int:
     """Re-seal every TOTP secret under a term older than ``target`` with the active term; how many
     (``RekeyService.reencrypt`` calls it before retiring terms). Raises ``IntegrityError``, ``StorageError``."""
