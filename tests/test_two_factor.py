@@ -68,12 +68,14 @@ def test_enrolment_shows_secret_uri_and_qr_once_then_confirms_with_a_first_code(
         assert shown["qr_svg"].lstrip().startswith("<svg")
         assert tf.two_factor_status("alice")[0] == {"user": "alice", "enrolled": False, "pending": True,
                                                          "required": False, "recovery_codes_left": 0}
-        assert tf.check_session(tf.verify_login("alice", PW)) is not None  # pending: the password alone still logs in
+        before = tf.verify_login("alice", PW)
+        assert tf.check_session(before) is not None  # pending: the password alone still logs in
         right = code_at(shown["secret"], tf.test_clock)
         with pytest.raises(ValidationError, match="not the current one"):
             tf.confirm_two_factor("alice", f"{(int(right) + 1) % 1_000_000:06d}")
         codes = tf.confirm_two_factor("alice", code_at(shown["secret"], tf.test_clock))
         assert len(codes) == 10 and len(set(codes)) == 10
+        assert tf.check_session(before) is None  # a session made with the password alone ends
         assert tf.two_factor_status("alice")[0]["recovery_codes_left"] == 10
         with pytest.raises(Conflict):
             tf.enrol_two_factor("alice")

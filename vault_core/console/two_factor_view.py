@@ -57,7 +57,8 @@ def _enrolment(g: Guard, pending: bool) -> None:
             return
     st.success("Two-factor sign-in is on. Your recovery codes, each usable once, shown only now; keep them safe:")
     st.code("\n".join(codes), language=None)
-    st.caption("Each login now asks for a code after the password.")
+    st.warning("Every session of yours has ended: log in again, with a code from the app.")
+    st.markdown("[Log in](/login)")
 
 
 def _turn_off(g: Guard, left: int) -> None:

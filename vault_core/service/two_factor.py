@@ -3,7 +3,8 @@
 * A user enrols themself (``enrol_two_factor``): a fresh secret, sealed under the barrier bound to
   the user (``sealer.seal_bound("totp", user, ...)``), is stored *pending*; the secret, its
   ``otpauth://`` URI and QR code are returned once. ``confirm_two_factor`` with a first code turns it
-  on and returns ten recovery codes, once; only their keyed hashes are stored.
+  on, ends the user's sessions (made with the password alone) and returns ten recovery codes, once;
+  only their keyed hashes are stored.
 * From then on a login needs a code (``UsersService.verify_login``): each time step is accepted once
   (a compare-and-set on ``last_step``), a recovery code once (a compare-and-set on ``used_at``). Wrong
   codes are reserved and counted by the same throttle as passwords.
@@ -77,6 +78,8 @@ class TwoFactorService:
     def confirm_two_factor(self, name: str, code: str) -> list[str]:
         """Turn a pending enrolment on with a first code; returns ten recovery codes (shown once).
 
+        Every session of the user ends (they were made with the password alone): log in again with a code.
+
         Raises ``Sealed``, ``AccessDenied`` (not the user themself), ``NotFound`` (nothing pending),
         ``ValidationError`` (a wrong code: nothing changes), ``StorageError``.
         """
@@ -92,9 +95,15 @@ class TwoFactorService:
             step = totp.accepted_step(self._secret(row), code, last_step=None, now=self._clock() / 1e6)
             if step is None:
                 raise ValidationError("that code is not the current one of the authenticator app")
-            repos.users.confirm_two_factor(att.tx, user, step, self._clock())
+            now = self._clock()
+            repos.users.confirm_two_factor(att.tx, user, step, now)
             repos.users.put_recovery_codes(att.tx, user, [self._recovery_hash(user, c) for c in codes])
-            att.reason = f"on; {len(codes)} recovery codes issued"
+            # sessions made with the password alone (anyone's who knew it) end: the next login needs a code
+            principal = repos.principals.get_principal(att.tx, user)
+            repos.principals.update_principal(att.tx, user, updated_at=now,
+                                              session_epoch=principal["session_epoch"] + 1)
+            ended = repos.users.revoke_sessions_of(att.tx, user, now)
+            att.reason = f"on; {len(codes)} recovery codes issued; {ended} session(s) ended"
         return codes
 
     def two_factor_status(self, name: str | None = None) -> list[dict[str, Any]]:
@@ -110,6 +119,7 @@ class TwoFactorService:
             return [self.status_of(att.tx, p["name"], json.loads(p["roles"])) for p in rows]
 
     def status_of(self, tx: Tx, user: str, roles: Iterable[str]) -> dict[str, Any]:
+        """One ``two_factor_status`` row, read in ``tx``. Raises ``StorageError``."""
         row = repos.users.get_two_factor(tx, user)
         on = row is not None and row["confirmed_at"] is not None
         return {"user": user, "enrolled": on, "pending": row is not None and not on,
@@ -149,7 +159,10 @@ class TwoFactorService:
 
     # -- policy ------------------------------------------------------------------------------------
     def required(self, tx: Tx, roles: Iterable[str]) -> bool:
-        """Whether a user with ``roles`` must use two-factor (the roles' settings, ``admin``'s default)."""
+        """Whether a user with ``roles`` must use two-factor (the roles' settings, ``admin``'s default).
+
+        Raises ``StorageError``.
+        """
         roles = set(roles)
         if not roles:
             return False
