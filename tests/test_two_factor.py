@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from vault_core import AccessDenied, ValidationError, lockout, open_vault
-from vault_core.errors import AccountLocked, Conflict, LoginFailed, SecondFactorRequired
+from vault_core.errors import AccountLocked, Conflict, LoginExpired, LoginFailed, SecondFactorRequired
 from vault_core.storage.schema import recovery_codes, two_factor
 from tests.test_cli import err, out, vc, vpath  # noqa: F401  (vpath: fixture)
 
@@ -178,19 +178,19 @@ def test_a_ticket_is_bound_to_its_user_expires_and_ends_with_a_password_change(t
     with pytest.raises(SecondFactorRequired) as asked:
         tf.verify_login("alice", PW)
     ticket = asked.value.ticket
-    with pytest.raises(LoginFailed, match="expired"):
+    with pytest.raises(LoginExpired, match="expired"):
         tf.complete_login("root", ticket, code_at(secret, tf.test_clock))
     forged = ticket[:-1] + ("0" if ticket[-1] != "0" else "1")
-    with pytest.raises(LoginFailed, match="expired"):
+    with pytest.raises(LoginExpired, match="expired"):
         tf.complete_login("alice", forged, code_at(secret, tf.test_clock))
     tf.test_clock.now += 6 * 60 * 1_000_000
-    with pytest.raises(LoginFailed, match="expired"):
+    with pytest.raises(LoginExpired, match="expired"):
         tf.complete_login("alice", ticket, code_at(secret, tf.test_clock))
     with pytest.raises(SecondFactorRequired) as asked:
         tf.verify_login("alice", PW)
     tf.lock_user("alice")
     tf.unlock_user("alice")
-    with pytest.raises(LoginFailed, match="expired"):
+    with pytest.raises(LoginExpired, match="expired"):
         tf.complete_login("alice", asked.value.ticket, code_at(secret, tf.test_clock))
 
 

@@ -70,6 +70,10 @@ class SecondFactorRequired(LoginFailed):
         return f"SecondFactorRequired({self.args[0]!r})"
 
 
+class LoginExpired(LoginFailed):
+    """The ticket of a two-factor login's first step is forged, expired or outdated: log in again."""
+
+
 class RotationFailed(VaultError):
     """A staged rotation did not complete: CURRENT is untouched, PENDING discarded.
 

@@ -28,8 +28,8 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from ..errors import AccessDenied, AccountLocked, LoginFailed, SecondFactorRequired, Sealed, ValidationError
-from ..errors import VaultError
+from ..errors import AccessDenied, AccountLocked, LoginExpired, LoginFailed, SecondFactorRequired, Sealed
+from ..errors import ValidationError, VaultError
 from . import cookies
 from .middleware import secure_request
 from .request import RequestInfo, peer_is_trusted, request_info
@@ -172,13 +172,10 @@ async def login_code(request: Request) -> Response:
         token = await run_in_threadpool(vault.complete_login, user, cookies.read(request.cookies, PENDING, secure),
                                         form.get("code", ""), req.ip_address, req.user_agent,
                                         forwarded_for=req.forwarded_for, forwarded_trusted=req.forwarded_trusted)
-    except AccountLocked as exc:
+    except (AccountLocked, LoginExpired) as exc:  # back to the password step
         response: Response = _login_page(request, str(exc), 401)
-    except LoginFailed as exc:
-        response = (_login_page(request, str(exc), 401) if "expired" in str(exc)
-                    else _code_page(request, user, nxt, str(exc), 401))
-        if "expired" not in str(exc):
-            return response
+    except LoginFailed as exc:  # a wrong code: the ticket stays for another try (throttled)
+        return _code_page(request, user, nxt, str(exc), 401)
     else:
         response = _after_login(request, await run_in_threadpool(vault.check_session, token), nxt, token)
     response.delete_cookie(cookies.name(PENDING, secure), **cookies.attributes(secure, None))

@@ -31,7 +31,8 @@ import bcrypt
 
 from .. import lockout
 from ..context import SecurityContext, current_context, make_context
-from ..errors import AccessDenied, AccountLocked, LoginFailed, NotFound, SecondFactorRequired, ValidationError
+from ..errors import AccessDenied, AccountLocked, LoginExpired, LoginFailed, NotFound, SecondFactorRequired
+from ..errors import ValidationError
 from ..passwords import check_new_password, password_bytes
 from ..types import US_PER_MIN
 from ..validate import canonical_principal
@@ -143,15 +144,15 @@ class UsersService:
         """The second step of a two-factor login: the ``SecondFactorRequired`` ticket and a code (TOTP or
         recovery); returns a new session token.
 
-        Raises ``LoginFailed`` (a wrong code, or a ticket that is forged, expired or older than a
-        password change or lock: log in again), ``AccountLocked`` (the throttle refused the code
+        Raises ``LoginFailed`` (a wrong code), ``LoginExpired`` (a ticket that is forged, expired or older
+        than a password change or lock: log in again), ``AccountLocked`` (the throttle refused the code
         unchecked), ``Sealed``, ``StorageError``.
         """
         self._keys.get()
         fwd = dict(forwarded_for=forwarded_for, forwarded_trusted=forwarded_trusted)
         user = self._ticket_user(name, ticket)
         if user is None:
-            raise LoginFailed("the login has expired: enter your user name and password again")
+            raise LoginExpired("the login has expired: enter your user name and password again")
         return self._code_step(self._login_ctx(user, ip, ua, **fwd), user, code, ip, ua, fwd)
 
     def _code_step(self, ctx: SecurityContext, user: str, code: Any, ip, ua, fwd) -> str:
