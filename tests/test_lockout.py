@@ -191,3 +191,20 @@ def test_a_replica_sees_the_lock_of_another(guarded):
             replica.verify_login("alice", PW, "192.0.2.80")
     finally:
         replica.storage.dispose()
+
+
+def test_an_admin_unlocks_a_throttled_account_from_the_cli(tmp_path):
+    from tests.test_cli import err, vc
+
+    v = open_vault(tmp_path / "v", principal="ops")
+    v.bcrypt_rounds = 4
+    v.add_user("alice", PW, ["operator"], must_change_password=False)
+    for i in range(lockout.ACCOUNT_LIMIT):  # 100 sources, one failure each: the account itself locks
+        with pytest.raises(LoginFailed):
+            v.verify_login("alice", "a wrong guess here", f"10.8.{i // 250}.{i % 250}")
+    with pytest.raises(AccountLocked, match="try again after"):
+        v.verify_login("alice", PW, "10.9.9.9")
+    result = vc(tmp_path / "v", "users", "unlock", "alice")
+    assert result.returncode == 0, err(result)
+    assert v.check_session(v.verify_login("alice", PW, "10.9.9.9")) is not None
+    v.storage.dispose()

@@ -55,6 +55,25 @@ class AccountLocked(LoginFailed):
     """Too many failed logins, or locked by an admin."""
 
 
+class SecondFactorRequired(LoginFailed):
+    """The password was right; the login needs a two-factor code too.
+
+    ``ticket`` (never in the message) carries the password step to ``complete_login`` for a few minutes.
+    Code that treats every ``LoginFailed`` as a refusal stays safe.
+    """
+
+    def __init__(self, message: str, *, ticket: str):
+        super().__init__(message)
+        self.ticket = ticket
+
+    def __repr__(self) -> str:
+        return f"SecondFactorRequired({self.args[0]!r})"
+
+
+class LoginExpired(LoginFailed):
+    """The ticket of a two-factor login's first step is forged, expired or outdated: log in again."""
+
+
 class RotationFailed(VaultError):
     """A staged rotation did not complete: CURRENT is untouched, PENDING discarded.
 

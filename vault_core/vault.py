@@ -31,6 +31,7 @@ from .service.rotation import RotationService
 from .service.rules import RulesCache
 from .service.runner import Caller, Runner
 from .service.secrets import SecretsService
+from .service.two_factor import TwoFactorService
 from .service.users import UsersService
 from .service.versions import VersionWriter
 from .service.wiring import Forwarded, delegate
@@ -50,7 +51,8 @@ class Vault:
     (``SecretsService``), ``vault.rotation`` (``RotationService``), ``vault.generators``
     (``GeneratorRegistry``), ``vault.audit`` (``AuditService``), ``vault.health``
     (``HealthService``), ``vault.backups`` (``BackupService``), ``vault.rekey``
-    (``RekeyService``), ``vault.access`` (``AccessService``) and ``vault.users`` (``UsersService``).
+    (``RekeyService``), ``vault.access`` (``AccessService``),
+    ``vault.users`` (``UsersService``) and ``vault.two_factor`` (``TwoFactorService``).
     """
 
     def __init__(self, storage: Storage, *, vault_dir: Path | None = None, strict: bool = False,
@@ -74,6 +76,7 @@ class Vault:
         self.secrets = SecretsService(self._runner, self._versions, self._clock)
         self.rotation = RotationService(self._runner, storage, self._versions, self.generators, self._clock,
                                         self.rekey.ensure_key_term_fresh, new_holder_id())
+        self.two_factor = self.users.two_factor
 
     store_secret = delegate("secrets", SecretsService.store_secret)
     get_secret = delegate("secrets", SecretsService.get_secret)
@@ -132,6 +135,14 @@ class Vault:
     unlock_user = delegate("users", UsersService.unlock_user)
     end_sessions = delegate("users", UsersService.end_sessions)
     list_sessions = delegate("users", UsersService.list_sessions)
+    complete_login = delegate("users", UsersService.complete_login)
+    reset_two_factor = delegate("users", UsersService.reset_two_factor)
+    disable_two_factor = delegate("users", UsersService.disable_two_factor)
+    enrol_two_factor = delegate("two_factor", TwoFactorService.enrol_two_factor)
+    confirm_two_factor = delegate("two_factor", TwoFactorService.confirm_two_factor)
+    two_factor_status = delegate("two_factor", TwoFactorService.two_factor_status)
+    require_two_factor = delegate("two_factor", TwoFactorService.require_two_factor)
+    two_factor_policy = delegate("two_factor", TwoFactorService.two_factor_policy)
 
     max_value_bytes = Forwarded("_versions", "max_value_bytes", "The largest value accepted, in bytes.")
     rotation_retry_s = Forwarded("rotation", "rotation_retry_s",

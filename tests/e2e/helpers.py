@@ -14,7 +14,7 @@ PW = "e2e password 123"
 
 def on_route(page) -> bool:
     """Is the page one of the console's own HTML routes (login, logout, password) rather than the app?"""
-    return urlparse(page.url).path in ("/login", "/logout", "/password")
+    return urlparse(page.url).path in ("/login", "/login/code", "/logout", "/password")
 
 
 def settle(page) -> None:

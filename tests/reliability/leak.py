@@ -1,5 +1,9 @@
 """Leak scan (design statement 11): a canary value goes through the vault, then is searched for.
 
+Console users too (issue 17): a canary password, the TOTP secret an enrolment shows and its ten
+recovery codes go through logins (right, wrong, two-step), password changes and refusals, and are
+searched for in the same places.
+
 The canary is stored, read, revealed, rotated (to a second canary), exported (audit), backed up and
 pushed through failing calls; afterwards neither value may appear in a log record, an audit row or
 export, an exception message, the CLI's output (no ``--reveal``), a backup file, or the raw bytes
@@ -57,6 +61,7 @@ def run_leak_scan(workdir: Path, url: str | None = None, pg_data_dir: Path | Non
     try:
         vault = open_test_vault(workdir / "vault", url)
         _exercise(vault, canary, rotated, texts, figures)
+        user_needles = _exercise_users(vault, texts, figures)
         texts += _cli_outputs(workdir / "vault", url)
         backup_files = _backup(vault, workdir / "backups", texts)
         texts += [repr(r) for r in all_audit_rows(vault)]
@@ -69,7 +74,7 @@ def run_leak_scan(workdir: Path, url: str | None = None, pg_data_dir: Path | Non
         ours.setLevel(old_ours)
         logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     texts += handler.lines
-    needles = [canary, rotated]
+    needles = [canary, rotated, *user_needles]
     for i, text in enumerate(texts):
         figures.places += 1
         figures.bytes_scanned += len(text)
@@ -131,12 +136,55 @@ def _exercise(vault, canary: str, rotated: str, texts: list[str], figures: LeakF
     texts += ["".join(vault.export_audit("csv")), "".join(vault.export_audit("jsonl"))]
 
 
+def _exercise_users(vault, texts: list[str], figures: LeakFigures) -> list[str]:
+    """Passwords and two-factor through the vault; returns what must never be found (password, TOTP
+    secret, recovery codes)."""
+    import time
+
+    import pyotp
+
+    from vault_core.errors import SecondFactorRequired
+
+    password, changed = "CANARY-PW-" + secrets.token_hex(12), "CANARY-PW2-" + secrets.token_hex(12)
+
+    def failing(call) -> None:
+        try:
+            call()
+        except VaultError as exc:
+            figures.exceptions += 1
+            texts.extend([str(exc), repr(exc), repr(exc.args), repr(vars(exc))])
+
+    vault.bcrypt_rounds = 4
+    vault.add_user("leaker", password, ["operator"], must_change_password=False)
+    failing(lambda: vault.add_user("leaker2", password[:8]))                          # too short
+    failing(lambda: vault.verify_login("leaker", password + "x", "10.1.1.1"))         # wrong
+    failing(lambda: vault.verify_login("leaker", password * 8, "10.1.1.2"))          # longer than bcrypt
+    with vault.security_context("leaker", "10.1.1.3", roles=["operator"]):
+        failing(lambda: vault.set_password("leaker", changed, current_password=password + "x"))
+        vault.set_password("leaker", changed, current_password=password)
+        shown = vault.enrol_two_factor("leaker")
+        failing(lambda: vault.confirm_two_factor("leaker", "12345"))
+        codes = vault.confirm_two_factor("leaker", pyotp.TOTP(shown["secret"]).now())
+        texts.append(repr(vault.two_factor_status("leaker")))
+    try:
+        vault.verify_login("leaker", changed, "10.1.1.4")
+    except SecondFactorRequired as step:
+        texts.extend([str(step), repr(step)])
+        failing(lambda: vault.complete_login("leaker", step.ticket, "000000", "10.1.1.4"))
+        vault.complete_login("leaker", step.ticket, pyotp.TOTP(shown["secret"]).at(time.time() + 30), "10.1.1.4")
+        vault.complete_login("leaker", step.ticket, codes[0], "10.1.1.4")
+        failing(lambda: vault.complete_login("leaker", step.ticket, codes[0], "10.1.1.4"))  # spent
+    texts += [repr(vault.list_principals()), repr(vault.get_audit_log(limit=500))]
+    return [password, changed, shown["secret"], *codes]
+
+
 def _cli_outputs(vault_dir: Path, url: str | None) -> list[str]:
     env = {**worker_env(), "VAULT_PATH": str(vault_dir), "VAULT_PRINCIPAL": "owner"}
     if url:
         env["VAULT_DATABASE_URL"] = url
     out = []
     for args in (["--log-level", "DEBUG", "get", NAME, "--env", ENV], ["list", "--env", ENV], ["audit", "tail"],
+                 ["--log-level", "DEBUG", "--json", "users", "list"],
                  ["--log-level", "DEBUG", "--json", "status"], ["--log-level", "DEBUG", "rotate", NAME, "--env", ENV]):
         proc = subprocess.run([sys.executable, "-m", "vault_core.cli", *args], capture_output=True, text=True,
                               env=env, timeout=120, stdin=subprocess.DEVNULL)

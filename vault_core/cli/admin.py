@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import errors
 from ..crypto import write_key_file
+from ..service.two_factor import status_label
 from ..vault import open_vault
 from .common import add_command, emit, open_for, parse_time, read_secret_input
 
@@ -159,8 +160,15 @@ def cmd_users(args: argparse.Namespace) -> int:
     vault = open_for(args)
     action = args.action
     if action == "list":
-        emit([{k: p.get(k) for k in ("name", "kind", "roles", "disabled")} for p in vault.list_principals()],
-             args.json)
+        factor = {s["user"]: s for s in vault.two_factor_status()}
+        emit([{**{k: p.get(k) for k in ("name", "kind", "roles", "disabled")},
+               "two_factor": status_label(factor.get(p["name"]))} for p in vault.list_principals()], args.json)
+        return 0
+    if action == "2fa-require":
+        if not args.role:
+            raise errors.ValidationError("users 2fa-require needs --role ROLE")
+        vault.require_two_factor(args.role, not args.off)
+        emit(vault.two_factor_policy(), args.json)
         return 0
     if not args.user:
         raise errors.ValidationError(f"users {action} needs a user name")
@@ -175,6 +183,8 @@ def cmd_users(args: argparse.Namespace) -> int:
         vault.unlock_user(args.user)
     elif action == "roles":
         vault.set_roles(args.user, args.roles or ())
+    elif action == "2fa-reset":
+        vault.reset_two_factor(args.user)
     emit(vault.get_principal(args.user) or {"name": args.user}, args.json)
     return 0
 
@@ -243,10 +253,13 @@ def add_commands(sub) -> None:
     p.add_argument("--port", type=int, help="port (default VAULT_METRICS_PORT or 9108; 0 = any)")
     p.add_argument("--addr", default="127.0.0.1")
     p.add_argument("--health-ttl", type=float, default=5.0, help="seconds between health reads")
-    p = add_command(sub, "users", cmd_users, "console users: add, passwd, lock, unlock, roles, list")
-    p.add_argument("action", choices=("add", "passwd", "lock", "unlock", "roles", "list"))
+    p = add_command(sub, "users", cmd_users, "console users: add, passwd, lock, unlock, roles, list, "
+                                              "2fa-reset (remove a user's two-factor), 2fa-require --role")
+    p.add_argument("action", choices=("add", "passwd", "lock", "unlock", "roles", "list", "2fa-reset", "2fa-require"))
     p.add_argument("user", nargs="?")
     p.add_argument("roles", nargs="*", help="roles (for add and roles)")
+    p.add_argument("--role", help="2fa-require: the role whose users must use two-factor")
+    p.add_argument("--off", action="store_true", help="2fa-require: stop requiring it for --role")
     p = add_command(sub, "rekey", cmd_rekey, "rotate keys: a new data key term, then re-encrypt every value "
                                               "under it with a progress bar")
     p.add_argument("--resume", action="store_true", help="only finish an interrupted re-encryption")

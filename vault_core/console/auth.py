@@ -1,6 +1,7 @@
 """The session of a page run, the per-page guard and the security context.
 
-Logging in, out and changing one's password happen in routes
+A user whose role requires two-factor but who has not enrolled may use the Account page only.
+Logging in (both steps of a two-factor login), out and changing one's password happen in routes
 (``console/routes.py``), which set and delete the ``HttpOnly`` session cookie.
 A page run finds its session from the cookie that came with *this* run's
 WebSocket handshake (``st.context.cookies``), every time: a browser session
@@ -101,6 +102,9 @@ def page_guard(page: str) -> Guard:
     session = current_session(vault)
     if session is None or session.must_change_password or not may_use(page, session.roles):
         st.error("You may not use this page.")
+        st.stop()
+    if session.must_enrol_two_factor and page != "account":  # a role requires it: enrol on the Account page
+        st.error("Your role requires two-factor sign-in: set it up on the Account page first.")
         st.stop()
     _user_box(session)
     return Guard(vault, session, request_info())

@@ -40,7 +40,7 @@ if session.must_change_password:
     st.stop()
 
 # The user box and the logout form are drawn by each page's guard (auth.page_guard).
-keys = pages_for(session.roles)
+keys = ["account"] if session.must_enrol_two_factor else pages_for(session.roles)  # enrol first (two-factor)
 page = st.navigation([st.Page(PAGES[k][0], title=PAGES[k][1], icon=ICONS[k], url_path=k, default=(i == 0))
                       for i, k in enumerate(keys)])
 page.run()

@@ -1,5 +1,9 @@
 """Starlette routes of the console: login, logout, password change, audit export, /healthz, /metrics.
 
+A user with two-factor on logs in in two steps: the password step answers with the code form and
+an ``HttpOnly`` cookie holding the signed five-minute ticket of ``SecondFactorRequired``; the
+session cookie is set only by the code step (``/login/code``).
+
 The password is checked here, not in a Streamlit run, so that the session
 cookie is set by an HTTP response (``HttpOnly; SameSite=Strict``) and no page
 script ever holds it. Every form carries the double-submit CSRF token of
@@ -24,13 +28,16 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from ..errors import AccessDenied, Sealed, ValidationError, VaultError
+from ..errors import AccessDenied, AccountLocked, LoginExpired, LoginFailed, SecondFactorRequired, Sealed
+from ..errors import ValidationError, VaultError
 from . import cookies
 from .middleware import secure_request
 from .request import RequestInfo, peer_is_trusted, request_info
 from .runtime import console_vault, services
 
 MAX_FORM_BYTES = 8192
+PENDING = "vault_login_pending"  # the password step's signed ticket, until the code step (HttpOnly)
+PENDING_SECONDS = 300
 EXPORT_FILTERS = ("principal", "operation", "environment", "outcome", "name", "since", "until")
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
                 "ocsf": "application/x-ndjson", "ecs": "application/x-ndjson"}  # OCSF 1.2 / ECS events, one a line
@@ -117,8 +124,21 @@ def _set_session(response: Response, request: Request, token: str) -> Response:
     return response
 
 
+def _after_login(request: Request, session: Any, nxt: str | None, token: str) -> Response:
+    target = "/password" if session is not None and session.must_change_password else _local_path(nxt)
+    return _set_session(RedirectResponse(target, status_code=303), request, token)
+
+
+def _code_page(request: Request, user: str, nxt: str, message: str = "", status: int = 200) -> HTMLResponse:
+    fields = _fields(("code", "Code from your authenticator app, or a recovery code", "text", "one-time-code"))
+    return _with_csrf(request, lambda csrf: _page("Vault console: two-factor code", _form_html(
+        "login-code", "/login/code", "Two-factor code", fields, "Verify", csrf, message,
+        {"username": user, "next": _local_path(nxt)}), status))
+
+
 async def login(request: Request) -> Response:
-    """GET: the login form. POST: check the password; on success set the session cookie and redirect."""
+    """GET: the login form. POST: check the password; on success set the session cookie and redirect,
+    or (two-factor on) answer with the code form and the pending ticket's cookie."""
     if request.method in ("GET", "HEAD"):
         return _login_page(request, "You are logged out." if request.query_params.get("bye") else "")
     form = await _form(request)
@@ -129,12 +149,37 @@ async def login(request: Request) -> Response:
         token = await run_in_threadpool(vault.verify_login, form.get("username", ""), form.get("password", ""),
                                         req.ip_address, req.user_agent, forwarded_for=req.forwarded_for,
                                         forwarded_trusted=req.forwarded_trusted)
+    except SecondFactorRequired as step:
+        response = _code_page(request, form.get("username", ""), form.get("next", ""))
+        secure = secure_request(request)
+        response.set_cookie(cookies.name(PENDING, secure), step.ticket, **cookies.attributes(secure, PENDING_SECONDS))
+        return response
     except (AccessDenied, ValidationError) as exc:
         return _login_page(request, str(exc), 401)
-    session = await run_in_threadpool(vault.check_session, token)
-    target = "/password" if session is not None and session.must_change_password else \
-        _local_path(form.get("next"))
-    return _set_session(RedirectResponse(target, status_code=303), request, token)
+    return _after_login(request, await run_in_threadpool(vault.check_session, token), form.get("next"), token)
+
+
+async def login_code(request: Request) -> Response:
+    """POST: the code step of a two-factor login (the pending ticket's cookie, the CSRF token, a code)."""
+    if request.method in ("GET", "HEAD"):
+        return RedirectResponse("/login", status_code=303)
+    form = await _form(request)
+    user, nxt = form.get("username", ""), form.get("next", "")
+    if _csrf_refused(request, form):
+        return _login_page(request, "The form expired. Please log in again.", 403)
+    vault, req, secure = console_vault(), who(request), secure_request(request)
+    try:
+        token = await run_in_threadpool(vault.complete_login, user, cookies.read(request.cookies, PENDING, secure),
+                                        form.get("code", ""), req.ip_address, req.user_agent,
+                                        forwarded_for=req.forwarded_for, forwarded_trusted=req.forwarded_trusted)
+    except (AccountLocked, LoginExpired) as exc:  # back to the password step
+        response: Response = _login_page(request, str(exc), 401)
+    except LoginFailed as exc:  # a wrong code: the ticket stays for another try (throttled)
+        return _code_page(request, user, nxt, str(exc), 401)
+    else:
+        response = _after_login(request, await run_in_threadpool(vault.check_session, token), nxt, token)
+    response.delete_cookie(cookies.name(PENDING, secure), **cookies.attributes(secure, None))
+    return response
 
 
 async def _end_session(request: Request) -> Response:
@@ -184,19 +229,24 @@ async def password(request: Request) -> Response:
         return _password_page(request, "The new passwords differ.", 400)
     req = who(request)
 
-    def change() -> str:
+    def change() -> str | None:
         with vault.security_context(session.user, req.ip_address, req.user_agent, roles=session.roles,
                                     session_id=session.session_id, forwarded_for=req.forwarded_for,
                                     forwarded_trusted=req.forwarded_trusted):
             vault.set_password(session.user, form.get("new", ""), current_password=form.get("current", ""),
                                must_change=False)
-        return vault.verify_login(session.user, form.get("new", ""), req.ip_address, req.user_agent,
-                                  forwarded_for=req.forwarded_for, forwarded_trusted=req.forwarded_trusted)
+        try:
+            return vault.verify_login(session.user, form.get("new", ""), req.ip_address, req.user_agent,
+                                      forwarded_for=req.forwarded_for, forwarded_trusted=req.forwarded_trusted)
+        except SecondFactorRequired:
+            return None  # changed; the next login asks for the code as always
 
     try:
         new_token = await run_in_threadpool(change)
     except (AccessDenied, ValidationError) as exc:
         return _password_page(request, str(exc), 400)
+    if new_token is None:
+        return await _end_session(request)
     return _set_session(RedirectResponse("/", status_code=303), request, new_token)
 
 
@@ -337,7 +387,8 @@ async def metrics(request: Request) -> Response:
 
 
 def console_routes() -> list[Route]:
-    return [Route("/login", login, methods=["GET", "POST"]), Route("/logout", logout, methods=["GET", "POST"]),
+    return [Route("/login", login, methods=["GET", "POST"]), Route("/login/code", login_code, methods=["GET", "POST"]),
+            Route("/logout", logout, methods=["GET", "POST"]),
             Route("/password", password, methods=["GET", "POST"]),
             Route("/export/audit.{fmt}", export_audit, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]

@@ -1,4 +1,5 @@
-"""The Users page (admins): add users, set roles, reset passwords, lock, unlock, end sessions.
+"""The Users page (admins): add users, set roles, reset passwords, lock, unlock, end sessions, reset a
+user's two-factor enrolment, and the roles that require two-factor.
 
 A change reruns the page with its message (``feedback.done``), so the users table shows it at once. A new
 one-time password is the exception: it is shown once, in the run that made it, and never kept.
@@ -14,6 +15,7 @@ import streamlit as st
 
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..service.users import LOCKED_FOREVER
+from ..service.two_factor import status_label
 from . import feedback, fmt
 from .auth import Guard
 
@@ -67,8 +69,9 @@ def _manage(g: Guard, users: list[dict]) -> None:
                 st.error(feedback.sentence(exc))
             else:
                 feedback.done(f"Roles of {who}: {', '.join(chosen) or 'none'}.")
-    c = st.columns(4)
-    actions = {"Reset password": c[0], "Lock": c[1], "Unlock": c[2], "End sessions": c[3]}
+    c = st.columns(5)
+    actions = {"Reset password": c[0], "Lock": c[1], "Unlock": c[2], "End sessions": c[3],
+               "Reset two-factor": c[4]}
     pressed = [label for label, col in actions.items() if col.button(label, key=f"u_{label}")]
     try:
         if "Reset password" in pressed:
@@ -85,10 +88,18 @@ def _manage(g: Guard, users: list[dict]) -> None:
         if "End sessions" in pressed:
             g.vault.end_sessions(who)
             feedback.done(f"Every session of {who} has ended.")
+        if "Reset two-factor" in pressed:
+            g.vault.reset_two_factor(who)
+            feedback.done(f"Two-factor of {who} is reset and their sessions have ended; they log in with the "
+                          "password and enrol again.")
     except USER_ERRORS as exc:
         st.error(feedback.sentence(exc))
-    sessions = g.vault.list_sessions(who)
     st.caption(f"Active sessions of {who}")
+    sessions_table(g.vault.list_sessions(who))
+
+
+def sessions_table(sessions: list[dict]) -> None:
+    """Sessions (``list_sessions`` rows) with their times in the console's one format (``fmt``)."""
     table = pd.DataFrame(sessions, columns=["session", "created_at", "expires_at", "client_ip", "user_agent"])
     for col in ("created_at", "expires_at"):
         table[col] = [fmt.epoch_us(v) for v in table[col]]
@@ -97,14 +108,38 @@ def _manage(g: Guard, users: list[dict]) -> None:
         "client_ip": "Client IP", "user_agent": "Browser"})
 
 
+def _policy(g: Guard, users: list[dict]) -> None:
+    """Which roles require two-factor (``admin`` does by default once an admin has enrolled)."""
+    policy = g.vault.two_factor_policy()
+    roles = sorted(set(KNOWN_ROLES) | set(policy) | {r for u in users for r in u["roles"]})
+    with st.expander("Two-factor policy"), st.form("u_2fa_policy"):
+        st.caption("Users with a required role who have not set up two-factor may use only their Account page, "
+                   "to set it up.")
+        chosen = st.multiselect("Roles that require two-factor", roles,
+                                default=[r for r in roles if policy.get(r)], key="u_2fa_roles")
+        if not st.form_submit_button("Save two-factor policy"):
+            return
+        changes = [(r, r in chosen) for r in roles if bool(policy.get(r)) != (r in chosen)]
+        try:
+            for role, required in changes:
+                g.vault.require_two_factor(role, required)
+        except USER_ERRORS as exc:
+            st.error(feedback.sentence(exc))
+            return
+    feedback.done("Two-factor is required for: " + (", ".join(chosen) or "no role") + ".")
+
+
 def render(g: Guard) -> None:
     st.title("Users")
     feedback.show()
     _add(g)
     users = g.vault.list_principals()
+    factor = {s["user"]: s for s in g.vault.two_factor_status()}
     table = pd.DataFrame([{"Name": u["name"], "Kind": u["kind"], "Display name": u["display_name"],
                            "Email": u["email"], "Roles": ", ".join(u["roles"]), "Locked": _locked(u["locked_until"]),
                            "Disabled": "yes" if u["disabled"] else "", "Password set": bool(u["has_password"]),
+                           "Two-factor": status_label(factor.get(u["name"])),
                            "Created": fmt.epoch_us(u["created_at"])} for u in users])
     st.dataframe(table, hide_index=True, width="stretch", column_config={"Created": fmt.date_column("Created")})
+    _policy(g, users)
     _manage(g, users)

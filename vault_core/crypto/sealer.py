@@ -38,3 +38,22 @@ def reseal_version(barrier: Barrier, secret: Mapping[str, Any], version: int, bl
     """The same plaintext sealed under the active key term (re-encryption). Raises ``IntegrityError``."""
     aad = _aad(secret, version)
     return barrier.seal(barrier.open(blob, salt=secret["salt"], aad=aad), salt=secret["salt"], aad=aad)
+
+
+
+def _bound_aad(purpose: str, principal: str) -> bytes:
+    return f"vault/bound/v1\x00{purpose}\x00{principal}".encode()
+
+
+def seal_bound(barrier: Barrier, purpose: str, principal: str, salt: bytes, plaintext: bytes) -> bytes:
+    """``plaintext`` sealed under the active term for one (``purpose``, ``principal``), e.g. a user's TOTP
+    secret: copied to another user or used for another purpose it fails authentication. Raises nothing."""
+    return barrier.seal(plaintext, salt=salt, aad=_bound_aad(purpose, principal))
+
+
+def open_bound(barrier: Barrier, purpose: str, principal: str, salt: bytes, blob: bytes) -> bytes:
+    """The plaintext ``seal_bound`` sealed for (``purpose``, ``principal``).
+
+    Raises ``IntegrityError`` when it was tampered with or moved to another purpose or principal.
+    """
+    return barrier.open(blob, salt=salt, aad=_bound_aad(purpose, principal))

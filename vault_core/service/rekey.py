@@ -36,6 +36,7 @@ from ..storage import Storage, repos
 from ..types import Clock, to_datetime
 from .keys import KeyHolder, refreshed
 from .runner import Attempt, Runner
+from .two_factor import reseal_secrets
 
 ProgressFn = Callable[[int, int], Any]
 
@@ -146,9 +147,11 @@ class RekeyService:
                 break
         with self._runner.attempt("reencrypt_finish") as att:
             att.require_role("admin")
+            resealed = reseal_secrets(att.tx, barrier, target)  # users' TOTP secrets (service/two_factor.py)
             retired = self._retire_unused(att, target)
             repos.jobs.finish_job(att.tx, job["id"], self._clock())
-            att.reason = f"job {job['id']}: {done} versions under term {target}; retired terms {retired or 'none'}"
+            att.reason = (f"job {job['id']}: {done} versions and {resealed} two-factor secrets under term {target}; "
+                          f"retired terms {retired or 'none'}")
         return {"job": job["id"], "target_term": target, "done": done, "total": total, "retired": retired}
 
     def _reencrypt_batch(self, att: Attempt, target: int, batch: int, job_id: int) -> int:
@@ -168,9 +171,10 @@ class RekeyService:
 
     def _retire_unused(self, att: Attempt, target: int) -> list[int]:
         used = repos.versions.versions_per_term(att.tx)
+        bound = repos.users.two_factor_terms(att.tx)
         retired = []
         for r in repos.keys.data_terms(att.tx):
-            if r["term"] < target and r["retired_at"] is None and not used.get(r["term"]):
+            if r["term"] < target and r["retired_at"] is None and not used.get(r["term"]) and r["term"] not in bound:
                 repos.keys.retire_term(att.tx, r["term"], self._clock())
                 retired.append(r["term"])
         return retired

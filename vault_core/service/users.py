@@ -5,7 +5,10 @@ session token; the database keeps only a keyed hash of it, with the
 principal's ``session_epoch`` at login. A session is valid while it is not
 expired nor revoked and its epoch still equals the principal's, so logout,
 password change, lock, ``end_sessions`` and role changes (``set_roles`` bumps
-the epoch) all end older cookies. Every password check — a login or a
+the epoch) all end older cookies. A user with TOTP two-factor on
+(``service/two_factor.py``) needs a code after the password: ``verify_login``
+raises ``SecondFactorRequired`` with a short-lived signed ticket for
+``complete_login``; codes are throttled like passwords. Every password check — a login or a
 current-password check — is reserved in the database before bcrypt runs
 (``vault_core.lockout`` has the limits, per account and per source address),
 in every process sharing the database. Unknown names cost one bcrypt check
@@ -20,7 +23,7 @@ import hmac
 import json
 import secrets as pysecrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +31,8 @@ import bcrypt
 
 from .. import lockout
 from ..context import SecurityContext, current_context, make_context
-from ..errors import AccessDenied, AccountLocked, LoginFailed, NotFound, ValidationError
+from ..errors import AccessDenied, AccountLocked, LoginExpired, LoginFailed, NotFound, SecondFactorRequired
+from ..errors import ValidationError
 from ..passwords import check_new_password, password_bytes
 from ..types import US_PER_MIN
 from ..validate import canonical_principal
@@ -38,9 +42,11 @@ from ..types import Clock
 from .access import AccessService
 from .keys import KeyHolder
 from .runner import Runner
+from .two_factor import TwoFactorService
 
 SESSION_US = 12 * 60 * US_PER_MIN
 LOCKED_FOREVER = lockout.ADMIN_LOCK_US
+TICKET_US = 5 * US_PER_MIN  # between the password step and the code step of a two-factor login
 
 _dummy_hashes: dict[int, bytes] = {}
 _dummy_lock = threading.Lock()
@@ -55,6 +61,7 @@ class ConsoleSession:
     session_id: str  # a short public id for the audit log, not a credential
     must_change_password: bool
     display_name: str = ""
+    must_enrol_two_factor: bool = False  # a role requires two-factor and the user has none: Account page only
 
 
 class UsersService:
@@ -63,6 +70,7 @@ class UsersService:
     def __init__(self, runner: Runner, storage: Storage, keys: KeyHolder, clock: Clock, access: AccessService):
         self._runner, self._storage, self._keys, self._clock, self._access = runner, storage, keys, clock, access
         self.bcrypt_rounds = 12  # tests lower it; the dummy hash always uses the same cost
+        self.two_factor = TwoFactorService(runner, storage, keys, clock, self._derived)
 
     # -- keys and hashes --------------------------------------------------------------
     def _derived(self, label: bytes) -> bytes:
@@ -96,12 +104,15 @@ class UsersService:
 
     # -- login / session / logout (no security context needed) -----------------------------
     def verify_login(self, name: str, password: str, ip: str | None = None, ua: str | None = None, *,
-                     forwarded_for: str | None = None, forwarded_trusted: bool = False) -> str:
-        """Check a password; return a new session token.
+                     code: str | None = None, forwarded_for: str | None = None,
+                     forwarded_trusted: bool = False) -> str:
+        """Check a password (and, for a user with two-factor on, ``code``); return a new session token.
 
-        Raises ``LoginFailed`` for a wrong name or password, ``AccountLocked`` (saying until when) when the
-        throttle refuses the attempt without checking it, ``ValidationError`` for a password that is not
-        text or longer than bcrypt takes (counted as nothing), ``Sealed``, ``StorageError``.
+        Without ``code``, a user with two-factor on gets ``SecondFactorRequired``, whose ``ticket`` and a
+        code go to ``complete_login``. Raises ``LoginFailed`` for a wrong name, password or code,
+        ``AccountLocked`` (saying until when) when the throttle refuses the attempt without checking it,
+        ``ValidationError`` for a password that is not text or longer than bcrypt takes (counted as
+        nothing), ``Sealed``, ``StorageError``.
         """
         self._keys.get()  # refused while sealed, before any work
         data = password_bytes(password)
@@ -115,10 +126,49 @@ class UsersService:
                                 "malformed user name")
             raise LoginFailed("wrong user name or password") from None
         ctx = self._login_ctx(user, ip, ua, **fwd)
-        ok, row = self._throttled_check(ctx, "login", user, data)
+        second = self.two_factor.enrolled(user)
+        # a right password of a two-factor user forgets no failures: else it would reset the code guesses
+        ok, row = self._throttled_check(ctx, "login", user, self._password_check(data), final=not second)
         if not ok:
             self._runner.record(ctx, "login", "denied", "wrong password" if row is not None else "unknown user")
             raise LoginFailed("wrong user name or password")
+        if not second:
+            return self._new_session(ctx, user, row, "password", ip, ua, fwd)
+        if code is None:
+            self._runner.record(ctx, "login", "denied", "password accepted; a two-factor code is needed")
+            raise SecondFactorRequired("a two-factor code is needed", ticket=self._ticket(user, row))
+        return self._code_step(ctx, user, code, ip, ua, fwd)
+
+    def complete_login(self, name: str, ticket: Any, code: Any, ip: str | None = None, ua: str | None = None, *,
+                       forwarded_for: str | None = None, forwarded_trusted: bool = False) -> str:
+        """The second step of a two-factor login: the ``SecondFactorRequired`` ticket and a code (TOTP or
+        recovery); returns a new session token.
+
+        Raises ``LoginFailed`` (a wrong code), ``LoginExpired`` (a ticket that is forged, expired or older
+        than a password change or lock: log in again), ``AccountLocked`` (the throttle refused the code
+        unchecked), ``Sealed``, ``StorageError``.
+        """
+        self._keys.get()
+        fwd = dict(forwarded_for=forwarded_for, forwarded_trusted=forwarded_trusted)
+        user = self._ticket_user(name, ticket)
+        if user is None:
+            raise LoginExpired("the login has expired: enter your user name and password again")
+        return self._code_step(self._login_ctx(user, ip, ua, **fwd), user, code, ip, ua, fwd)
+
+    def _code_step(self, ctx: SecurityContext, user: str, code: Any, ip, ua, fwd) -> str:
+        kind: list[str | None] = [None]
+
+        def check(row) -> bool:
+            kind[0] = self.two_factor.accept(user, code) if row is not None and not row["disabled"] else None
+            return kind[0] is not None
+
+        ok, row = self._throttled_check(ctx, "login", user, check)
+        if not ok:
+            self._runner.record(ctx, "login", "denied", "wrong two-factor code")
+            raise LoginFailed("wrong or already used two-factor code")
+        return self._new_session(ctx, user, row, f"password and {kind[0]}", ip, ua, fwd)
+
+    def _new_session(self, ctx: SecurityContext, user: str, row, how: str, ip, ua, fwd) -> str:
         now = self._clock()
         token = pysecrets.token_urlsafe(32)
         sid = self._session_id(token)
@@ -126,14 +176,47 @@ class UsersService:
             repos.users.prune_sessions(tx, now - SESSION_US)  # ended over a session lifetime ago: forgotten
             repos.users.insert_session(tx, id=sid, principal=user, created_at=now, expires_at=now + SESSION_US,
                                        epoch=row["session_epoch"], client_ip=ctx.ip_address, user_agent=ctx.user_agent)
-        self._runner.record(self._login_ctx(user, ip, ua, session_id=sid[:16], **fwd), "login", "allowed",
-                            "password")
+        self._runner.record(self._login_ctx(user, ip, ua, session_id=sid[:16], **fwd), "login", "allowed", how)
         return token
 
-    def _throttled_check(self, ctx: SecurityContext, operation: str, user: str, data: bytes):
-        """Reserve an attempt, then check ``data`` against ``user``'s password: (ok, principal row).
+    def _ticket_mac(self, user: str, epoch: int, expires: int, nonce: str) -> str:
+        msg = f"{user}\x00{epoch}\x00{expires}\x00{nonce}".encode()
+        return hmac.new(self._derived(b"login-ticket/v1"), msg, hashlib.sha256).hexdigest()
 
-        Raises ``AccountLocked`` (audited) when the throttle refuses the attempt; bcrypt then never runs.
+    def _ticket(self, user: str, row) -> str:
+        expires, nonce = self._clock() + TICKET_US, pysecrets.token_urlsafe(12)
+        return f"{expires}.{nonce}.{self._ticket_mac(user, row['session_epoch'], expires, nonce)}"
+
+    def _ticket_user(self, name: Any, ticket: Any) -> str | None:
+        """The user a valid, unexpired ticket was issued to (since their last password change or lock)."""
+        try:
+            user = canonical_principal(name)
+            expires, nonce, mac = str(ticket).split(".")
+            expires_us = int(expires)
+        except (ValidationError, ValueError):
+            return None
+        if not 0 < expires_us - self._clock() <= TICKET_US:
+            return None
+        with self._storage.transaction(write=False) as tx:
+            row = repos.principals.get_principal(tx, user)
+        if row is None or not hmac.compare_digest(mac, self._ticket_mac(user, row["session_epoch"], expires_us,
+                                                                         nonce)):
+            return None
+        return user
+
+    def _password_check(self, data: bytes) -> Callable[[Any], bool]:
+        def check(row) -> bool:
+            stored = row["password_hash"] if row is not None else None
+            return bcrypt.checkpw(data, stored.encode() if stored else self._dummy()) and stored is not None \
+                and not row["disabled"]
+        return check
+
+    def _throttled_check(self, ctx: SecurityContext, operation: str, user: str, check: Callable[[Any], bool], *,
+                         final: bool = True):
+        """Reserve an attempt, then ``check(principal row or None)``: (ok, principal row).
+
+        A success forgets its source's failures when ``final`` (the last factor), else only itself.
+        Raises ``AccountLocked`` (audited) when the throttle refuses the attempt; ``check`` then never runs.
         """
         source, now = lockout.source_of(ctx.ip_address), self._clock()
         with self._storage.transaction(durable=False) as tx:
@@ -154,11 +237,12 @@ class UsersService:
             self._runner.record(ctx, operation, "denied", f"throttled: {why}, until {lockout.until_text(until)}",
                                 name=user if operation != "login" else None)
             raise AccountLocked(f"too many failed attempts: {why}; try again after {lockout.until_text(until)}")
-        stored = row["password_hash"] if row is not None else None
-        ok = bcrypt.checkpw(data, stored.encode() if stored else self._dummy()) and stored is not None \
-            and not row["disabled"]
-        with self._storage.transaction(durable=False) as tx:
-            repos.users.settle_attempt(tx, attempt_id, user, source, ok)
+        ok = False
+        try:
+            ok = check(row)
+        finally:  # an exception in the check leaves the attempt counted as a failure
+            with self._storage.transaction(durable=False) as tx:
+                repos.users.settle_attempt(tx, attempt_id, user, source, ok, forget=final)
         return ok, row
 
     def _same_as_current(self, user: str):
@@ -181,12 +265,14 @@ class UsersService:
         now = self._clock()
         with self._storage.transaction(write=False) as tx:
             row = repos.users.session_with_principal(tx, sid)
-        if (row is None or row["revoked_at"] is not None or row["expires_at"] <= now or row["disabled"]
-                or (row["locked_until"] or 0) > now or row["epoch"] != row["session_epoch"]):
-            return None
-        return ConsoleSession(user=row["principal"], roles=tuple(json.loads(row["roles"])), session_id=sid[:16],
+            if (row is None or row["revoked_at"] is not None or row["expires_at"] <= now or row["disabled"]
+                    or (row["locked_until"] or 0) > now or row["epoch"] != row["session_epoch"]):
+                return None
+            roles = tuple(json.loads(row["roles"]))
+            enrol = row["two_factor_on"] is None and self.two_factor.required(tx, roles)
+        return ConsoleSession(user=row["principal"], roles=roles, session_id=sid[:16],
                               must_change_password=bool(row["must_change_password"]),
-                              display_name=row["display_name"] or "")
+                              display_name=row["display_name"] or "", must_enrol_two_factor=enrol)
 
     def logout(self, token: Any, ip: str | None = None, ua: str | None = None) -> bool:
         """End the session of ``token`` (its cookie stops working); audited. False if it was not active.
@@ -233,7 +319,7 @@ class UsersService:
         caller = current_context()
         own = current is not None and caller is not None and caller.user_id == user
         if own:
-            ok, _ = self._throttled_check(caller, "password_set", user, current)
+            ok, _ = self._throttled_check(caller, "password_set", user, self._password_check(current))
             if not ok:
                 self._runner.record(caller, "password_set", "denied", "the current password is wrong", name=user)
                 raise AccessDenied("the current password is wrong")
@@ -294,6 +380,32 @@ class UsersService:
         Raises ``Sealed``, ``AccessDenied``, ``ValidationError``, ``NotFound``, ``StorageError``.
         """
         self._admin_user_change("sessions_end", name, allow_self=True)
+
+    def reset_two_factor(self, name: str) -> None:
+        """Remove a user's two-factor enrolment (a lost phone) and end their sessions. Needs the admin role;
+        audited. The user logs in with the password next, and enrols again where a role requires it.
+
+        Raises ``Sealed``, ``AccessDenied``, ``ValidationError``, ``NotFound``, ``StorageError``.
+        """
+        self.two_factor.remove("two_factor_reset", canonical_principal(name), admin=True)
+
+    def disable_two_factor(self, name: str, code: str) -> None:
+        """Turn one's own two-factor off, proven with a current code (or a recovery code), checked by the
+        login throttle. Ends one's sessions.
+
+        Raises ``Sealed``, ``AccessDenied`` (not the user, or a wrong code), ``AccountLocked``,
+        ``ValidationError``, ``NotFound``, ``StorageError``.
+        """
+        user = canonical_principal(name)
+        caller = current_context()
+        if caller is None or caller.user_id != user:
+            raise AccessDenied("only the user themself can turn their second factor off")
+        ok, _ = self._throttled_check(caller, "two_factor_disable", user,
+                                      lambda row: row is not None and self.two_factor.accept(user, code) is not None)
+        if not ok:
+            self._runner.record(caller, "two_factor_disable", "denied", "wrong two-factor code", name=user)
+            raise AccessDenied("wrong or already used two-factor code")
+        self.two_factor.remove("two_factor_disable", user, admin=False)
 
     def list_sessions(self, name: str | None = None) -> list[dict[str, Any]]:
         """Active sessions (no tokens), of one user or of all. Admins, or a user for their own.

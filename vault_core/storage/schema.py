@@ -195,6 +195,36 @@ login_failures = Table(
 Index("ix_login_failures_principal_ts", login_failures.c.principal, login_failures.c.ts)
 Index("ix_login_failures_source", login_failures.c.principal, login_failures.c.source, login_failures.c.ts)
 
+# TOTP two-factor enrolment of a console user: the secret sealed under the barrier (bound to the user),
+# pending until confirmed with a first code; the newest accepted time step makes each code single-use.
+two_factor = Table(
+    "two_factor", metadata,
+    Column("principal", String(256), primary_key=True),
+    Column("salt", LargeBinary(16), nullable=False),
+    Column("secret", LargeBinary, nullable=False),  # sealer.seal_bound("totp", principal, ...)
+    Column("key_term", Integer, nullable=False),  # the data key term of ``secret`` (re-encryption)
+    Column("created_at", BigInteger, nullable=False),
+    Column("confirmed_at", BigInteger),  # None: pending
+    Column("last_step", BigInteger),
+)
+
+# One-time recovery codes, as keyed hashes (the codes themselves are shown once and never stored).
+recovery_codes = Table(
+    "recovery_codes", metadata,
+    Column("principal", String(256), primary_key=True),
+    Column("code_hash", String(64), primary_key=True),
+    Column("used_at", BigInteger),
+)
+
+# Roles whose users must use two-factor (a row for ``admin`` overrides its default).
+two_factor_roles = Table(
+    "two_factor_roles", metadata,
+    Column("role", String(256), primary_key=True),
+    Column("required", Boolean, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+)
+
 # Leases decide which process runs a singleton job (the rotation scheduler).
 leases = Table(
     "leases", metadata,

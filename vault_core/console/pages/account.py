@@ -1,8 +1,8 @@
-"""Account: see and end one's sessions; the password is changed by the /password route (every user)."""
+"""Account: two-factor sign-in, one's sessions; the password is changed by the /password route (every user)."""
 
-import pandas as pd
 import streamlit as st
 
+from vault_core.console import two_factor_view, users_view
 from vault_core.console.auth import page_guard
 
 guard = page_guard("account")
@@ -11,10 +11,12 @@ st.text(f"User: {guard.session.user}")
 st.text(f"Roles: {', '.join(guard.session.roles) or 'none'}")
 st.subheader("Change password")
 st.markdown("[Change my password](/password)")
+st.subheader("Two-factor sign-in")
+two_factor_view.render(guard)
 st.subheader("My sessions")
 with guard.context():
     rows = guard.vault.list_sessions(guard.session.user)
-st.dataframe(pd.DataFrame(rows), hide_index=True)
+users_view.sessions_table(rows)
 if st.button("End all my sessions (logs out everywhere)"):
     with guard.context():
         guard.vault.end_sessions(guard.session.user)

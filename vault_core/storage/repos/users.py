@@ -1,4 +1,5 @@
-"""Console users' sessions (``sessions``) and login attempts (``login_failures``: pending or failed).
+"""Console users' sessions (``sessions``), login attempts (``login_failures``: pending or failed) and
+two-factor state (``two_factor``, ``recovery_codes``, ``two_factor_roles``).
 
 Session ids are keyed hashes of the session token, never the token itself,
 so a database reader cannot replay a cookie.
@@ -11,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, func, insert, select, update
 
-from ..schema import login_failures, principals, sessions
+from ..schema import login_failures, principals, recovery_codes, sessions, two_factor, two_factor_roles
 from ..tx import Tx
 
 _F, _SN = login_failures.c, sessions.c
@@ -39,10 +40,14 @@ def add_attempt(tx: Tx, principal: str, source: str, ts: int) -> int:
     return int(tx.insert_id(insert(login_failures).values(principal=principal, source=source, ts=ts, pending=True)))
 
 
-def settle_attempt(tx: Tx, attempt_id: int, principal: str, source: str, ok: bool) -> None:
-    """A checked attempt: a success forgets its source's failures, a failure stays counted."""
-    if ok:
+def settle_attempt(tx: Tx, attempt_id: int, principal: str, source: str, ok: bool, *,
+                   forget: bool = True) -> None:
+    """A checked attempt: a success forgets its source's failures (only itself unless ``forget``: a
+    password that still needs its second factor), a failure stays counted."""
+    if ok and forget:
         tx.run(delete(login_failures).where(and_(_F.principal == principal, _F.source == source)))
+    elif ok:
+        tx.run(delete(login_failures).where(_F.id == attempt_id))
     else:
         tx.run(update(login_failures).where(_F.id == attempt_id).values(pending=False))
 
@@ -67,8 +72,11 @@ def session_with_principal(tx: Tx, session_id: str) -> Mapping[str, Any] | None:
     """A session joined with its principal's state (one query per console rerun)."""
     p = principals.c
     return tx.one(select(_SN.id, _SN.principal, _SN.expires_at, _SN.revoked_at, _SN.epoch, p.roles,
-                         p.session_epoch, p.locked_until, p.disabled, p.must_change_password, p.display_name)
-                  .select_from(sessions.join(principals, p.name == _SN.principal)).where(_SN.id == session_id))
+                         p.session_epoch, p.locked_until, p.disabled, p.must_change_password, p.display_name,
+                         two_factor.c.confirmed_at.label("two_factor_on"))
+                  .select_from(sessions.join(principals, p.name == _SN.principal)
+                               .outerjoin(two_factor, two_factor.c.principal == _SN.principal))
+                  .where(_SN.id == session_id))
 
 
 def revoke_session(tx: Tx, session_id: str, ts: int) -> bool:
@@ -93,3 +101,87 @@ def prune_sessions(tx: Tx, before: int) -> int:
     """Drop sessions that expired or were revoked before ``before``."""
     return tx.run(delete(sessions).where(
         (_SN.expires_at < before) | (and_(_SN.revoked_at.is_not(None), _SN.revoked_at < before))))
+
+
+# -- two-factor ------------------------------------------------------------------------------------
+_T, _R, _Q = two_factor.c, recovery_codes.c, two_factor_roles.c
+
+
+def get_two_factor(tx: Tx, principal: str) -> Mapping[str, Any] | None:
+    return tx.one(select(two_factor).where(_T.principal == principal))
+
+
+def put_two_factor(tx: Tx, principal: str, **values: Any) -> None:
+    """A new (pending) enrolment of ``principal``, replacing any older one and its recovery codes."""
+    delete_two_factor(tx, principal)
+    tx.run(insert(two_factor).values(principal=principal, **values))
+
+
+def put_recovery_codes(tx: Tx, principal: str, hashes: list[str]) -> None:
+    """Replace ``principal``'s recovery codes with these (unused) hashes."""
+    tx.run(delete(recovery_codes).where(_R.principal == principal))
+    tx.run(insert(recovery_codes), [{"principal": principal, "code_hash": h} for h in hashes])
+
+
+def delete_two_factor(tx: Tx, principal: str) -> bool:
+    """Forget ``principal``'s enrolment and recovery codes; True if there was one."""
+    tx.run(delete(recovery_codes).where(_R.principal == principal))
+    return tx.run(delete(two_factor).where(_T.principal == principal)) > 0
+
+
+def confirm_two_factor(tx: Tx, principal: str, step: int, ts: int) -> bool:
+    """Mark a pending enrolment confirmed by the code of ``step``; False if it was not pending."""
+    return tx.run(update(two_factor).where(and_(_T.principal == principal, _T.confirmed_at.is_(None)))
+                  .values(confirmed_at=ts, last_step=step)) > 0
+
+
+def use_step(tx: Tx, principal: str, step: int) -> bool:
+    """Accept time step ``step`` once: True only if it is newer than every step accepted before
+    (a compare-and-set, so two racing uses of one code cannot both win)."""
+    return tx.run(update(two_factor).where(and_(_T.principal == principal, _T.confirmed_at.is_not(None),
+                                                (_T.last_step.is_(None)) | (_T.last_step < step)))
+                  .values(last_step=step)) > 0
+
+
+def use_recovery_code(tx: Tx, principal: str, code_hash: str, ts: int) -> bool:
+    """Spend an unused recovery code; False if it is unknown or was used (a compare-and-set)."""
+    return tx.run(update(recovery_codes).where(and_(_R.principal == principal, _R.code_hash == code_hash,
+                                                    _R.used_at.is_(None))).values(used_at=ts)) > 0
+
+
+def recovery_codes_left(tx: Tx, principal: str) -> int:
+    return int(tx.scalar(select(func.count()).select_from(recovery_codes)
+                         .where(and_(_R.principal == principal, _R.used_at.is_(None)))))
+
+
+def admin_enrolled(tx: Tx) -> bool:
+    """Whether some user with the ``admin`` role has two-factor on (roles are a JSON list)."""
+    p = principals.c
+    return tx.one(select(_T.principal).select_from(two_factor.join(principals, p.name == _T.principal))
+                  .where(and_(_T.confirmed_at.is_not(None), p.roles.like('%"admin"%'))).limit(1)) is not None
+
+
+def two_factor_below(tx: Tx, term: int) -> list[Mapping[str, Any]]:
+    """Enrolments whose secret is sealed under a term older than ``term`` (re-encryption)."""
+    return tx.all(select(two_factor).where(_T.key_term < term))
+
+
+def reseal_two_factor(tx: Tx, principal: str, old_term: int, secret: bytes, term: int) -> bool:
+    """Replace a secret re-sealed under ``term``, unless it changed meanwhile (re-enrolled)."""
+    return tx.run(update(two_factor).where(and_(_T.principal == principal, _T.key_term == old_term))
+                  .values(secret=secret, key_term=term)) > 0
+
+
+def two_factor_terms(tx: Tx) -> set[int]:
+    """The key terms some two-factor secret is sealed under (a term in use is not retired)."""
+    return {int(r["key_term"]) for r in tx.all(select(_T.key_term).distinct())}
+
+
+def two_factor_roles_policy(tx: Tx) -> dict[str, bool]:
+    """Roles with an explicit two-factor setting: role → required."""
+    return {r["role"]: bool(r["required"]) for r in tx.all(select(two_factor_roles))}
+
+
+def set_two_factor_role(tx: Tx, role: str, required: bool, ts: int, by: str) -> None:
+    tx.run(delete(two_factor_roles).where(_Q.role == role))
+    tx.run(insert(two_factor_roles).values(role=role, required=required, updated_at=ts, updated_by=by))
