@@ -222,6 +222,9 @@ def add_commands(sub) -> None:
     p.add_argument("--demo", action="store_true", help="seed demo secrets, rules and audit history")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--api-port", type=int, help="also serve the HTTP API (/v1/) alone on this port")
+    p.add_argument("--api-cert", help="TLS certificate (PEM) of the --api-port server")
+    p.add_argument("--api-key", help="its private key (PEM)")
     p = add_command(sub, "put", cmd_put, "store a secret; the value comes from stdin or a hidden prompt",
                     env=True, secret=True)
     p.add_argument("--type", default="generic", help="api_key, password, database_url, token, ... (default generic)")
