@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.error
 import urllib.request
 
 import hvac
@@ -19,12 +20,15 @@ from vault_core.service.machines import MachinesService
 
 CANARY = "canary-api-5d1e-value"
 OLD = "canary-api-old-7b2c"
+PW = "api test password 1"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     path = tmp_path_factory.mktemp("api") / "vault"
     vault = open_vault(path, principal="owner")
+    vault.bcrypt_rounds = 4
+    vault.add_user("ann", PW, ["admin"], must_change_password=False)  # a console admin, logged in by a browser
     machines = MachinesService(vault)
     creds = {}
     for name, env in (("app-dev", "development"), ("app-prod", "production"), ("app-guessed", "staging")):
@@ -138,7 +142,11 @@ def test_the_console_cookie_is_no_credential_and_no_token_is_forbidden(served):
     from tests.console_http import Client
 
     browser = Client(server.url)
-    browser.log_in("admin", "wrong")  # whatever the jar holds, the API reads only X-Vault-Token
+    assert browser.log_in("ann", PW)[0] == 303 and browser.jar  # a live admin session cookie
+    for method in ("GET", "POST", "DELETE"):  # the API reads only X-Vault-Token, never the cookie
+        status, _, text = browser.request(method, "/v1/development/data/shared/old",
+                                          headers={"Origin": server.url})
+        assert status in (403, 400) and "errors" in json.loads(text), (method, status)
     status, _, text = browser.request("GET", "/v1/development/data/shared/old")
     assert status == 403 and json.loads(text) == {"errors": ["permission denied"]}
 
@@ -206,8 +214,20 @@ def test_no_value_token_or_secret_id_in_server_output_or_audit(served):
     vault, server, creds = served
     c = client(server, creds)
     c.secrets.kv.v2.read_secret("shared/old", mount_point="development", raise_on_deleted_version=True)
+    answers = []  # every answer that is not a value read: none may carry a value or a credential
+    for method, path in (("GET", "/v1/auth/token/lookup-self"), ("GET", "/v1/development/metadata/shared/old"),
+                         ("GET", "/v1/development/metadata/?list=true"), ("GET", "/v1/development/versions"),
+                         ("GET", "/v1/production/data/prod_key"), ("GET", "/v1/sys/health"),
+                         ("POST", "/v1/development/delete/shared/old")):
+        req = urllib.request.Request(server.url + path, method=method, headers={"X-Vault-Token": c.token},
+                                     data=b'{"versions": [1]}' if method == "POST" else None)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                answers.append(resp.read().decode())
+        except urllib.error.HTTPError as exc:
+            answers.append(exc.read().decode())
     out = server.output()
     rows = json.dumps(vault.get_audit_log(limit=500), default=str)
-    for leak in (CANARY, OLD, c.token, creds["app-dev"][1], creds["app-prod"][1], "pw-1", "pw-2"):
-        assert leak not in out and leak not in rows
+    for leak in (CANARY, OLD, "prod-value-api", c.token, creds["app-dev"][1], creds["app-prod"][1], "pw-1", "pw-2"):
+        assert leak not in out and leak not in rows and not any(leak in a for a in answers), leak
     assert "approle_login" in rows and "app-dev" in rows
