@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.console_fixtures import button, console, login, texts  # noqa: F401  (console is a fixture)
+from tests.console_fixtures import button, login, texts
 from vault_core.service.machines import MachinesService
 
 
