@@ -9,7 +9,7 @@ act and audit it. What this subset supports, and how it differs from Vault, is i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -37,32 +37,37 @@ def _vault() -> Vault:
 class Call:
     """One API request: its vault, caller and (once checked) token."""
 
-    def __init__(self, request: Request):
-        self.request, self.client = request, client_of(request)
-        self.vault: Vault = None
-        self.machines: MachinesService | None = None
+    def __init__(self, request: Request, vault: Vault):
+        self.request, self.vault, self.client = request, vault, client_of(request)
+        self.machines = MachinesService(vault)
         self.token: MachineToken | None = None
 
-    def execute(self, handler: Callable[..., Response], args: tuple) -> Response:
-        """Run ``handler(self, *args)`` (in a worker thread: one hop per request); every handler but health and
-        login first needs a live token, and then runs as its principal. Raises ``Refused`` (403) without one."""
-        self.vault = _vault()
-        self.machines = MachinesService(self.vault)
-        if handler in (health, approle_login):
-            return handler(self, *args)
-        self.token = self.machines.check_token(token_of(self.request))
+    async def authenticate(self) -> MachineToken:
+        """Check the request's token once (later calls return it). Raises ``Refused`` (403) without a live one."""
+        if self.token is not None:
+            return self.token
+        token = token_of(self.request)
+        self.token = await run_in_threadpool(self.machines.check_token, token)
         if self.token is None:
             raise Refused(403, "permission denied")
-        c = self.client
-        with self.vault.security_context(self.token.principal, c.ip_address, c.user_agent,
-                                         session_id=self.token.accessor[:16], forwarded_for=c.forwarded_for,
-                                         forwarded_trusted=c.forwarded_trusted):
-            return handler(self, *args)
+        return self.token
+
+    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` in a worker thread, as the token's principal."""
+        token, client = self.token, self.client
+        assert token is not None
+
+        def as_principal() -> Any:
+            with self.vault.security_context(token.principal, client.ip_address, client.user_agent,
+                                             session_id=token.accessor[:16], forwarded_for=client.forwarded_for,
+                                             forwarded_trusted=client.forwarded_trusted):
+                return fn(*args, **kwargs)
+        return await run_in_threadpool(as_principal)
 
 
 # -- sys and auth ------------------------------------------------------------------------------------
-def health(call: Call) -> Response:
-    status = call.vault.status()
+async def health(call: Call) -> Response:
+    status = await run_in_threadpool(call.vault.status)
     sealed = bool(status.get("sealed")) or not status.get("reachable", False)
     body = {"initialized": True, "sealed": sealed, "standby": False, "performance_standby": False,
             "replication_performance_mode": "disabled", "replication_dr_mode": "disabled",
@@ -94,15 +99,16 @@ def call_now() -> int:
     return time.time_ns() // 1000
 
 
-def approle_login(call: Call, body: dict[str, Any]) -> Response:
+async def approle_login(call: Call, body: dict[str, Any]) -> Response:
     c = call.client
-    issued = call.machines.login(body.get("role_id"), body.get("secret_id"), c.ip_address, c.user_agent,
-                                 forwarded_for=c.forwarded_for, forwarded_trusted=c.forwarded_trusted)
+    issued = await run_in_threadpool(call.machines.login, body.get("role_id"), body.get("secret_id"),
+                                     c.ip_address, c.user_agent, forwarded_for=c.forwarded_for,
+                                     forwarded_trusted=c.forwarded_trusted)
     return answer(auth=_auth(issued.info, issued.token))
 
 
-def lookup_self(call: Call) -> Response:
-    t = call.token
+async def lookup_self(call: Call) -> Response:
+    t = await call.authenticate()
     created, expires = to_datetime(t.created_at), to_datetime(t.expires_at)
     return answer({"accessor": t.accessor, "creation_time": t.created_at // US, "creation_ttl": t.ttl,
                    "display_name": f"approle-{t.principal}", "entity_id": "", "expire_time": kv.rfc3339(expires),
@@ -112,14 +118,16 @@ def lookup_self(call: Call) -> Response:
                    "type": "service"})
 
 
-def renew_self(call: Call, body: dict[str, Any]) -> Response:
+async def renew_self(call: Call, body: dict[str, Any]) -> Response:
+    await call.authenticate()
     increment = kv.seconds(body.get("increment"), "increment")
-    info = call.machines.renew(token_of(call.request), increment)
+    info = await call.run(call.machines.renew, token_of(call.request), increment)
     return answer(auth=_auth(info))
 
 
-def revoke_self(call: Call) -> Response:
-    call.machines.revoke(token_of(call.request))
+async def revoke_self(call: Call) -> Response:
+    await call.authenticate()
+    await call.run(call.machines.revoke, token_of(call.request))
     return answer()
 
 
@@ -128,7 +136,7 @@ def _version_of(versions: list, number: int | None):
     return next((v for v in versions if (v.version == number if number else v.state == "current")), None)
 
 
-def kv_read(call: Call, env: str, name: str) -> Response:
+async def kv_read(call: Call, env: str, name: str) -> Response:
     """A value (of ``?version=``, else the current one) with its version's metadata; 404 when missing."""
     raw = call.request.query_params.get("version")
     wanted = None
@@ -136,21 +144,22 @@ def kv_read(call: Call, env: str, name: str) -> Response:
         if not raw.isdigit() or len(raw) > 12:
             raise ValidationError("version must be a whole number")
         wanted = int(raw)
+    await call.authenticate()
     if wanted is None:  # the current version's number first (no value read, not audited), then that version
-        current = call.vault.secret_versions(env, [name])
+        current = await call.run(call.vault.secret_versions, env, [name])
         wanted = current[name][0] if name in current else None
-    value = call.vault.get_secret(name, env, version=wanted)
+    value = await call.run(call.vault.get_secret, name, env, version=wanted)
     if value is None:
-        meta = call.vault.get_metadata(name, env)
+        meta = await call.run(call.vault.get_metadata, name, env)
         if meta is not None and meta.deleted_at is not None:  # Vault answers a deleted version so
             return answer({"data": None, "metadata": kv.version_metadata(None, meta) | {
                 "version": wanted or meta.current_version}}, status=404)
         raise NotFound("no such secret or version")
-    versions = call.vault.list_versions(name, env)
+    versions = await call.run(call.vault.list_versions, name, env)
     return answer({"data": kv.to_data(value), "metadata": kv.version_metadata(_version_of(versions, wanted), None)})
 
 
-def kv_write(call: Call, env: str, name: str, body: dict[str, Any]) -> Response:
+async def kv_write(call: Call, env: str, name: str, body: dict[str, Any]) -> Response:
     """Create or write a new version; ``options.cas`` as Vault (0: create only; N: only at version N)."""
     options = body.get("options") or {}
     if not isinstance(options, dict):
@@ -161,32 +170,35 @@ def kv_write(call: Call, env: str, name: str, body: dict[str, Any]) -> Response:
     if "data" not in body:
         raise ValidationError('the body needs a "data" object')
     value = kv.from_data(body["data"])
+    await call.authenticate()
     version = 1
     if cas == 0:
-        call.vault.store_secret(name, value, environment=env, cas=0)
+        await call.run(call.vault.store_secret, name, value, environment=env, cas=0)
     else:
         try:  # a new version keeps the secret's type, tags and description
-            version = call.vault.update_secret(name, env, value=value, cas=cas)
+            version = await call.run(call.vault.update_secret, name, env, value=value, cas=cas)
         except NotFound:
-            call.vault.store_secret(name, value, environment=env, cas=cas)
-    versions = call.vault.list_versions(name, env)
+            await call.run(call.vault.store_secret, name, value, environment=env, cas=cas)
+    versions = await call.run(call.vault.list_versions, name, env)
     return answer(kv.version_metadata(_version_of(versions, version if version > 1 else None), None))
 
 
-def kv_metadata(call: Call, env: str, name: str) -> Response:
-    meta = call.vault.get_metadata(name, env)
+async def kv_metadata(call: Call, env: str, name: str) -> Response:
+    await call.authenticate()
+    meta = await call.run(call.vault.get_metadata, name, env)
     if meta is None:
         raise NotFound("no such secret")
-    versions = call.vault.list_versions(name, env)
+    versions = await call.run(call.vault.list_versions, name, env)
     return answer(kv.secret_metadata(meta, versions))
 
 
-def kv_list(call: Call, env: str, prefix: str) -> Response:
+async def kv_list(call: Call, env: str, prefix: str) -> Response:
     if prefix and not prefix.endswith("/"):
         prefix += "/"
+    await call.authenticate()
     names, cursor = [], None
     while True:
-        page = call.vault.list_secrets(env, prefix=prefix or None, limit=1000, cursor=cursor)
+        page = await call.run(call.vault.list_secrets, env, prefix=prefix or None, limit=1000, cursor=cursor)
         names += [m.name for m in page]
         cursor = page.next_cursor
         if cursor is None:
@@ -205,48 +217,52 @@ def _versions_of(body: dict[str, Any]) -> set[int]:
     return set(versions)
 
 
-def kv_delete(call: Call, env: str, name: str, body: dict[str, Any] | None) -> Response:
+async def kv_delete(call: Call, env: str, name: str, body: dict[str, Any] | None) -> Response:
     """Soft-delete the secret (this vault deletes a secret as a whole: the versions must name its current one)."""
+    await call.authenticate()
     if body is not None:
         asked = _versions_of(body)
-        meta = call.vault.get_metadata(name, env)
+        meta = await call.run(call.vault.get_metadata, name, env)
         if meta is None:
             raise NotFound("no such secret")
         if meta.current_version not in asked:
             raise ValidationError("this vault soft-deletes a secret as a whole: include its current version "
                                   f"({meta.current_version}) in \"versions\"")
-    call.vault.delete_secret(name, env)
+    await call.run(call.vault.delete_secret, name, env)
     return answer()
 
 
-def kv_undelete(call: Call, env: str, name: str, body: dict[str, Any]) -> Response:
+async def kv_undelete(call: Call, env: str, name: str, body: dict[str, Any]) -> Response:
     _versions_of(body)
-    call.vault.restore_secret(name, env)
+    await call.authenticate()
+    await call.run(call.vault.restore_secret, name, env)
     return answer()
 
 
-def kv_destroy(call: Call, env: str, name: str, body: dict[str, Any] | None) -> Response:
+async def kv_destroy(call: Call, env: str, name: str, body: dict[str, Any] | None) -> Response:
     """Destroy for good: ``/destroy/`` must name every stored version; ``DELETE /metadata/`` destroys all."""
+    await call.authenticate()
     if body is not None:
         asked = _versions_of(body)
-        stored = {v.version for v in call.vault.list_versions(name, env)}
+        stored = {v.version for v in await call.run(call.vault.list_versions, name, env)}
         if not stored:
             raise NotFound("no such secret")
         if not stored <= asked:
             raise ValidationError("this vault destroys a secret with all its versions: name every stored "
                                   f"version ({', '.join(map(str, sorted(stored)))}) in \"versions\"")
-    call.vault.purge_secret(name, env)
+    await call.run(call.vault.purge_secret, name, env)
     return answer()
 
 
-def kv_versions(call: Call, env: str) -> Response:
+async def kv_versions(call: Call, env: str) -> Response:
     """Extension: ``{name: {"version", "tags"}}`` of what the caller may READ (no value; a cheap poll)."""
-    listing = call.vault.secret_versions(env)
+    await call.authenticate()
+    listing = await call.run(call.vault.secret_versions, env)
     return answer({"versions": {n: {"version": v, "tags": list(t)} for n, (v, t) in sorted(listing.items())}})
 
 
 # -- dispatch ----------------------------------------------------------------------------------------
-Handler = Callable[..., Response]
+Handler = Callable[..., Awaitable[Response]]
 NO_BODY, BODY, OPTIONAL_BODY = 0, 1, 2
 FIXED: dict[tuple[str, str], tuple[Handler, int]] = {
     ("sys/health", "GET"): (health, NO_BODY), ("sys/health", "HEAD"): (health, NO_BODY),
@@ -300,12 +316,14 @@ async def dispatch(request: Request) -> Response:
         method = "LIST"  # what clients send where a proxy refuses the LIST method
     try:
         handler, body_kind, args = _route(request.path_params["path"], method)
-        call = Call(request)
+        call = Call(request, await run_in_threadpool(_vault))
+        if handler not in (health, approle_login):
+            await call.authenticate()  # before the body is even looked at: no token, 403
         if body_kind == BODY:
             args = (*args, await json_body(request))
         elif handler in (kv_delete, kv_destroy):
             args = (*args, None)
-        return await run_in_threadpool(call.execute, handler, args)
+        return await handler(call, *args)
     except Exception as exc:
         for cls, status in STATUS:
             if isinstance(exc, cls):
