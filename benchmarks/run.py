@@ -152,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             pg.create_database("vault_mapping")
         res["secrets_mapping"] = extras.secrets_mapping(cfg, work, pg.url("vault_mapping") if pg else None)
         res["rotation_bench"] = extras.rotation(cfg, work)
+        log("HTTP API reads at 1, 8, 32 clients next to the in-process read (benchmarks/api_bench.py)")
+        from . import api_bench
+
+        res["api_bench"] = api_bench.run_for(cfg, work)
         log("console pages (AppTest)")
         res["pages"] = ({"runs": {}, "note": "skipped (--skip-pages)"} if args.skip_pages
                         else extras.pages(sqlite_vault, cfg, work))

@@ -8,7 +8,9 @@
 Behaves like ``st.secrets`` (a read-only mapping; sections as attribute dicts;
 ``KeyError``/``AttributeError`` naming the key; ``to_dict``), and is safer:
 
-* values come from ``get_vault()`` for ``VAULT_ENVIRONMENT`` (or ``for_environment``),
+* values come from ``get_vault()`` (or, when ``VAULT_ADDR`` is set, the remote vault of
+  ``vault_core.integrations.remote``, as its token's principal) for ``VAULT_ENVIRONMENT``
+  (or ``for_environment``),
   read as the caller: an active ``vault.security_context``, else the console user of
   this Streamlit session (``set_identity_provider`` or ``st.session_state["vault_identity"]``),
   else the process identity;
@@ -224,9 +226,10 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
         if self._vault is not None:
             vault = self._vault
         else:
+            from .integrations.remote import connect
             from .vault import get_vault
 
-            vault = get_vault()
+            vault = connect() or get_vault()  # VAULT_ADDR: the HTTP API, no key or database here
         if vault.sealed:
             raise Sealed("the vault is sealed: unlock it with its master key or passphrase")
         env = self.environment
@@ -238,7 +241,7 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
                 view = self._views[key] = _View(vault, env, ctx)
                 while len(self._views) > MAX_VIEWS:
                     self._views.popitem(last=False)
-        sig = change_signal(vault.storage)
+        sig = change_signal(vault.storage) if vault.storage is not None else None  # remote: poll versions
         stamp = sig.stamp() if sig is not None else None  # taken before the listing: no lost change
         if stamp is None:
             if not self._max_age or time.monotonic() - view.checked > self._max_age or view.stamp is not None:

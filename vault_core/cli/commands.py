@@ -125,6 +125,32 @@ def cmd_rotate_due(args: argparse.Namespace) -> int:
     return 1 if run.failed else 0
 
 
+def _readable(args: argparse.Namespace, environment: Any):
+    """(name, value or None when denied) of the environment's secrets: from ``VAULT_ADDR``'s HTTP API
+    (``integrations.remote``: no key or database here), else from the local vault."""
+    from ..integrations.remote import connect
+
+    remote = connect()
+    if remote is not None:
+        yield from remote.readable(environment, args.prefix)
+        return
+    vault = open_for(args)
+    try:
+        cursor = None
+        while True:
+            page = vault.list_secrets(environment, prefix=args.prefix, limit=1000, cursor=cursor)
+            for meta in page:
+                try:
+                    yield meta.name, vault.get_secret(meta.name, meta.environment)
+                except errors.AccessDenied:
+                    yield meta.name, None
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    finally:
+        vault.storage.dispose()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one command with this environment's secrets as variables; our own os.environ is untouched."""
     import subprocess
@@ -137,31 +163,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..types import Environment, default_environment
 
     environment = Environment.parse(args.env) if args.env else default_environment()
-    vault = open_for(args)
     child_env = dict(os.environ)
+    if child_env.get("VAULT_ADDR"):  # the command gets values, never the credential that read them
+        for var in ("VAULT_TOKEN", "VAULT_SECRET_ID"):
+            child_env.pop(var, None)
     injected: dict[str, str] = {}
-    cursor = None
-    while True:
-        page = vault.list_secrets(environment, prefix=args.prefix, limit=1000, cursor=cursor)
-        for meta in page:
-            var = env_var_name(meta.name)
-            if var in injected:
-                raise errors.ValidationError(f"{injected[var]} and {meta.name} both become {var}")
-            try:
-                value = vault.get_secret(meta.name, meta.environment)
-            except errors.AccessDenied:
-                print(f"warning: {meta.name}: not readable, not injected", file=sys.stderr)
-                continue
-            if not isinstance(value, str):
-                print(f"warning: {meta.name}: binary value, not injected", file=sys.stderr)
-                continue
+    for name, value in _readable(args, environment):
+        var = env_var_name(name)
+        if var in injected:
+            raise errors.ValidationError(f"{injected[var]} and {name} both become {var}")
+        if value is None:
+            print(f"warning: {name}: not readable, not injected", file=sys.stderr)
+        elif not isinstance(value, str):
+            print(f"warning: {name}: binary value, not injected", file=sys.stderr)
+        else:
             child_env[var] = value
-            injected[var] = meta.name
-        cursor = page.next_cursor
-        if cursor is None:
-            break
+            injected[var] = name
     log_event(_log, "run", variables=sorted(injected), program=os.path.basename(command[0]))
-    vault.storage.dispose()
     try:
         return subprocess.run(command, env=child_env).returncode
     except FileNotFoundError:
@@ -204,6 +222,9 @@ def add_commands(sub) -> None:
     p.add_argument("--demo", action="store_true", help="seed demo secrets, rules and audit history")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--api-port", type=int, help="also serve the HTTP API (/v1/) alone on this port")
+    p.add_argument("--api-cert", help="TLS certificate (PEM) of the --api-port server")
+    p.add_argument("--api-key", help="its private key (PEM)")
     p = add_command(sub, "put", cmd_put, "store a secret; the value comes from stdin or a hidden prompt",
                     env=True, secret=True)
     p.add_argument("--type", default="generic", help="api_key, password, database_url, token, ... (default generic)")

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from .. import errors
 from ..logs import configure_logging, log_event
-from . import admin, commands
+from . import admin, commands, machines
 from .common import EXIT, _log, common_options
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_commands(sub)
     admin.add_commands(sub)
+    machines.add_commands(sub)
     return parser
 
 

@@ -92,8 +92,11 @@ def app_arguments() -> dict[str, Any]:
     """Keyword arguments of the console's ``st.App`` besides the script.
 
     Middleware, outermost first: security headers, the WebSocket origin check, the login gate.
+    Routes: the console's and, under ``/v1/``, the HTTP API (``vault_core.api``).
     """
-    return {"lifespan": lifespan, "routes": console_routes(),
+    from ..api.routes import api_routes
+
+    return {"lifespan": lifespan, "routes": console_routes() + api_routes(),
             "middleware": [Middleware(SecurityHeaders), Middleware(WebSocketOrigin),
                            Middleware(LoginGate, valid=_live)]}
 

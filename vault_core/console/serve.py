@@ -79,6 +79,9 @@ def main(args: argparse.Namespace) -> int:
     """
     address, port = str(args.address), int(args.port)
     check_can_start(address, port)
+    api_port = getattr(args, "api_port", None)
+    if api_port:
+        check_can_start(address, int(api_port))
     vault_dir = prepare(getattr(args, "path", None), bool(getattr(args, "demo", False)))
     sys.stdout.flush()
     os.environ["VAULT_PATH"] = str(vault_dir)
@@ -92,5 +95,9 @@ def main(args: argparse.Namespace) -> int:
     # vault-console script's folder is harmless, but `python -m vault_core.cli` would put vault_core/
     # (whose streamlit.py shadows Streamlit) there. The router's own folder is what `streamlit run` uses.
     sys.argv = [str(ROUTER)]
+    if api_port:  # the HTTP API alone on its own port (optionally TLS), same process and vault
+        from ..api.asgi import start_api_server
+
+        start_api_server(address, int(api_port), getattr(args, "api_cert", None), getattr(args, "api_key", None))
     build_app().run(config={**HARDENED, "server.port": port, "server.address": address})
     return 0

@@ -243,3 +243,42 @@ rekey_jobs = Table(
     Column("done", BigInteger, nullable=False, default=0),
     Column("total", BigInteger, nullable=False, default=0),
 )
+
+# Machine identities (AppRole): a service principal's login settings, its secret ids and its tokens.
+# Secret ids and tokens are random 256-bit values; only their SHA-256 is stored.
+machine_roles = Table(
+    "machine_roles", metadata,
+    Column("principal", String(256), primary_key=True),
+    Column("role_id", String(64), nullable=False, unique=True),
+    Column("token_ttl", Integer, nullable=False),  # seconds
+    Column("token_max_ttl", Integer, nullable=False),  # seconds, from the login on
+    Column("bound_cidrs", Text, nullable=False, default=""),  # comma-separated; "" = any source
+    Column("secret_id_uses", Integer, nullable=False, default=0),  # logins per secret id; 0 = unlimited
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+machine_secret_ids = Table(
+    "machine_secret_ids", metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the secret id
+    Column("accessor", String(32), nullable=False, unique=True),
+    Column("principal", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("uses_left", Integer),  # None: unlimited
+    Column("revoked_at", BigInteger),
+)
+Index("ix_machine_secret_ids_principal", machine_secret_ids.c.principal)
+
+machine_tokens = Table(
+    "machine_tokens", metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the token
+    Column("accessor", String(32), nullable=False, unique=True),
+    Column("principal", String(256), nullable=False),
+    Column("epoch", Integer, nullable=False),  # the principal's session_epoch at login (a lock ends it)
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("max_expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+    Column("client_ip", String(64)),
+)
+Index("ix_machine_tokens_principal", machine_tokens.c.principal)
