@@ -16,7 +16,6 @@ import pytest
 
 from tests.browser import console_server
 from vault_core import open_vault
-from vault_core.service.machines import MachinesService
 
 CANARY = "canary-api-5d1e-value"
 OLD = "canary-api-old-7b2c"
@@ -29,7 +28,7 @@ def served(tmp_path_factory):
     vault = open_vault(path, principal="owner")
     vault.bcrypt_rounds = 4
     vault.add_user("ann", PW, ["admin"], must_change_password=False)  # a console admin, logged in by a browser
-    machines = MachinesService(vault)
+    machines = vault.machines
     creds = {}
     for name, env in (("app-dev", "development"), ("app-prod", "production"), ("app-guessed", "staging")):
         role_id = machines.create_machine(name, token_ttl=600, token_max_ttl=1200)

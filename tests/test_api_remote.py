@@ -13,7 +13,6 @@ from tests.browser import console_server
 from vault_core import EnvironmentSecrets, open_vault
 from vault_core.errors import AccessDenied
 from vault_core.integrations.remote import RemoteVault, connect
-from vault_core.service.machines import MachinesService
 
 APP = '''
 import streamlit as st
@@ -29,7 +28,7 @@ st.write(",".join(sorted(secrets)))
 def served(tmp_path_factory):
     path = tmp_path_factory.mktemp("remote") / "vault"
     vault = open_vault(path, principal="owner")
-    machines = MachinesService(vault)
+    machines = vault.machines
     role_id = machines.create_machine("web", token_ttl=600, token_max_ttl=1200)
     secret_id = machines.new_secret_id("web")
     vault.grant("web", ["read"], environment="production", subject_kind="user")
@@ -80,7 +79,7 @@ def test_a_revoked_token_stops_working_and_approle_logs_in_again(served, remote_
     remote = RemoteVault(server.url, role_id=env["VAULT_ROLE_ID"], secret_id=env["VAULT_SECRET_ID"])
     assert remote.get_secret("smtp/password", "production") == "smtp-pw-1"
     first = remote._token
-    MachinesService(vault).revoke_machine_tokens("web")
+    vault.machines.revoke_machine_tokens("web")
     with pytest.raises(AccessDenied):  # a bare token: refused at its next call
         RemoteVault(server.url, token=first).get_secret("smtp/password", "production")
     assert remote.get_secret("smtp/password", "production") == "smtp-pw-1"  # AppRole: a fresh login

@@ -21,7 +21,6 @@ from tests.browser import console_server, free_port
 from vault_core import open_vault
 from vault_core.errors import VaultError
 from vault_core.integrations.remote import RemoteVault
-from vault_core.service.machines import MachinesService
 
 
 def _name(text: str) -> x509.Name:
@@ -73,7 +72,7 @@ def tls(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     ca, cert, key = make_ca_and_server_cert(folder)
     vault = open_vault(folder / "vault", principal="owner")
-    machines = MachinesService(vault)
+    machines = vault.machines
     role_id = machines.create_machine("web")
     secret_id = machines.new_secret_id("web")
     vault.grant("web", ["read"], environment="production", subject_kind="user")

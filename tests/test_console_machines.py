@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tests.console_fixtures import button, login, texts
-from vault_core.service.machines import MachinesService
 
 
 def test_add_machine_shows_the_secret_id_once_and_it_logs_in(console):
@@ -14,10 +13,10 @@ def test_add_machine_shows_the_secret_id_once_and_it_logs_in(console):
     button(at, "Add machine").click().run()
     assert not at.exception
     secret_id = at.code[0].value
-    (machine,) = MachinesService(console).list_machines()
+    (machine,) = console.machines.list_machines()
     assert machine["name"] == "web-app" and machine["bound_cidrs"] == "10.0.0.0/8"
     assert machine["role_id"] in texts(at)
-    assert MachinesService(console).login(machine["role_id"], secret_id, "10.1.2.3").token
+    assert console.machines.login(machine["role_id"], secret_id, "10.1.2.3").token
     at.run()
     assert secret_id not in texts(at)  # never shown again
     at.selectbox(key="m_pick").select("web-app").run()

@@ -9,7 +9,6 @@ import pytest
 from vault_core import open_vault
 from vault_core.cli import main as cli
 from vault_core.errors import AccessDenied, AccountLocked, LoginFailed, NotFound, ValidationError
-from vault_core.service.machines import MachinesService
 from vault_core.types import US
 
 
@@ -33,7 +32,7 @@ def _stored_text(vault) -> str:
 
 
 def test_secret_ids_and_tokens_are_stored_as_hashes_only(vault):
-    m = MachinesService(vault)
+    m = vault.machines
     role_id = m.create_machine("web")
     secret_id = m.new_secret_id("web")
     token = m.login(role_id, secret_id, "10.0.0.1").token
@@ -42,7 +41,7 @@ def test_secret_ids_and_tokens_are_stored_as_hashes_only(vault):
 
 
 def test_rotation_revokes_older_secret_ids_but_not_tokens(vault):
-    m = MachinesService(vault)
+    m = vault.machines
     role_id = m.create_machine("web")
     old = m.new_secret_id("web")
     token = m.login(role_id, old, "10.0.0.1").token
@@ -53,7 +52,7 @@ def test_rotation_revokes_older_secret_ids_but_not_tokens(vault):
 
 
 def test_cidr_binding_and_use_count(vault):
-    m = MachinesService(vault)
+    m = vault.machines
     role_id = m.create_machine("web", bound_cidrs="10.1.0.0/16", secret_id_uses=2)
     secret_id = m.new_secret_id("web")
     with pytest.raises(LoginFailed):
@@ -69,7 +68,7 @@ def test_cidr_binding_and_use_count(vault):
 
 
 def test_ttl_expiry_renewal_up_to_max_and_lock(vault):
-    m = MachinesService(vault)
+    m = vault.machines
     role_id = m.create_machine("web", token_ttl=60, token_max_ttl=100)
     issued = m.login(role_id, m.new_secret_id("web"), "10.0.0.1")
     now = vault.clock()
@@ -86,7 +85,7 @@ def test_ttl_expiry_renewal_up_to_max_and_lock(vault):
 
 
 def test_managing_machines_needs_admin_and_login_is_throttled(vault):
-    m = MachinesService(vault)
+    m = vault.machines
     role_id = m.create_machine("web")
     vault.add_principal("bob")
     with vault.security_context("bob"), pytest.raises(AccessDenied):
@@ -103,7 +102,7 @@ def test_managing_machines_needs_admin_and_login_is_throttled(vault):
 
 
 def test_deleting_a_machine_ends_its_tokens(vault):
-    m = MachinesService(vault)
+    m = vault.machines
     role_id = m.create_machine("web")
     token = m.login(role_id, m.new_secret_id("web"), "10.0.0.1").token
     m.delete_machine("web")
@@ -117,7 +116,7 @@ def test_cli_machines_prints_the_secret_id_once_and_audits_every_step(tmp_path, 
     path = str(vault.vault_dir)
     assert cli(["--path", path, "--json", "machines", "create", "api", "--ttl", "120", "--max-ttl", "600"]) == 0
     created = json.loads(capsys.readouterr().out)
-    assert MachinesService(vault).login(created["role_id"], created["secret_id"], "10.0.0.1").token
+    assert vault.machines.login(created["role_id"], created["secret_id"], "10.0.0.1").token
     assert cli(["--path", path, "--json", "machines", "list"]) == 0
     listed = capsys.readouterr().out
     assert created["secret_id"] not in listed and json.loads(listed)[0]["token_ttl"] == 120

@@ -26,6 +26,7 @@ from .service.generators import GeneratorRegistry
 from .service.health import HealthService
 from .service.keys import KeyHolder, unseal
 from .service.lease import new_holder_id
+from .service.machines import MachinesService
 from .service.rekey import RekeyService
 from .service.rotation import RotationService
 from .service.rules import RulesCache
@@ -52,7 +53,8 @@ class Vault:
     (``GeneratorRegistry``), ``vault.audit`` (``AuditService``), ``vault.health``
     (``HealthService``), ``vault.backups`` (``BackupService``), ``vault.rekey``
     (``RekeyService``), ``vault.access`` (``AccessService``),
-    ``vault.users`` (``UsersService``) and ``vault.two_factor`` (``TwoFactorService``).
+    ``vault.users`` (``UsersService``), ``vault.two_factor`` (``TwoFactorService``) and ``vault.machines``
+    (``MachinesService``).
     """
 
     def __init__(self, storage: Storage, *, vault_dir: Path | None = None, strict: bool = False,
@@ -77,6 +79,7 @@ class Vault:
         self.rotation = RotationService(self._runner, storage, self._versions, self.generators, self._clock,
                                         self.rekey.ensure_key_term_fresh, new_holder_id())
         self.two_factor = self.users.two_factor
+        self.machines = MachinesService(self._runner, storage, self._holder, self._clock)
 
     store_secret = delegate("secrets", SecretsService.store_secret)
     get_secret = delegate("secrets", SecretsService.get_secret)

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from ..errors import AccessDenied, AccountLocked, Conflict, LoginFailed, NotFound, Sealed, ValidationError
 from ..errors import VaultError
-from ..service.machines import MachinesService, MachineToken
+from ..service.machines import MachineToken
 from ..types import US, Environment, to_datetime
 from . import kv
 from .http import Refused, answer, client_of, errors, json_body, token_of
@@ -39,7 +39,7 @@ class Call:
 
     def __init__(self, request: Request, vault: Vault):
         self.request, self.vault, self.client = request, vault, client_of(request)
-        self.machines = MachinesService(vault)
+        self.machines = vault.machines
         self.token: MachineToken | None = None
 
     async def authenticate(self) -> MachineToken:

@@ -13,7 +13,7 @@ from .common import add_command, emit, open_for
 
 
 def _service(args: argparse.Namespace) -> MachinesService:
-    return MachinesService(open_for(args))
+    return open_for(args).machines
 
 
 def cmd_create(args: argparse.Namespace) -> int:

@@ -72,7 +72,7 @@ def render(g: Guard) -> None:
     st.subheader("Machines")
     st.caption("Apps log in with a role id and a secret id (AppRole) and read over the HTTP API at /v1/; "
                "the rules of the machine's name decide what they may read.")
-    machines = MachinesService(g.vault)
+    machines = g.vault.machines
     _add(machines)
     try:
         rows = machines.list_machines()

@@ -30,7 +30,11 @@ from .. import lockout
 from ..errors import AccountLocked, Conflict, LoginFailed, NotFound, Sealed, ValidationError
 from ..storage.repos import machines as repo
 from ..storage import repos
-from ..types import US
+from ..context import make_context, use_context
+from ..storage import Storage
+from ..types import US, Clock
+from .keys import KeyHolder
+from .runner import Runner
 from ..validate import canonical_principal, check_int, check_roles
 
 TOKEN_PREFIX = "vct."
@@ -99,14 +103,14 @@ def _credential(raw: Any, what: str) -> str:
 
 
 class MachinesService:
-    """AppRole machines of one vault (built on the vault's public attempt and audit API)."""
+    """AppRole machines of one vault (``vault.machines``): every step an audited attempt of the runner."""
 
-    def __init__(self, vault: Any):
-        self._vault = vault
+    def __init__(self, runner: Runner, storage: Storage, keys: KeyHolder, clock: Clock):
+        self._runner, self._storage, self._keys, self._clock = runner, storage, keys, clock
 
     @property
     def _now(self) -> int:
-        return self._vault.clock()
+        return self._clock()
 
     # -- administration (admin role; audited) ---------------------------------------------------
     def create_machine(self, name: str, *, token_ttl: int = DEFAULT_TTL, token_max_ttl: int = DEFAULT_MAX_TTL,
@@ -122,7 +126,7 @@ class MachinesService:
         uses = check_int(secret_id_uses, "secret_id_uses", 0, 1_000_000)
         role_list = check_roles(roles)
         role_id = str(uuid.uuid4())
-        with self._vault.attempt("machine_create") as att:
+        with self._runner.attempt("machine_create") as att:
             att.name = principal
             att.require_role("admin")
             if repos.principals.get_principal(att.tx, principal) is not None:
@@ -194,7 +198,7 @@ class MachinesService:
 
         Raises ``AccessDenied`` (not admin), ``Sealed``, ``StorageError``.
         """
-        with self._vault.attempt("machine_list", durable=False, audited=False) as att:
+        with self._runner.attempt("machine_list", durable=False, audited=False) as att:
             att.require_role("admin")
             return [{"name": r["principal"], "role_id": r["role_id"], "token_ttl": r["token_ttl"],
                      "token_max_ttl": r["token_max_ttl"], "bound_cidrs": r["bound_cidrs"],
@@ -205,7 +209,7 @@ class MachinesService:
     def _admin(self, operation: str, name: str) -> Iterator[tuple[Any, Any]]:
         """An audited admin attempt on an existing machine: yields (attempt, its machine_roles row)."""
         principal = canonical_principal(name)
-        with self._vault.attempt(operation) as att:
+        with self._runner.attempt(operation) as att:
             att.name = principal
             att.require_role("admin")
             row = repo.get_role(att.tx, principal)
@@ -230,31 +234,30 @@ class MachinesService:
         wrong, revoked or spent secret id, or a source outside the bound CIDRs), ``AccountLocked`` (the
         throttle refused the attempt before any check), ``Sealed``, ``StorageError``.
         """
-        if self._vault.sealed:
+        if self._keys.sealed:
             raise Sealed("the vault is sealed")
         role_id, secret_id = _credential(role_id, "role_id"), _credential(secret_id, "secret_id")
-        with self._vault.storage.transaction(write=False) as tx:
+        with self._storage.transaction(write=False) as tx:
             role = repo.role_by_role_id(tx, role_id)
         account = role["principal"] if role is not None else UNKNOWN_ROLE
-        who = dict(ip_address=ip, user_agent=ua, forwarded_for=forwarded_for, forwarded_trusted=forwarded_trusted)
-        with self._vault.security_context(account, **who):
+        with use_context(make_context(account, ip, ua, (), None, forwarded_for, forwarded_trusted)):
             attempt_id, source = self._reserve(account, ip)
             ok, why = False, "unknown role id"
             if role is not None:
                 ok, why = self._check_secret_id(role, secret_id, ip)
-            with self._vault.storage.transaction(durable=False) as tx:
+            with self._storage.transaction(durable=False) as tx:
                 repos.users.settle_attempt(tx, attempt_id, account, source, ok)
             if not ok:
-                self._vault.record_event("approle_login", "denied", why)
+                self._runner.record_event("approle_login", "denied", why)
                 raise LoginFailed("invalid role or secret ID")
             issued = self._mint(role, ip)
-            self._vault.record_event("approle_login", "allowed", f"token {issued.info.accessor}")
+            self._runner.record_event("approle_login", "allowed", f"token {issued.info.accessor}")
         return issued
 
     def _reserve(self, account: str, ip: str | None) -> tuple[int, str]:
         """Count this attempt before any check (``vault_core.lockout``); raises ``AccountLocked`` (audited)."""
         source, now = lockout.source_of(ip), self._now
-        with self._vault.storage.transaction(durable=False) as tx:
+        with self._storage.transaction(durable=False) as tx:
             repos.state.get_state(tx, lock=True)  # serialises reservations on PostgreSQL
             principal = repos.principals.get_principal(tx, account)
             counts = lockout.Counts(*repos.users.attempt_counts(
@@ -264,11 +267,11 @@ class MachinesService:
             if refused is None:
                 return repos.users.add_attempt(tx, account, source, now), source
         until, why = refused
-        self._vault.record_event("approle_login", "denied", f"throttled: {why}, until {lockout.until_text(until)}")
+        self._runner.record_event("approle_login", "denied", f"throttled: {why}, until {lockout.until_text(until)}")
         raise AccountLocked(f"too many failed logins: {why}; try again after {lockout.until_text(until)}")
 
     def _check_secret_id(self, role, secret_id: str, ip: str | None) -> tuple[bool, str]:
-        with self._vault.storage.transaction() as tx:
+        with self._storage.transaction() as tx:
             row = repo.get_secret_id(tx, digest(secret_id))
             principal = repos.principals.get_principal(tx, role["principal"])
             if row is None or not hmac.compare_digest(row["principal"], role["principal"]):
@@ -288,7 +291,7 @@ class MachinesService:
         now = self._now
         info = MachineToken(role["principal"], pysecrets.token_hex(12), now, now + role["token_ttl"] * US,
                             now + role["token_max_ttl"] * US, role["token_ttl"])
-        with self._vault.storage.transaction() as tx:
+        with self._storage.transaction() as tx:
             repo.prune_tokens(tx, now - DEFAULT_MAX_TTL * US)
             principal = repos.principals.get_principal(tx, role["principal"])
             repo.insert_token(tx, id=digest(token), accessor=info.accessor, principal=info.principal,
@@ -304,7 +307,7 @@ class MachinesService:
         if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > MAX_CREDENTIAL:
             return None
         now = self._now
-        with self._vault.storage.transaction(write=False) as tx:
+        with self._storage.transaction(write=False) as tx:
             row = repo.token_with_principal(tx, digest(token))
         if (row is None or row["revoked_at"] is not None or row["expires_at"] <= now
                 or row["disabled"] or (row["locked_until"] or 0) > now or row["epoch"] != row["session_epoch"]):
@@ -322,9 +325,10 @@ class MachinesService:
             raise NotFound("not a live token")
         step = info.ttl if increment is None else check_int(increment, "increment (seconds)", 1, MAX_TTL)
         expires = min(self._now + step * US, info.max_expires_at)
-        with self._vault.storage.transaction() as tx:
+        with self._storage.transaction() as tx:
             repo.extend_token(tx, digest(token), expires)
-        self._vault.record_event("token_renew", "allowed", f"token {info.accessor}", principal=info.principal)
+        with use_context(make_context(info.principal)):  # the token's holder is the caller
+            self._runner.record_event("token_renew", "allowed", f"token {info.accessor}")
         return MachineToken(info.principal, info.accessor, info.created_at, expires, info.max_expires_at, info.ttl)
 
     def revoke(self, token: str) -> bool:
@@ -335,7 +339,8 @@ class MachinesService:
         info = self.check_token(token)
         if info is None:
             return False
-        with self._vault.storage.transaction() as tx:
+        with self._storage.transaction() as tx:
             repo.revoke_token(tx, digest(token), self._now)
-        self._vault.record_event("token_revoke", "allowed", f"token {info.accessor}", principal=info.principal)
+        with use_context(make_context(info.principal)):  # the token's holder is the caller
+            self._runner.record_event("token_revoke", "allowed", f"token {info.accessor}")
         return True
