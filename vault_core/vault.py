@@ -19,6 +19,7 @@ from .facade.app_ops import AppOps
 from .facade.rotation_ops import RotationOps
 from .service.access import AccessService
 from .service.audit import AuditService
+from .service.audit_devices import AuditDevicesService
 from .service.backup import BackupService
 from .service.health import HealthService
 from .service.rekey import RekeyService
@@ -49,6 +50,7 @@ class Vault(RotationOps, AppOps):
         self.rekey = RekeyService(self._runner, storage, self._holder, self._clock, self.vault_dir)
         self.access = AccessService(self._runner, self._clock)
         self.users = UsersService(self._runner, storage, self._holder, self._clock, self.access)
+        self.audit_devices = AuditDevicesService(self._runner, storage, self._clock, self._lease_holder)
 
     get_audit_log = delegate("audit", AuditService.get_audit_log)
     export_audit = delegate("audit", AuditService.export_audit)
@@ -89,6 +91,14 @@ class Vault(RotationOps, AppOps):
     unlock_user = delegate("users", UsersService.unlock_user)
     end_sessions = delegate("users", UsersService.end_sessions)
     list_sessions = delegate("users", UsersService.list_sessions)
+
+    # audit devices (issue 23): streaming the audit log; see vault_core/service/audit_devices.py
+    add_audit_device = delegate("audit_devices", AuditDevicesService.add_audit_device)
+    list_audit_devices = delegate("audit_devices", AuditDevicesService.list_audit_devices)
+    remove_audit_device = delegate("audit_devices", AuditDevicesService.remove_audit_device)
+    test_audit_device = delegate("audit_devices", AuditDevicesService.test_audit_device)
+    deliver_audit = delegate("audit_devices", AuditDevicesService.deliver_audit)
+    verify_audit_file = delegate("audit", AuditService.verify_audit_file)
 
     bcrypt_rounds = Forwarded("users", "bcrypt_rounds", "The bcrypt cost of new password hashes (tests lower it).")
     key_term_rotate_after = Forwarded("rekey", "rotate_after",
