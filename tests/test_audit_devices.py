@@ -247,3 +247,30 @@ def test_cli_adds_lists_tests_and_removes_devices(tmp_path):
     assert json.loads(out(result))["ok"] and target.exists()
     assert vc(path, "audit", "devices", "remove", "f").returncode == 0
     assert json.loads(out(vc(path, "--json", "audit", "devices", "list"))) == []
+
+
+def test_the_served_console_delivers_and_its_metrics_show_the_lag(tmp_path):
+    import re
+    import urllib.request
+
+    from tests.browser import console_server, free_port
+
+    path = tmp_path / "vault"
+    vault = open_vault(path, principal="owner")
+    rx = Receiver()
+    vault.add_audit_device("siem", "socket", address=rx.address, format="ocsf")
+    env = {"VAULT_METRICS_PORT": str(free_port()), "VAULT_METRICS_ALLOW": "127.0.0.1/32"}
+    with console_server(path, env=env) as server:  # its lifespan starts the delivery thread
+        _work(vault, 3)
+        _until(lambda: len(rx.messages) >= 4)
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"{server.url}/metrics", timeout=30) as resp:
+                return resp.read().decode()
+
+        _until(lambda: re.search(r'^vault_audit_device_lag_rows\{device="siem",kind="socket"\} 0\.0$', scrape(),
+                                 re.M) is not None)
+        assert re.search(r'^vault_audit_device_refusing\{device="siem"\} 0\.0$', scrape(), re.M)
+    got = [seq_of(m) for m in rx.messages]
+    assert got == list(range(2, 2 + len(got))) and len(got) >= 4  # from the device's own row, in chain order
+    vault.storage.dispose()
