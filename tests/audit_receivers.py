@@ -23,6 +23,7 @@ class Receiver:
         probe.close()
         self.messages: list[dict] = []
         self.raw: list[bytes] = []
+        self.connections = 0  # accepted so far: a sender should keep one connection open, not one per batch
         self._lock = threading.Lock()
         self._server: socket.socket | None = None
         self._conns: list[socket.socket] = []
@@ -66,6 +67,7 @@ class Receiver:
                 return
             with self._lock:
                 self._conns.append(conn)
+                self.connections += 1
             threading.Thread(target=self._read, args=(conn,), daemon=True).start()
 
     def _read(self, conn: socket.socket) -> None:

@@ -97,12 +97,15 @@ class _Stream:
         """False when the peer closed the connection (a receiver that went away): checked before each batch,
         so rows are not written into a dead connection and lost."""
         assert self.sock is not None
+        self.sock.settimeout(0)  # a socket with a timeout would wait for data first, whatever the flags say
         try:
-            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+            return self.sock.recv(1, socket.MSG_PEEK) != b""
         except BlockingIOError:
             return True
         except OSError:
             return False
+        finally:
+            self.sock.settimeout(TIMEOUT_S)
 
     def sendall(self, data: bytes) -> None:
         if self.sock is not None and not self._alive():
