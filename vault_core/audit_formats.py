@@ -1,7 +1,8 @@
 """Audit rows in the schemas SIEMs ingest: OCSF 1.2 and Elastic Common Schema (ECS) 9.4.
 
 A row keeps its identity in either form: ``seq`` and ``mac`` travel with it (OCSF ``unmapped``,
-ECS ``labels``), so an event received downstream can still be checked against the chain.
+ECS ``labels``), and so does ``vault_row``, exactly what the row's MAC covers (``audit.chain_fields``),
+so an event received downstream can be verified offline (``vault_core.audit_offline``).
 Nothing here sees a value: audit rows never hold one (only its keyed hash).
 
 OCSF classes (one per kind of operation, see ``_CLASSES``):
