@@ -277,3 +277,19 @@ def test_the_served_console_delivers_and_its_metrics_show_the_lag(tmp_path):
     got = [seq_of(m) for m in rx.messages]
     assert got == list(range(2, 2 + len(got))) and len(got) >= 4  # from the device's own row, in chain order
     vault.storage.dispose()
+
+
+def test_a_line_torn_by_a_crash_is_cut_and_sent_again(vault, tmp_path):
+    log = tmp_path / "audit.jsonl"
+    vault.add_audit_device("file", "file", path=str(log), backfill=True)
+    vault.deliver_audit()
+    whole = log.read_text()
+    with open(log, "a") as f:  # what a kill -9 in the middle of a write leaves (its cursor never moved)
+        f.write('{"seq": 99, "timestamp": "2026-')
+    vault.audit_devices.deliverer.close()  # a new process: it has not looked at the file yet
+    vault.store_secret("next", "v")
+    vault.deliver_audit()
+    lines = log.read_text().splitlines()
+    assert log.read_text().startswith(whole) and [json.loads(line)["seq"] for line in lines] == \
+        list(range(1, _head(vault) + 1))
+    assert vault.verify_audit_file(lines, vault.audit_checkpoint()).ok

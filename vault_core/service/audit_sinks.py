@@ -32,6 +32,7 @@ class FileSink:
     def __init__(self, path: str, max_bytes: int | None = None, rotate_seconds: int | None = None,
                  now=time.time):
         self.path, self.max_bytes, self.rotate_seconds, self._now = Path(path), max_bytes, rotate_seconds, now
+        self._repaired = False  # the tail is checked once per process, before its first write
 
     def _rotate_if_due(self, incoming: int) -> None:
         try:
@@ -62,7 +63,34 @@ class FileSink:
             current += data
         return [*chunks, current] if current else chunks
 
+    def _repair_tail(self) -> None:
+        """Cut a torn last line (a process killed mid-write): its rows are sent again, the cursor never moved."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return
+        try:
+            size = os.fstat(fd).st_size
+            end = size
+            while end > 0:
+                start = max(0, end - 65536)
+                block = os.pread(fd, end - start, start)
+                if end == size and block.endswith(b"\n"):
+                    return
+                cut = block.rfind(b"\n")
+                if cut >= 0:
+                    os.ftruncate(fd, start + cut + 1)
+                    return
+                end = start
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
+
     def send(self, batch: Batch) -> None:
+        """Append the batch (rotating first when due). Raises ``OSError``."""
+        if not self._repaired:
+            self._repair_tail()
+            self._repaired = True
         for data in self._chunks(batch):
             self._rotate_if_due(len(data))
             self._append(data)
@@ -131,6 +159,7 @@ class SocketSink:
         self._stream = _Stream(host, port)
 
     def send(self, batch: Batch) -> None:
+        """Write the batch on the connection (reconnecting if the peer closed it). Raises ``OSError``."""
         self._stream.sendall("".join(line for _, line in batch).encode("utf-8"))
 
     def probe(self) -> None:
@@ -174,6 +203,7 @@ class SyslogSink:
         self._udp: socket.socket | None = None
 
     def send(self, batch: Batch) -> None:
+        """Send one message per row (TCP: one write for the batch). Raises ``OSError``."""
         messages = [syslog_message(row, line, self.hostname, os.getpid()) for row, line in batch]
         if self._stream is not None:
             self._stream.sendall(b"".join(b"%d %s" % (len(m), m) for m in messages))
