@@ -128,10 +128,10 @@ class Deliverer:
         (0 when another process holds the lease). Raises ``StorageError``; a device's own failure is
         recorded on the device (``failing_since``, ``last_error``), not raised."""
         with self._lock:
-            if not self._leading():
-                return 0
             with self._storage.transaction(write=False, durable=False) as tx:
                 devices = repos.devices.list_devices(tx)
+            if not devices or not self._leading():  # no device: no lease taken, no write every pass
+                return 0
             for gone in set(self._sinks) - {d["name"] for d in devices}:
                 self._sinks.pop(gone)[1].close()
             sent = sum(self._deliver(d) for d in devices)
@@ -140,12 +140,20 @@ class Deliverer:
             return sent
 
     def _deliver(self, device: Mapping[str, Any]) -> int:
-        name, cursor, sent = device["name"], device["delivered_seq"], 0
+        name, sent = device["name"], 0
         sink = self._sink(device)
         while True:
+            if not self._leading():
+                return sent
+            # the cursor as the database has it now, read after the lease is ours: the list this pass
+            # started from may predate another replica's last batch
             with self._storage.transaction(write=False, durable=False) as tx:
+                current = repos.devices.get_device(tx, name)
+                if current is None:
+                    return sent
+                cursor = current["delivered_seq"]
                 rows = repos.audit.rows_after(tx, cursor, self.batch)
-            if not rows or not self._leading():
+            if not rows:
                 return sent
             try:
                 sink.send([(row, format_line(device["format"], row)) for row in rows])
@@ -159,7 +167,7 @@ class Deliverer:
                 if holder is None or holder["holder"] != self.lease.holder or \
                         not repos.devices.advance(tx, name, cursor, rows[-1]["seq"], self._clock()):
                     return sent  # another process took over (or the device was removed): stop here
-            cursor, sent = rows[-1]["seq"], sent + len(rows)
+            sent += len(rows)
 
     def close(self) -> None:
         """Close every sink and give the lease up (another replica takes over at once). Raises ``StorageError``."""

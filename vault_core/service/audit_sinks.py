@@ -111,7 +111,7 @@ class FileSink:
         os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600))
 
     def close(self) -> None:
-        pass
+        """Nothing stays open between batches."""
 
 
 class _Stream:
@@ -163,6 +163,7 @@ class SocketSink:
         self._stream.sendall("".join(line for _, line in batch).encode("utf-8"))
 
     def probe(self) -> None:
+        """Raise ``OSError`` unless a connection can be opened now (sends nothing)."""
         self._stream.close()
         socket.create_connection(self._stream.address, timeout=TIMEOUT_S).close()
 
@@ -220,6 +221,7 @@ class SyslogSink:
             raise
 
     def probe(self) -> None:
+        """TCP: raise ``OSError`` unless a connection can be opened now. UDP: nothing to check."""
         if self._stream is not None:
             self._stream.close()
             socket.create_connection(self.address, timeout=TIMEOUT_S).close()
