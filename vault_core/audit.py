@@ -24,6 +24,9 @@ _FIELDS = ("seq", "ts", "principal", "roles", "client_ip", "forwarded_for", "for
            "user_agent", "session_id", "operation", "environment", "secret_id", "secret_name",
            "version", "outcome", "reason", "value_hash")
 EXPORT_FIELDS = ("seq", "timestamp", *_FIELDS[2:], "mac")
+# JSON Lines (exports and streams) also carry what a MAC covers exactly: the time in microseconds and the
+# previous row's MAC, so each line can be checked on its own (``vault_core.audit_offline``).
+JSONL_FIELDS = (*EXPORT_FIELDS, "ts", "prev_mac")
 _CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -106,7 +109,22 @@ def public_row(row: Mapping[str, Any]) -> dict[str, Any]:
     out["success"] = row["outcome"] == "allowed"
     out["details"] = row["reason"]
     out["mac"] = bytes(row["mac"]).hex()
+    out["prev_mac"] = bytes(row["prev_mac"]).hex()
     return out
+
+
+def chain_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What the row's MAC covers (every recorded field, ``ts`` in microseconds) plus ``prev_mac`` and ``mac``
+    as hex: carried in OCSF and ECS events so a line received downstream can be verified offline."""
+    out = {f: row.get(f) for f in _FIELDS}
+    out["forwarded_trusted"] = bool(out["forwarded_trusted"])
+    out["prev_mac"] = _hex(row.get("prev_mac"))
+    out["mac"] = _hex(row.get("mac"))
+    return out
+
+
+def _hex(value: Any) -> str:
+    return bytes(value).hex() if isinstance(value, (bytes, bytearray, memoryview)) else str(value or "")
 
 
 def _csv_cell(value: Any) -> Any:
@@ -129,10 +147,15 @@ def export_csv(rows: Iterator[Mapping[str, Any]]) -> Iterator[str]:
     yield buf.getvalue()
 
 
+def native_event(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One row as a native JSON Lines object (``JSONL_FIELDS``)."""
+    return {f: _export_value(row, f) for f in JSONL_FIELDS}
+
+
 def export_jsonl(rows: Iterator[Mapping[str, Any]]) -> Iterator[str]:
-    """Stream rows as JSON Lines."""
+    """Stream rows as JSON Lines (``JSONL_FIELDS``), in the order given."""
     for row in rows:
-        yield json.dumps({f: _export_value(row, f) for f in EXPORT_FIELDS}, ensure_ascii=False) + "\n"
+        yield json.dumps(native_event(row), ensure_ascii=False) + "\n"
 
 
 def _export_value(row: Mapping[str, Any], field: str) -> Any:

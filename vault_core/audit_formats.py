@@ -1,7 +1,8 @@
 """Audit rows in the schemas SIEMs ingest: OCSF 1.2 and Elastic Common Schema (ECS) 9.4.
 
 A row keeps its identity in either form: ``seq`` and ``mac`` travel with it (OCSF ``unmapped``,
-ECS ``labels``), so an event received downstream can still be checked against the chain.
+ECS ``labels``), and so does ``vault_row``, exactly what the row's MAC covers (``audit.chain_fields``),
+so an event received downstream can be verified offline (``vault_core.audit_offline``).
 Nothing here sees a value: audit rows never hold one (only its keyed hash).
 
 OCSF classes (one per kind of operation, see ``_CLASSES``):
@@ -20,6 +21,7 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from .audit import chain_fields
 from .types import US, to_datetime
 
 OCSF_VERSION = "1.2.0"
@@ -64,6 +66,9 @@ _CLASSES: dict[str, tuple[tuple, int, str]] = {
     "backup": (_ENTITY, 2, "backup"), "backup_list": (_ENTITY, 2, "backup"),
     "principal_get": (_ENTITY, 2, "principal"), "principal_list": (_ENTITY, 2, "principal"),
     "sessions_list": (_ENTITY, 2, "session"), "sessions_end": (_ENTITY, 4, "session"),
+    "audit_device_add": (_ENTITY, 1, "audit device"), "audit_device_remove": (_ENTITY, 4, "audit device"),
+    "audit_device_list": (_ENTITY, 2, "audit device"), "audit_device_test": (_ENTITY, 2, "audit device"),
+    "audit_verify_file": (_API, 2, ""),
 }
 _SEVERITY = {"allowed": (1, "Informational"), "denied": (3, "Medium")}  # anything else: a failure
 # ECS event.type by activity (https://www.elastic.co/guide/en/ecs/current/ecs-allowed-values-event-type.html)
@@ -140,7 +145,7 @@ def to_ocsf(row: Mapping[str, Any]) -> dict[str, Any]:
         "actor": actor,
         "unmapped": {"seq": int(row["seq"]), "mac": _mac_hex(row), "operation": operation, "outcome": outcome,
                      "environment": row.get("environment"), "value_hash": row.get("value_hash"),
-                     "forwarded_trusted": bool(row.get("forwarded_trusted"))},
+                     "forwarded_trusted": bool(row.get("forwarded_trusted")), "vault_row": chain_fields(row)},
     }
     if row.get("reason"):
         event["status_detail"] = row["reason"]
@@ -200,7 +205,8 @@ def to_ecs(row: Mapping[str, Any]) -> dict[str, Any]:
                   "sequence": int(row["seq"]), "dataset": "vault_core.audit", "module": "vault_core",
                   "provider": PRODUCT},
         "service": {"name": PRODUCT, "type": "vault", "version": _PRODUCT["version"]},
-        "labels": {"seq": str(row["seq"]), "mac": _mac_hex(row), "outcome": outcome},
+        "labels": {"seq": str(row["seq"]), "mac": _mac_hex(row), "outcome": outcome,
+                   "vault_row": json.dumps(chain_fields(row), separators=(",", ":"), ensure_ascii=False)},
     }
     if row.get("reason"):
         doc["event"]["reason"] = row["reason"]

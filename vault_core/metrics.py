@@ -123,6 +123,18 @@ class _HealthCollector:
         for term in h.get("key_terms") or ():
             g.add_metric([str(term["term"])], term["encryptions"])
         yield g
+        devices = h.get("audit_devices") or ()
+        for key, doc in (("lag_rows", "Audit rows each audit device has not accepted yet"),
+                         ("lag_seconds", "Age of the oldest audit row each device has not accepted (0: caught up)")):
+            g = GaugeMetricFamily(f"vault_audit_device_{key}", doc, labels=["device", "kind"])
+            for d in devices:
+                g.add_metric([d["name"], d["kind"]], d[key])
+            yield g
+        g = GaugeMetricFamily("vault_audit_device_refusing", "1 while a required device makes the vault refuse "
+                              "operations", labels=["device"])
+        for d in devices:
+            g.add_metric([d["name"]], int(d["refusing"]))
+        yield g
 
 
 class VaultMetrics:

@@ -20,6 +20,7 @@ from .crypto.masterkey import KEY_FILE_NAME, key_file_path
 from .errors import InvalidKey, Sealed
 from .service.access import AccessService
 from .service.audit import AuditService
+from .service.audit_devices import AuditDevicesService
 from .service.backup import BackupService
 from .service.creation import initialise
 from .service.generators import GeneratorRegistry
@@ -68,6 +69,7 @@ class Vault:
         self._runner = Runner(storage, self._holder, RulesCache(), self._clock, self._caller_of)
         self._versions = VersionWriter(self._holder, self._clock, max_value_bytes)
         self.generators = GeneratorRegistry()
+        self._lease_holder = new_holder_id()  # this process, in the scheduler's and the audit deliverer's leases
         self.audit = AuditService(self._runner, storage, self._holder, self._clock)
         self.health = HealthService(self._runner, storage, self._clock, self.audit)
         self.backups = BackupService(self._runner, storage, self._holder, self._runner.rules, self._clock,
@@ -77,9 +79,10 @@ class Vault:
         self.users = UsersService(self._runner, storage, self._holder, self._clock, self.access)
         self.secrets = SecretsService(self._runner, self._versions, self._clock)
         self.rotation = RotationService(self._runner, storage, self._versions, self.generators, self._clock,
-                                        self.rekey.ensure_key_term_fresh, new_holder_id())
+                                        self.rekey.ensure_key_term_fresh, self._lease_holder)
         self.two_factor = self.users.two_factor
         self.machines = MachinesService(self._runner, storage, self._holder, self._clock)
+        self.audit_devices = AuditDevicesService(self._runner, storage, self._clock, self._lease_holder)
 
     store_secret = delegate("secrets", SecretsService.store_secret)
     get_secret = delegate("secrets", SecretsService.get_secret)
@@ -156,6 +159,15 @@ class Vault:
                                   "How long the scheduler's lease lasts unless renewed (seconds).")
     key_source = Forwarded("_holder", "source", "Where the master key came from (env, key-file, passphrase-file, ...).")
     strict = Forwarded("_caller_of", "strict", "True when every call needs a security context.")
+
+    # audit devices (issue 23): streaming the audit log; see vault_core/service/audit_devices.py
+    add_audit_device = delegate("audit_devices", AuditDevicesService.add_audit_device)
+    list_audit_devices = delegate("audit_devices", AuditDevicesService.list_audit_devices)
+    remove_audit_device = delegate("audit_devices", AuditDevicesService.remove_audit_device)
+    test_audit_device = delegate("audit_devices", AuditDevicesService.test_audit_device)
+    deliver_audit = delegate("audit_devices", AuditDevicesService.deliver_audit)
+    verify_audit_file = delegate("audit", AuditService.verify_audit_file)
+
     bcrypt_rounds = Forwarded("users", "bcrypt_rounds", "The bcrypt cost of new password hashes (tests lower it).")
     key_term_rotate_after = Forwarded("rekey", "rotate_after",
                                       "How many values a data key term seals before ensure_key_term_fresh adds one.")

@@ -12,6 +12,7 @@ from .. import errors
 from ..crypto import write_key_file
 from ..service.two_factor import status_label
 from ..vault import open_vault
+from . import audit_devices
 from .common import add_command, emit, open_for, parse_time, read_secret_input
 
 
@@ -32,6 +33,8 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    if args.file:
+        return audit_devices.cmd_verify_file(args)
     vault = open_for(args)
     checkpoint = json.loads(Path(args.checkpoint).read_text()) if args.checkpoint else None
     report = vault.verify_audit_log(checkpoint)
@@ -232,6 +235,7 @@ def add_commands(sub) -> None:
         if name == "verify":
             a.add_argument("--checkpoint", help="a JSON checkpoint saved earlier (catches a cut-off tail)")
             a.add_argument("--save-checkpoint", help="write the current head here when the chain is sound")
+            audit_devices.add_commands(asub, a)
         if name == "export":
             a.add_argument("--format", choices=("csv", "jsonl", "ocsf", "ecs"), default="csv",
                            help="ocsf / ecs: JSON Lines of OCSF 1.2 events or ECS documents, for a SIEM")

@@ -72,20 +72,25 @@ def _filters(g: Guard) -> dict[str, Any]:
     return f
 
 
+ORDERS = ("Newest first", "Oldest first")  # the view only: exports and audit devices are always oldest first
+
+
 def _table(g: Guard, f: dict[str, Any]) -> None:
-    key = repr(sorted(f.items()))
+    oldest = st.radio("Order", ORDERS, horizontal=True, key="a_order") == ORDERS[1]
+    key = repr((sorted(f.items()), oldest))
     paging = st.session_state.get("audit_paging")
     if not paging or paging["key"] != key:
         paging = st.session_state["audit_paging"] = {"key": key, "cursors": [None]}
-    rows = g.vault.get_audit_log(limit=PAGE_SIZE, cursor=paging["cursors"][-1], **f)
+    rows = g.vault.get_audit_log(limit=PAGE_SIZE, cursor=paging["cursors"][-1], oldest_first=oldest, **f)
     st.session_state.setdefault(SEEN, set()).update(r["principal"] for r in rows if r["principal"])
     _show(rows)
+    back, forward = ("Earlier", "Later") if oldest else ("Newer", "Older")
     left, mid, right = st.columns([1, 2, 1])
-    if left.button("Newer", disabled=len(paging["cursors"]) == 1, key="a_prev"):
+    if left.button(back, disabled=len(paging["cursors"]) == 1, key="a_prev"):
         paging["cursors"].pop()
         st.rerun()
-    mid.caption(f"Page {len(paging['cursors'])}: {len(rows)} row(s), newest first")
-    if right.button("Older", disabled=len(rows) < PAGE_SIZE, key="a_next"):
+    mid.caption(f"Page {len(paging['cursors'])}: {len(rows)} row(s), {'oldest' if oldest else 'newest'} first")
+    if right.button(forward, disabled=len(rows) < PAGE_SIZE, key="a_next"):
         paging["cursors"].append(audit_cursor(rows[-1]))
         st.rerun()
 
@@ -105,6 +110,8 @@ def _export(f: dict[str, Any]) -> None:
     fmt = c[0].selectbox("Export format", ["csv", "jsonl", "ocsf", "ecs"], key="a_fmt",
                          help="ocsf / ecs: JSON Lines of OCSF 1.2 events or Elastic Common Schema documents")
     c[1].link_button(f"Download audit.{fmt}", export_url(fmt, f), icon=":material/download:")
+    c[2].caption("Exports are oldest first (chain order), each line verifiable offline: "
+                 "`vault-console audit verify --file`.")
 
 
 def _hash_lookup(g: Guard) -> None:

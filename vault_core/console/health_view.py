@@ -109,6 +109,29 @@ def _figures(g: Guard) -> None:
                      hide_index=True, column_config={"Created": fmt.date_column("Created")})
     st.caption("Audit chain")
     st.text(verification(health.get("last_audit_verify")))
+    _devices(health.get("audit_devices") or [])
+
+
+def device_rows(devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The audit devices as the table shows them: where, how far behind, since when failing."""
+    return [{"Device": d["name"], "Kind": d["kind"], "Format": d["format"], "Required": d["required"],
+             "Delivered up to row": d["delivered_seq"], "Rows behind": d["lag_rows"],
+             "Behind": fmt.duration(d["lag_seconds"]) if d["lag_rows"] else "caught up",
+             "Failing since": d["failing_since"], "Last error": d["last_error"] or ""} for d in devices]
+
+
+def _devices(devices: list[dict[str, Any]]) -> None:
+    st.caption("Audit devices")
+    if not devices:
+        st.text("No audit device: add one with `vault-console audit devices add`.")
+        return
+    for d in devices:
+        if d["refusing"]:
+            st.error(f"The required audit device {d['name']} is {d['lag_rows']} row(s) behind: "
+                     "the vault refuses operations until it recovers.")
+    st.dataframe(pd.DataFrame(device_rows(devices)), hide_index=True, key="h_devices",
+                 column_config={"Failing since": fmt.date_column("Failing since"),
+                                "Required": st.column_config.CheckboxColumn("Required")})
 
 
 def render(g: Guard) -> None:

@@ -28,6 +28,7 @@ class Services:
     vault: Vault
     scheduler: Any = None
     metrics: Any = None
+    delivery: Any = None  # the audit devices' delivery thread (service/audit_devices.py)
     extra: list[Any] = field(default_factory=list)
 
 
@@ -73,6 +74,10 @@ def start_services() -> Services:
 
             services.scheduler = start_scheduler(vault, float(os.environ.get("VAULT_SCHEDULER_INTERVAL", "60")))
         services.metrics = start_from_env(vault) or VaultMetrics(vault)  # the /metrics route renders it
+        if os.environ.get("VAULT_AUDIT_DELIVERY", "on").lower() not in ("0", "off", "false", "no"):
+            from ..service.audit_devices import start_audit_delivery
+
+            services.delivery = start_audit_delivery(vault)
         _served = services
         return services
 
@@ -88,6 +93,10 @@ def stop_services() -> None:
         services.scheduler.stop()
     if services.metrics is not None:
         services.metrics.close()
+    if services.delivery is not None:
+        from ..service.audit_devices import stop_audit_delivery
+
+        stop_audit_delivery(services.vault)
     services.vault.storage.dispose()
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from .. import audit, audit_formats
+from .. import audit, audit_formats, audit_offline
 from ..errors import AuditFailure, StorageError, ValidationError
 from ..types import US_PER_DAY
 from ..storage import repos
@@ -62,10 +62,10 @@ class AuditService:
     def get_audit_log(self, secret_id: str | None = None, limit: int = 100, *, principal: str | None = None,
                       operation: str | None = None, environment: Any = None, outcome: str | None = None,
                       name: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                      cursor: str | None = None) -> list[dict[str, Any]]:
-        """Audit rows, newest first, filtered. Each dict has the seed's ``timestamp``, ``user_id``,
-        ``operation``, ``success``, ``details`` and every recorded field. For the next page pass
-        ``cursor=audit_cursor(rows[-1])``.
+                      cursor: str | None = None, oldest_first: bool = False) -> list[dict[str, Any]]:
+        """Audit rows, newest first (``oldest_first=True``: in chain order), filtered. Each dict has the
+        seed's ``timestamp``, ``user_id``, ``operation``, ``success``, ``details`` and every recorded field.
+        For the next page pass ``cursor=audit_cursor(rows[-1])`` (with the same ``oldest_first``).
 
         Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``ValidationError`` (bad filter), ``StorageError``.
         """
@@ -74,21 +74,26 @@ class AuditService:
         before = _parse_audit_cursor(cursor)
         with self._runner.attempt("audit_query", durable=False, audited=False) as att:
             att.require_role(*AUDIT_ROLES)
-            return [audit.public_row(r) for r in repos.audit.query_audit(att.tx, filters=where, before=before,
-                                                                         limit=limit)]
+            if oldest_first:
+                rows = repos.audit.query_audit_oldest_first(att.tx, filters=where, after=before[1] if before else 0,
+                                                            limit=limit)
+            else:
+                rows = repos.audit.query_audit(att.tx, filters=where, before=before, limit=limit)
+            return [audit.public_row(r) for r in rows]
 
     def _iter_filtered(self, where: dict[str, Any]) -> Iterator[Mapping[str, Any]]:
-        before = None
+        """The filtered rows oldest first (chain order), read in batches."""
+        after = 0
         while True:
             with self._storage.transaction(write=False) as tx:
-                rows = repos.audit.query_audit(tx, filters=where, before=before, limit=_BATCH)
+                rows = repos.audit.query_audit_oldest_first(tx, filters=where, after=after, limit=_BATCH)
             yield from (audit.public_row(r) for r in rows)
             if len(rows) < _BATCH:
                 return
-            before = (rows[-1]["ts"], rows[-1]["seq"])
+            after = rows[-1]["seq"]
 
     def export_audit(self, fmt: str = "csv", **filters: Any) -> Iterator[str]:
-        """Stream the filtered rows (newest first) as CSV, JSON Lines, or JSON Lines of OCSF 1.2 events
+        """Stream the filtered rows, oldest first (chain order, as SIEMs expect), as CSV, JSON Lines, or JSON Lines of OCSF 1.2 events
         (``"ocsf"``) or ECS documents (``"ecs"``, see ``vault_core.audit_formats``); the export itself is audited.
 
         Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``ValidationError`` (bad filter),
@@ -133,6 +138,24 @@ class AuditService:
                 raise
             # a broken chain (e.g. a forged row holding the next number) may refuse new rows:
             # the report is what the caller needs
+        return report
+
+    def verify_audit_file(self, lines: Iterable[str], checkpoint: Mapping[str, Any] | None = None, *,
+                          allow_gaps: bool = False) -> audit_offline.FileReport:
+        """Verify an exported or streamed JSON Lines file (native, OCSF or ECS) with the audit key, without
+        reading the log: each line's MAC, its chain to the line before, and ``checkpoint`` (from
+        ``audit_checkpoint``) present in it. A bad file is reported (naming its line), not raised.
+
+        Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``ValidationError`` (malformed
+        checkpoint), ``StorageError``, ``AuditFailure``.
+        """
+        keys = self._keys.get()
+        checkpoint = _check_checkpoint(checkpoint)
+        with self._runner.attempt("audit_verify_file", durable=False, audited=False) as att:
+            att.require_role(*AUDIT_ROLES)
+        report = audit_offline.verify_lines(keys.audit_key, lines, checkpoint, allow_gaps=allow_gaps)
+        self._runner.record_event("audit_verify_file", "allowed" if report.ok else "failed",
+                                  f"{report.lines_checked} line(s) sound" if report.ok else report.problem)
         return report
 
     def audit_checkpoint(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from ..storage import repos
 from ..storage import Storage
 from ..types import Clock
 from .audit import AuditService
+from .audit_devices import device_status
 from .runner import Runner
 
 
@@ -71,6 +72,7 @@ class HealthService:
                 "last_audit_verify": self._audit.last_verify and self._audit.last_verify.to_dict(),
                 "failed_logins_24h": repos.users.count_failures_since(tx, now - US_PER_DAY),
                 "key_encryption_limit": ROTATE_BEFORE,
+                "audit_devices": device_status(tx, now, att.state["audit_seq"]),
             }
             health["needs_attention"] = needs_attention(health)
             if not att.roles & {ADMIN_ROLE, "auditor"}:  # figures only for those who may see the whole vault
@@ -92,6 +94,13 @@ def needs_attention(health: dict[str, Any]) -> list[str]:
         problems.append(f"{health['rotation_overdue']} secret(s) overdue for rotation")
     if health.get("expired"):
         problems.append(f"{health['expired']} secret(s) expired")
+    for d in health.get("audit_devices") or ():
+        if d["refusing"]:
+            problems.append(f"the required audit device {d['name']} is {d['lag_rows']} row(s), {d['lag_seconds']:.0f} s "
+                            f"behind (bound {d['max_lag_s']} s): operations are refused until it recovers")
+        elif d["failing_since"] is not None:
+            problems.append(f"the audit device {d['name']} is failing ({d['last_error']}); "
+                            f"{d['lag_rows']} row(s) wait for it")
     limit = health.get("key_encryption_limit", ROTATE_BEFORE)
     for term in health.get("key_terms") or ():
         if term["encryptions"] >= limit:

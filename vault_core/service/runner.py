@@ -25,6 +25,7 @@ from ..storage import Storage, repos
 from ..storage.tx import Tx
 from ..types import US_PER_DAY, AccessLevel, Clock, Environment, default_environment
 from ..validate import canonical_name, printable
+from . import audit_gate
 from .keys import KeyHolder
 from .rules import RulesCache
 
@@ -129,6 +130,7 @@ class Runner:
         ``AuditFailure`` and whatever the block raises (recorded first).
         """
         keys = self.keys.get()
+        audit_gate.check(self, operation)  # fail closed while a required audit device is too far behind
         ctx = self.caller.current()
         env_text = name_text = None
         try:

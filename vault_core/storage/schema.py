@@ -282,3 +282,22 @@ machine_tokens = Table(
     Column("client_ip", String(64)),
 )
 Index("ix_machine_tokens_principal", machine_tokens.c.principal)
+
+# Audit devices (issue 23): where the audit stream goes, and the durable cursor of each.
+# ``delivered_seq`` is the last audit row the device accepted: delivery resumes after it,
+# in any process (only the holder of the ``audit-delivery`` lease sends).
+audit_devices = Table(
+    "audit_devices", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),        # file | syslog | socket
+    Column("format", String(16), nullable=False),      # native | ocsf | ecs
+    Column("config", Text, nullable=False),            # JSON: path/rotation or address/protocol
+    Column("required", Boolean, nullable=False, server_default=false()),
+    Column("max_lag_s", Integer, nullable=False, default=30),
+    Column("delivered_seq", BigInteger, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("delivered_at", BigInteger),                # last time it accepted rows
+    Column("failing_since", BigInteger),               # first failure since its last success
+    Column("last_error", String(300)),
+)

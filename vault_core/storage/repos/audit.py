@@ -62,7 +62,26 @@ def query_audit(tx: Tx, *, filters: Mapping[str, Any], before: tuple[int, int] |
     ``filters``: a column of ``FILTERS`` → the value it must equal, and
     ``since``/``until`` → the range of ``ts`` (microseconds; since inclusive).
     """
-    stmt = select(audit_log).order_by(_A.ts.desc(), _A.seq.desc()).limit(limit)
+    stmt = _filtered(select(audit_log).order_by(_A.ts.desc(), _A.seq.desc()).limit(limit), filters)
+    if before is not None:
+        stmt = stmt.where(or_(_A.ts < before[0], and_(_A.ts == before[0], _A.seq < before[1])))
+    return tx.all(stmt)
+
+
+def query_audit_oldest_first(tx: Tx, *, filters: Mapping[str, Any], after: int, limit: int) -> list[Mapping[str, Any]]:
+    """Oldest first, in chain order (``seq``), keyset-paginated after row ``after``; filters as ``query_audit``."""
+    return tx.all(_filtered(select(audit_log).where(_A.seq > after).order_by(_A.seq).limit(limit), filters))
+
+
+def rows_after(tx: Tx, after: int, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows after row ``after``, in chain order (audit devices read their stream here)."""
+    rows = [dict(zip(_COLUMNS, r)) for r in tx.tuples(_RANGE, {"after": after, "lim": limit})]
+    for row in rows:
+        row["forwarded_trusted"] = bool(row["forwarded_trusted"])  # SQLite hands back 0/1
+    return rows
+
+
+def _filtered(stmt, filters: Mapping[str, Any]):
     for key, value in filters.items():
         if key == "since":
             stmt = stmt.where(_A.ts >= value)
@@ -72,9 +91,7 @@ def query_audit(tx: Tx, *, filters: Mapping[str, Any], before: tuple[int, int] |
             stmt = stmt.where(_A[key] == value)
         else:
             raise ValueError(f"no audit filter {key!r}")
-    if before is not None:
-        stmt = stmt.where(or_(_A.ts < before[0], and_(_A.ts == before[0], _A.seq < before[1])))
-    return tx.all(stmt)
+    return stmt
 
 
 def audit_daily_counts(tx: Tx, since_day: int) -> list[Mapping[str, Any]]:
