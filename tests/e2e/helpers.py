@@ -73,9 +73,5 @@ def create(page, name: str, value: str) -> None:
     field.fill(name)
     secret.fill(value)
     expect(secret).to_have_value(value)
-    # The value is a text area outside a form: leaving it reruns the page, and a press of Create that
-    # lands during that rerun can be dropped by Streamlit. Leave it first, let the rerun finish, then press.
-    secret.press("Tab")
-    wait_for_app_idle(page, settle_ms=300)
-    page.get_by_role("button", name="Create").click()
+    page.get_by_role("button", name="Create").click()  # at once: the form sends what was typed with the press
     wait_for_app_idle(page, settle_ms=500)

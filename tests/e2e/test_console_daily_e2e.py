@@ -35,27 +35,19 @@ def env(tmp_path_factory):
 CELLS = '[data-testid="stDataFrame"] [role="gridcell"]'
 
 
-def create_secret(page, vault, name: str, value: str) -> None:
-    """helpers.create, pressing Create once more if the first press was lost: a press while the text area's
-    blur rerun is still running can be dropped by Streamlit (the form still holds the values then)."""
-    create(page, name, value)
-    if vault.get_metadata(name, "development") is None:
-        page.get_by_role("button", name="Create").click()
-        wait_for_app_idle(page, settle_ms=500)
-
-
 def code_blocks(page) -> list[str]:
     return page.locator('[data-testid="stCode"] code').all_text_contents()
 
 
 def test_a_pasted_four_line_pem_is_revealed_byte_identical(env):
     vault, _, _, page = env
-    create_secret(page, vault, "tls/key", PEM)
+    create(page, "tls/key", PEM)  # typed, then Create pressed at once
     masked = page.locator(".st-key-masked_new textarea")  # the value field draws discs, not the text
     assert masked.evaluate("e => getComputedStyle(e).webkitTextSecurity") == "disc"
     expect(page.get_by_text("Created development/tls/key.")).to_be_visible()
     assert vault.get_secret("tls/key", "development") == PEM
     expect(page.get_by_role("heading", name="development / tls/key")).to_be_visible()  # opened at once
+    expect(page.locator(CELLS).filter(has_text="tls/key").first).to_be_attached()  # and listed
     assert PEM.splitlines()[1] not in page.content()  # masked until revealed
     page.get_by_role("button", name="Reveal value").click()
     wait_for_app_idle(page)
@@ -125,11 +117,10 @@ def new_secret_as(page, name: str, shape: str):
     field = form.get_by_label("Name", exact=True)
     if not field.is_visible():
         form.get_by_text("New secret", exact=True).click()
-    field.fill(name)
-    field.press("Enter")
-    wait_for_app_idle(page, settle_ms=300)
+    field.fill(name)  # typed first: a new shape redraws the form's inputs and keeps what was typed
     form.get_by_role("radiogroup", name="Value as").get_by_text(shape, exact=True).click()
     wait_for_app_idle(page, settle_ms=300)
+    expect(field).to_have_value(name)
     return form
 
 
