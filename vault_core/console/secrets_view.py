@@ -46,7 +46,7 @@ def _matches_expiry(m: SecretMetadata, mode: str, now: datetime) -> bool:
 def _filters(admin: bool) -> dict[str, Any]:
     if st.session_state.pop(RESTORED, False):  # a restored secret is live again: list the live ones
         st.session_state["f_deleted"] = False
-    cols = st.columns([1, 1, 1, 2, 2])
+    cols = st.columns([3, 3, 2, 4, 3])  # "Environment" on one line at 1024 px wide
     env = cols[0].selectbox("Environment", ["all"] + ENVS, key="f_env")
     stype = cols[1].selectbox("Type", ["all"] + TYPES, key="f_type")
     tag = cols[2].text_input("Tag", key="f_tag", max_chars=64)
@@ -85,7 +85,9 @@ def _table(rows: list[SecretMetadata]) -> pd.DataFrame:
 
 
 def _column_config() -> dict[str, Any]:
-    return {c: fmt.date_column(c) for c in ("Updated", "Expires", "Next rotation")}
+    dates = {c: fmt.date_column(c) for c in ("Updated", "Expires", "Next rotation")}
+    return {"Name": st.column_config.TextColumn("Name", pinned=True),  # stays in view when the table scrolls
+            "Version": st.column_config.NumberColumn("Version", width="small"), **dates}
 
 
 def _pick_row(table_key: str, keys: list[tuple[str, str]]) -> None:
