@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import wait_for_app_idle
-from tests.e2e.helpers import PW, choose, create, log_in, open_app
+from tests.e2e.helpers import PW, choose, create, log_in, open_app, pick_in_cell
 from tests.e2e.test_admin_pages_e2e import served
 from vault_core import open_vault
 
@@ -151,3 +151,28 @@ def test_key_value_pairs_are_one_secret_shown_back_as_pairs(env):
     page.get_by_role("button", name="Reveal value").click()
     wait_for_app_idle(page)
     expect(page.locator(CELLS).filter(has_text="app").first).to_be_attached()
+
+
+def test_rule_levels_are_picked_by_keyboard_and_checked_once_the_row_is_complete(env):
+    from tests.e2e.test_admin_pages_e2e import edit_cell, go
+
+    vault, _, _, page = env
+    go(page, "Access")
+    grid = page.locator('[data-testid="stDataFrame"]').nth(1)  # the editor (the first table: built-in rules)
+    row = len([r for r in vault.list_rules() if r.id > 0])
+    grid.hover()
+    page.get_by_role("button", name="Add row").click()
+    edit_cell(page, grid, row, 2, "vic")  # columns: id, subject kind, subject, environment, pattern, levels
+    edit_cell(page, grid, row, 4, "mail/*")
+    page.get_by_role("button", name="Review changes").click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text(f"Row {row + 1} is not finished: give it at least one level.")).to_be_visible()
+    pick_in_cell(page, grid, row, 5, ["wri", "rea"])  # typed to filter, Enter to pick, Tab to leave
+    page.get_by_role("button", name="Review changes").click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text("+ allow read,write to any vic on */mail/*")).to_be_visible()
+    page.get_by_role("button", name="Apply 1 change(s)").click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text("Applied 1 change(s).")).to_be_visible()
+    (rule,) = [r for r in vault.list_rules(subject="vic") if r.pattern == "mail/*"]
+    assert (rule.pattern, sorted(lv.value for lv in rule.levels)) == ("mail/*", ["read", "write"])

@@ -160,29 +160,33 @@ def _confirm(g: Guard) -> None:
         feedback.done(f"Applied {done} change(s).")
 
 
+def _columns() -> dict[str, Any]:
+    """The rule tables' columns, labelled in words; in the editor, cells picked from lists where they can be."""
+    return {
+        "id": st.column_config.NumberColumn("Rule", disabled=True),
+        "subject_kind": st.column_config.SelectboxColumn("Subject kind", options=["user", "role", "any"]),
+        "subject": st.column_config.TextColumn("Subject"),
+        "environment": st.column_config.SelectboxColumn("Environment", options=ENV_CHOICES),
+        "pattern": st.column_config.TextColumn("Name or pattern", help="a name or a glob such as app/*; empty = *"),
+        "levels": st.column_config.MultiselectColumn(
+            "Levels", options=LEVELS, accept_new_options=False,
+            help="pick one or more (type to filter, Enter to add, Tab to finish): " + ", ".join(LEVELS)),
+        "effect": st.column_config.SelectboxColumn("Effect", options=["allow", "deny"]),
+        "note": st.column_config.TextColumn("Note"),
+    }
+
+
 def _rules(g: Guard) -> None:
     rules = g.vault.list_rules()
     builtin = [r for r in rules if r.id <= 0]
     editable = pd.DataFrame([_row(r) for r in rules if r.id > 0], columns=["id"] + FIELDS)
     st.caption("Built-in rules (not editable)")
-    st.dataframe(pd.DataFrame([_row(r) for r in builtin], columns=["id"] + FIELDS), hide_index=True)
+    st.dataframe(pd.DataFrame([_row(r) for r in builtin], columns=["id"] + FIELDS), hide_index=True,
+                 column_config=_columns())
     st.caption("Rules: edit cells, add rows (+) or delete rows, then review the changes")
     with st.form("rules_form", border=False):  # edits stay in the grid (no rerun, no lost focus) until Review
-        edited = st.data_editor(
-            editable, key="rules_editor", num_rows="dynamic", hide_index=True, width="stretch",
-            column_config={
-                "id": st.column_config.NumberColumn("Rule", disabled=True),
-                "subject_kind": st.column_config.SelectboxColumn("Subject kind", options=["user", "role", "any"]),
-                "subject": st.column_config.TextColumn("Subject"),
-                "environment": st.column_config.SelectboxColumn("Environment", options=ENV_CHOICES),
-                "pattern": st.column_config.TextColumn("Name or pattern",
-                                                       help="a name or a glob such as app/*; empty = *"),
-                "levels": st.column_config.MultiselectColumn(
-                    "Levels", options=LEVELS, accept_new_options=False,
-                    help="pick one or more (type to filter, Enter to add): " + ", ".join(LEVELS)),
-                "effect": st.column_config.SelectboxColumn("Effect", options=["allow", "deny"]),
-                "note": st.column_config.TextColumn("Note"),
-            })
+        edited = st.data_editor(editable, key="rules_editor", num_rows="dynamic", hide_index=True, width="stretch",
+                                column_config=_columns())
         review = st.form_submit_button("Review changes")
     if review:
         revoke, grant, errors = diff_rules(editable, edited)
