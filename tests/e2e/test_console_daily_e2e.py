@@ -176,3 +176,21 @@ def test_rule_levels_are_picked_by_keyboard_and_checked_once_the_row_is_complete
     expect(page.get_by_text("Applied 1 change(s).")).to_be_visible()
     (rule,) = [r for r in vault.list_rules(subject="vic") if r.pattern == "mail/*"]
     assert (rule.pattern, sorted(lv.value for lv in rule.levels)) == ("mail/*", ["read", "write"])
+
+
+def test_edit_saves_what_was_typed_when_save_is_pressed_at_once(env):
+    vault, server, _, page = env
+    page.goto(server.url + "/?env=development&name=mail/relay")
+    wait_for_app_idle(page, settle_ms=500)
+    expect(page.get_by_role("heading", name="development / mail/relay")).to_be_visible()
+    page.locator('[data-testid="stExpander"] summary').filter(has=page.get_by_text("Edit", exact=True)).click()
+    value = page.get_by_label("New value (leave empty to keep the current one)", exact=True)
+    expect(value).to_be_visible()
+    value.fill("relay-new-value\n")
+    page.get_by_label("Description", exact=True).last.fill("the outgoing relay")
+    page.get_by_role("button", name="Save", exact=True).click()  # no pause: the form carries the typed text
+    wait_for_app_idle(page, settle_ms=500)
+    expect(page.get_by_text("Saved development/mail/relay: version 2.")).to_be_visible()
+    expect(page.locator(CELLS).filter(has_text="the outgoing relay").first).to_be_attached()  # the table, at once
+    assert vault.get_secret("mail/relay", "development") == "relay-new-value\n"
+    assert vault.get_metadata("mail/relay", "development").description == "the outgoing relay"
