@@ -64,6 +64,7 @@ def env(tmp_path_factory):
 
 def show(page, url: str, expanders: list[str]) -> None:
     page.goto(url)
+    expect(page.locator('[data-testid="stMain"] h1').first).to_be_visible(timeout=30_000)  # the page is drawn
     wait_for_app_idle(page, settle_ms=800)
     for title in expanders:
         head = page.locator('[data-testid="stExpander"] summary').filter(
@@ -96,6 +97,7 @@ def test_every_page_fits_the_screen_with_its_key_actions_in_view(env, size):
             failures.append(f"{path}: clipped buttons {layout['clipped']}, broken labels {layout['broken']}")
         for name in actions:
             action = key_action(page, name)
+            expect(action).to_be_visible(timeout=30_000)
             action.scroll_into_view_if_needed()
             box = action.bounding_box()
             if not box or box["x"] < 0 or box["x"] + box["width"] > width or box["y"] < 0 \
