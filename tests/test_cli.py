@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import io
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -16,7 +18,7 @@ from vault_core.crypto.masterkey import read_key_file
 from vault_core.types import US_PER_DAY, Clock, now_us
 
 CANARY = "canary-Cl1-v4lue-never-in-argv"
-COMMANDS = ("init", "status", "serve", "put", "get", "list", "rotate", "rotate-due", "run", "import-toml", "export",
+COMMANDS = ("init", "status", "serve", "put", "get", "list", "delete", "undelete", "purge", "rotate", "rotate-due", "run", "import-toml", "export",
             "audit", "backup", "restore", "export-key", "health", "metrics", "users", "rekey")
 
 
@@ -75,7 +77,7 @@ def test_put_reads_stdin_get_reveals_only_on_request(vpath):
     r = vc(vpath, "--log-level", "DEBUG", "put", "db.password", "--env", "production", "--type", "password",
            "--tag", "team-a", stdin=CANARY + "\n")
     assert r.returncode == 0, err(r)
-    assert "version: 1" in out(r) and CANARY not in out(r) + err(r)
+    assert re.search(r"^version +1$", out(r), re.M) and CANARY not in out(r) + err(r)
     for line in err(r).splitlines():  # logs are JSON lines without the value
         assert json.loads(line)["logger"].startswith("vault_core")
     meta = vc(vpath, "--json", "get", "db.password", "--env", "production")
@@ -168,7 +170,7 @@ def test_audit_tail_verify_export(vpath, tmp_path):
     assert tail.returncode == 0 and [(r["operation"], r["principal"]) for r in rows] == [("store", "ops")]
     cp = tmp_path / "cp.json"
     ok = vc(vpath, "audit", "verify", "--save-checkpoint", str(cp))
-    assert ok.returncode == 0 and "ok: True" in out(ok) and json.loads(cp.read_text())["seq"] > 0
+    assert ok.returncode == 0 and re.search(r"^ok +yes$", out(ok), re.M) and json.loads(cp.read_text())["seq"] > 0
     assert vc(vpath, "audit", "verify", "--checkpoint", str(cp)).returncode == 0  # checkpoint path works
     target = tmp_path / "audit.csv"
     exp = vc(vpath, "audit", "export", "--format", "csv", "--out", str(target))
@@ -269,3 +271,87 @@ def test_rekey_command(vpath):
     assert max(t["term"] for t in v.key_terms() if t["active"]) == 2
     v.storage.dispose()
     assert vc(vpath, "--principal", "mallory", "rekey").returncode == 3
+
+
+TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"  # the console's format (console/fmt.py), in UTC
+
+
+def no_reprs(text: str) -> None:
+    """Human output: no Python reprs (dicts, None, True/False), no ISO 8601 or epoch times."""
+    assert not re.search(r"[{}\[\]']|\bNone\b|\bTrue\b|\bFalse\b|\d{4}-\d\d-\d\dT|\b1\d{15}\b", text), text
+
+
+def columns(line: str) -> list[int]:
+    """Where each column of an aligned table line starts."""
+    return [m.start() for m in re.finditer(r"(?:^|(?<=  ))\S", line)]
+
+
+def test_listings_are_aligned_tables_for_people_and_json_for_machines(vpath):
+    store(vpath, ("db.password", "v1", "production"), ("a.much.longer.secret.name", "v2", "development"))
+    text = out(vc(vpath, "list"))
+    no_reprs(text)
+    header, *rows = text.splitlines()
+    assert header.split() == ["environment", "name", "type", "version", "updated", "at", "next", "rotation", "at"]
+    assert len(rows) == 2 and all(columns(r)[:4] == columns(header)[:4] for r in rows)  # aligned under the header
+    assert all(re.search(TIME, r) for r in rows)
+    machine = json.loads(out(vc(vpath, "list", "--json")))
+    assert {r["name"] for r in machine} == {"db.password", "a.much.longer.secret.name"}
+    assert all(r["next_rotation_at"] is None and "T" in r["updated_at"] for r in machine)  # ISO 8601, null
+    shown = out(vc(vpath, "get", "db.password", "--env", "production"))
+    no_reprs(shown)
+    assert re.search(rf"^created at +{TIME}$", shown, re.M) and re.search(r"^tags *$", shown, re.M)
+
+
+def test_status_and_health_are_sentences_of_fields_not_reprs(vpath):
+    store(vpath, ("db.password", "v1", "production"))
+    for command in ("status", "health"):
+        r = vc(vpath, command)
+        text = out(r)
+        no_reprs(text)
+        assert re.search(r"^by environment:\n  production +1$", text, re.M), text
+        assert re.search(rf"^  1 +{TIME} ", text, re.M), text  # the key terms as a table
+        assert isinstance(json.loads(out(vc(vpath, command, "--json")))["by_environment"], dict)
+    assert re.search(r"^  term +created at +age +encryptions$", out(vc(vpath, "health")), re.M)
+
+
+def test_delete_undelete_and_purge(vpath):
+    store(vpath, ("db.password", CANARY, "production"))
+    gone = vc(vpath, "delete", "db.password", "--env", "production")
+    assert gone.returncode == 0 and "production/db.password" in out(gone) and CANARY not in out(gone)
+    assert out(vc(vpath, "list")).strip() == "(none)"
+    assert "db.password" in out(vc(vpath, "list", "--deleted"))
+    assert vc(vpath, "delete", "db.password", "--env", "production").returncode == 5  # already deleted
+    back = vc(vpath, "--json", "undelete", "db.password", "--env", "production")
+    assert back.returncode == 0 and json.loads(out(back)) == {"restored": "production/db.password"}
+    assert vc(vpath, "undelete", "db.password", "--env", "production").returncode == 5  # not deleted
+    refused = vc(vpath, "purge", "db.password", "--env", "production")  # no terminal, no --yes
+    assert refused.returncode == 2 and "--yes" in err(refused)
+    assert vc(vpath, "--principal", "mallory", "purge", "db.password", "--env", "production",
+              "--yes").returncode == 3
+    done = vc(vpath, "purge", "db.password", "--env", "production", "--yes")
+    assert done.returncode == 0 and "purged" in out(done)
+    v = open_vault(vpath, principal="ops")
+    assert v.get_metadata("db.password", "production") is None
+    done_ops = [r["operation"] for r in v.get_audit_log(name="db.password", limit=50) if r["outcome"] == "allowed"]
+    assert done_ops[0] == "purge" and {"delete", "restore"} <= set(done_ops)
+    v.storage.dispose()
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("answer, purged", [("y\n", True), ("\n", False), ("no\n", False)])
+def test_purge_asks_on_a_terminal(vpath, monkeypatch, capsys, answer, purged):
+    from vault_core.cli import main
+
+    store(vpath, ("db.password", "v", "production"))
+    monkeypatch.setenv("VAULT_PATH", str(vpath))
+    monkeypatch.setattr(sys, "stdin", Terminal(answer))
+    code = main(["--principal", "ops", "purge", "db.password", "--env", "production"])
+    assert "Purge production/db.password and every version? This cannot be undone. [y/N]" in capsys.readouterr().out
+    assert code == (0 if purged else 2)
+    v = open_vault(vpath, principal="ops")
+    assert (v.get_metadata("db.password", "production") is None) == purged
+    v.storage.dispose()

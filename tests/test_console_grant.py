@@ -44,3 +44,32 @@ def test_the_simulator_refuses_an_unknown_principal(console):
     at.text_input(key="sim_name").input("db_url")
     button(at, "Simulate").click().run()
     assert "There is no user named ghost; simulate a user the vault knows." in [e.value for e in at.error]
+
+
+def test_the_rule_grid_picks_levels_from_a_list(console):
+    import json
+
+    at = login(console, "ann")
+    at.switch_page("pages/access.py").run()
+    (grid,) = [d for d in at.dataframe if d.proto.editing_mode]  # the editor, not the built-ins
+    config = json.loads(grid.proto.columns)["levels"]
+    assert config["type_config"] == {"type": "multiselect", "options": [{"value": lv} for lv in ("read", "write", "rotate", "admin")],
+                                     "accept_new_options": False}
+    assert config["label"] == "Levels"
+
+
+def test_a_rule_row_is_checked_only_once_it_is_complete():
+    import pandas as pd
+
+    from vault_core.console.access_view import FIELDS, diff_rules
+
+    cols = ["id"] + FIELDS
+    before = pd.DataFrame([[1, "user", "rita", "development", "*", ["read", "write"], "allow", ""]], columns=cols)
+    after = pd.DataFrame([[1, "user", "rita", "development", "*", ["write", "read"], "allow", ""],  # same rule
+                          [None, "user", "bad name!", "*", "*", [], "allow", ""],  # still being filled in
+                          [None, None, None, None, None, ["read"], None, None],
+                          [None, "user", "uma", "*", "app/*", ["write", "read"], "allow", ""]], columns=cols)
+    revoke, grant, errors = diff_rules(before, after)
+    assert revoke == [] and [(g["subject"], g["levels"]) for g in grant] == [("uma", "read,write")]
+    assert errors == ["row 2 is not finished: give it at least one level",  # no word yet about its name
+                      "row 3 is not finished: give it a subject"]

@@ -63,8 +63,10 @@ def test_writer_only_cannot_reveal_but_can_write(console):
 def test_no_role_sees_nothing_and_cannot_create(console):
     at = login(console, "nora")
     assert "db_url" not in texts(at) and "prod_key" not in texts(at)
-    at.text_input(key="new_name").input("nora_key").run()
-    reason = "You do not hold the write level on development/nora_key, so you cannot create it."
+    at.text_input(key="new_name").input("nora_key")
+    button(at, "Check").click().run()
+    reason = ("You do not hold the write level on development/nora_key, so you cannot create it "
+              "(change the name and press Check).")
     assert reason in [w.value for w in at.warning]
     assert button(at, "Create").disabled
     assert console.get_secret("nora_key", "development") is None

@@ -23,10 +23,11 @@ def certificate_pem(days: int = 90) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def new_secret(at, name: str, stype: str = "generic", env: str = "development"):
-    at.text_input(key="new_name").input(name)
+def new_secret(at, name: str, stype: str = "generic", env: str = "development", shape: str = "Text"):
     at.selectbox(key="new_env").select(env)
-    at.selectbox(key="new_type").select(stype).run()
+    at.selectbox(key="new_type").select(stype)
+    at.radio(key="new_shape").set_value(shape).run()  # picked outside the form: the form is redrawn for it
+    at.text_input(key="new_name").input(name)  # typed in the form: sent with the next press of its buttons
     return at
 
 
@@ -38,7 +39,9 @@ def revealed(at) -> list[str]:
 def test_a_pem_certificate_keeps_every_byte_and_shows_its_expiry_before_saving(console):
     pem = certificate_pem() + "  \n"  # trailing spaces and newline too
     at = new_secret(login(console, "ann"), "tls/cert", "certificate")
-    at.text_area(key="new_value").input(pem).run()
+    at.text_area(key="new_value").input(pem)
+    button(at, "Check").click().run()  # in the form: typed text reaches the page when a button submits it
+    assert console.get_metadata("tls/cert", "development") is None  # checked, not saved
     (note,) = [i.value for i in at.info if i.value.startswith("Certificate valid until")]
     assert "(89 days from now)" in note or "(90 days from now)" in note
     button(at, "Create").click().run()
@@ -51,7 +54,7 @@ def test_a_pem_certificate_keeps_every_byte_and_shows_its_expiry_before_saving(c
 
 def test_a_bad_certificate_is_refused_without_echoing_it(console):
     at = new_secret(login(console, "ann"), "tls/bad", "certificate")
-    at.text_area(key="new_value").input("-----BEGIN CERTIFICATE-----\nnot-base64-at-all\n").run()
+    at.text_area(key="new_value").input("-----BEGIN CERTIFICATE-----\nnot-base64-at-all\n")
     button(at, "Create").click().run()
     assert "That is not a readable PEM certificate." in [e.value for e in at.error]
     assert "not-base64-at-all" not in "".join(e.value for e in at.error)
@@ -59,8 +62,7 @@ def test_a_bad_certificate_is_refused_without_echoing_it(console):
 
 
 def test_json_is_stored_as_one_secret_and_read_back_as_the_same_structure(console):
-    at = new_secret(login(console, "ann"), "app/config")
-    at.radio(key="new_shape").set_value("JSON").run()
+    at = new_secret(login(console, "ann"), "app/config", shape="JSON")
     at.text_area(key="new_json").input('{"user": "app",\n "port": 5432, "hosts": ["a", "b"]}')
     button(at, "Create").click().run()
     stored = console.get_secret("app/config", "development")
@@ -70,9 +72,9 @@ def test_json_is_stored_as_one_secret_and_read_back_as_the_same_structure(consol
 
 
 def test_bad_json_says_where(console):
-    at = new_secret(login(console, "ann"), "app/broken")
-    at.radio(key="new_shape").set_value("JSON").run()
-    at.text_area(key="new_json").input('{"user": }').run()
+    at = new_secret(login(console, "ann"), "app/broken", shape="JSON")
+    at.text_area(key="new_json").input('{"user": }')
+    button(at, "Check").click().run()
     assert "That JSON is not valid (line 1, column 10)." in [e.value for e in at.error]
 
 

@@ -73,9 +73,24 @@ def create(page, name: str, value: str) -> None:
     field.fill(name)
     secret.fill(value)
     expect(secret).to_have_value(value)
-    # The value is a text area outside a form: leaving it reruns the page, and a press of Create that
-    # lands during that rerun can be dropped by Streamlit. Leave it first, let the rerun finish, then press.
-    secret.press("Tab")
-    wait_for_app_idle(page, settle_ms=300)
-    page.get_by_role("button", name="Create").click()
+    page.get_by_role("button", name="Create").click()  # at once: the form sends what was typed with the press
     wait_for_app_idle(page, settle_ms=500)
+
+
+def pick_in_cell(page, grid, row: int, col: int, options: list[str]) -> None:
+    """Pick ``options`` in the multiselect cell (row, col) of a data editor by keyboard only: select the cell,
+    Enter opens its list, type to filter and Enter to pick each option, Tab to commit the cell."""
+    box = grid.bounding_box()
+    x, y = box["x"] + 45, box["y"] + 35 + row * 35 + 17  # the row's first cell (header 35 px)
+    page.mouse.move(x, y)  # after a rerun the grid takes a click only once the pointer has come in
+    page.wait_for_timeout(200)
+    page.mouse.click(x, y)
+    for _ in range(col):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("combobox").last).to_be_focused()
+    for option in options:
+        page.keyboard.type(option)
+        page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    wait_for_app_idle(page, settle_ms=300)

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.browser import StreamlitServer, launch_chromium, wait_for_app_idle
-from tests.e2e.helpers import PW, choose, log_in, open_app
+from tests.e2e.helpers import PW, choose, log_in, open_app, pick_in_cell
 from vault_core import open_vault
 from vault_core.console.demo import seed_demo
 from vault_core.errors import AccessDenied
@@ -111,7 +111,7 @@ def test_admin_grants_read_in_the_rule_editor_and_the_user_reveals(env):
     page.get_by_role("button", name="Add row").click()
     edit_cell(page, grid, row, 2, "uma")  # columns: id, subject kind, subject, environment, pattern, levels
     edit_cell(page, grid, row, 4, "shared/token")
-    edit_cell(page, grid, row, 5, "read")
+    pick_in_cell(page, grid, row, 5, ["read"])  # levels: a multiselect cell
     page.get_by_role("button", name="Review changes").click()
     wait_for_app_idle(page)
     expect(page.get_by_text("+ allow read to any uma on */shared/token")).to_be_visible()

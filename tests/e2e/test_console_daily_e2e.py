@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import wait_for_app_idle
-from tests.e2e.helpers import PW, choose, create, log_in, open_app
+from tests.e2e.helpers import PW, choose, create, log_in, open_app, pick_in_cell
 from tests.e2e.test_admin_pages_e2e import served
 from vault_core import open_vault
 
@@ -35,27 +35,19 @@ def env(tmp_path_factory):
 CELLS = '[data-testid="stDataFrame"] [role="gridcell"]'
 
 
-def create_secret(page, vault, name: str, value: str) -> None:
-    """helpers.create, pressing Create once more if the first press was lost: a press while the text area's
-    blur rerun is still running can be dropped by Streamlit (the form still holds the values then)."""
-    create(page, name, value)
-    if vault.get_metadata(name, "development") is None:
-        page.get_by_role("button", name="Create").click()
-        wait_for_app_idle(page, settle_ms=500)
-
-
 def code_blocks(page) -> list[str]:
     return page.locator('[data-testid="stCode"] code').all_text_contents()
 
 
 def test_a_pasted_four_line_pem_is_revealed_byte_identical(env):
     vault, _, _, page = env
-    create_secret(page, vault, "tls/key", PEM)
+    create(page, "tls/key", PEM)  # typed, then Create pressed at once
     masked = page.locator(".st-key-masked_new textarea")  # the value field draws discs, not the text
     assert masked.evaluate("e => getComputedStyle(e).webkitTextSecurity") == "disc"
     expect(page.get_by_text("Created development/tls/key.")).to_be_visible()
     assert vault.get_secret("tls/key", "development") == PEM
     expect(page.get_by_role("heading", name="development / tls/key")).to_be_visible()  # opened at once
+    expect(page.locator(CELLS).filter(has_text="tls/key").first).to_be_attached()  # and listed
     assert PEM.splitlines()[1] not in page.content()  # masked until revealed
     page.get_by_role("button", name="Reveal value").click()
     wait_for_app_idle(page)
@@ -125,11 +117,10 @@ def new_secret_as(page, name: str, shape: str):
     field = form.get_by_label("Name", exact=True)
     if not field.is_visible():
         form.get_by_text("New secret", exact=True).click()
-    field.fill(name)
-    field.press("Enter")
-    wait_for_app_idle(page, settle_ms=300)
+    field.fill(name)  # typed first: a new shape redraws the form's inputs and keeps what was typed
     form.get_by_role("radiogroup", name="Value as").get_by_text(shape, exact=True).click()
     wait_for_app_idle(page, settle_ms=300)
+    expect(field).to_have_value(name)
     return form
 
 
@@ -160,3 +151,46 @@ def test_key_value_pairs_are_one_secret_shown_back_as_pairs(env):
     page.get_by_role("button", name="Reveal value").click()
     wait_for_app_idle(page)
     expect(page.locator(CELLS).filter(has_text="app").first).to_be_attached()
+
+
+def test_rule_levels_are_picked_by_keyboard_and_checked_once_the_row_is_complete(env):
+    from tests.e2e.test_admin_pages_e2e import edit_cell, go
+
+    vault, _, _, page = env
+    go(page, "Access")
+    grid = page.locator('[data-testid="stDataFrame"]').nth(1)  # the editor (the first table: built-in rules)
+    row = len([r for r in vault.list_rules() if r.id > 0])
+    grid.hover()
+    page.get_by_role("button", name="Add row").click()
+    edit_cell(page, grid, row, 2, "vic")  # columns: id, subject kind, subject, environment, pattern, levels
+    edit_cell(page, grid, row, 4, "mail/*")
+    page.get_by_role("button", name="Review changes").click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text(f"Row {row + 1} is not finished: give it at least one level.")).to_be_visible()
+    pick_in_cell(page, grid, row, 5, ["wri", "rea"])  # typed to filter, Enter to pick, Tab to leave
+    page.get_by_role("button", name="Review changes").click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text("+ allow read,write to any vic on */mail/*")).to_be_visible()
+    page.get_by_role("button", name="Apply 1 change(s)").click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text("Applied 1 change(s).")).to_be_visible()
+    (rule,) = [r for r in vault.list_rules(subject="vic") if r.pattern == "mail/*"]
+    assert (rule.pattern, sorted(lv.value for lv in rule.levels)) == ("mail/*", ["read", "write"])
+
+
+def test_edit_saves_what_was_typed_when_save_is_pressed_at_once(env):
+    vault, server, _, page = env
+    page.goto(server.url + "/?env=development&name=mail/relay")
+    wait_for_app_idle(page, settle_ms=500)
+    expect(page.get_by_role("heading", name="development / mail/relay")).to_be_visible()
+    page.locator('[data-testid="stExpander"] summary').filter(has=page.get_by_text("Edit", exact=True)).click()
+    value = page.get_by_label("New value (leave empty to keep the current one)", exact=True)
+    expect(value).to_be_visible()
+    value.fill("relay-new-value\n")
+    page.get_by_label("Description", exact=True).last.fill("the outgoing relay")
+    page.get_by_role("button", name="Save", exact=True).click()  # no pause: the form carries the typed text
+    wait_for_app_idle(page, settle_ms=500)
+    expect(page.get_by_text("Saved development/mail/relay: version 2.")).to_be_visible()
+    expect(page.locator(CELLS).filter(has_text="the outgoing relay").first).to_be_attached()  # the table, at once
+    assert vault.get_secret("mail/relay", "development") == "relay-new-value\n"
+    assert vault.get_metadata("mail/relay", "development").description == "the outgoing relay"

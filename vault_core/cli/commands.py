@@ -1,4 +1,5 @@
-"""The vault's everyday commands: init, status, serve, put, get, list, rotate, run, import and export."""
+"""The vault's everyday commands: init, status, serve, put, get, list, delete, undelete, purge, rotate, run,
+import and export. Each prints text for a person (aligned fields and tables) and JSON with ``--json``."""
 
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from .. import errors
 from ..logs import log_event
 from ..vault import open_vault
 
-from .common import _log, add_command, emit, env_var_name, open_for, parse_time, read_secret_input
+from .common import _log, add_command, confirm, emit, env_var_name, open_for, parse_time, read_secret_input
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -98,15 +99,51 @@ def cmd_list(args: argparse.Namespace) -> int:
     cursor = None
     while len(rows) < args.limit:
         page = vault.list_secrets(args.env if args.env else None, args.type, tag=args.tag, prefix=args.prefix,
-                                  search=args.search, limit=min(1000, args.limit - len(rows)), cursor=cursor)
+                                  search=args.search, limit=min(1000, args.limit - len(rows)), cursor=cursor,
+                                  only_deleted=args.deleted)
         rows += [{"environment": m.environment, "name": m.name, "type": m.secret_type,
-                  "version": m.current_version, "updated_at": m.updated_at.isoformat(timespec="seconds"),
-                  "next_rotation_at": m.next_rotation_at and m.next_rotation_at.isoformat(timespec="seconds")}
-                 for m in page]
+                  "version": m.current_version, "updated_at": m.updated_at, "next_rotation_at": m.next_rotation_at}
+                 | ({"deleted_at": m.deleted_at} if args.deleted else {}) for m in page]
         cursor = page.next_cursor
         if cursor is None:
             break
     emit(rows, args.json)
+    return 0
+
+
+def _where(vault, args: argparse.Namespace, *, deleted: bool | None) -> tuple[str, str, str]:
+    """(id, environment, name) of the secret the arguments name; NotFound if there is none in that state."""
+    meta = vault.get_metadata(args.name, args.env)  # deleted ones too, with their deleted_at
+    if meta is None or (deleted is not None and (meta.deleted_at is not None) != deleted):
+        state = {True: "deleted ", False: "live ", None: ""}[deleted]
+        raise errors.NotFound(f"no {state}secret {args.name} in this environment")
+    return meta.id, meta.environment, meta.name
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    vault = open_for(args)
+    secret_id, env, name = _where(vault, args, deleted=False)
+    vault.delete_secret(secret_id=secret_id)
+    emit({"deleted": f"{env}/{name}", "undo": f"vault-console undelete {name} --env {env}"}, args.json)
+    return 0
+
+
+def cmd_undelete(args: argparse.Namespace) -> int:
+    vault = open_for(args)
+    secret_id, env, name = _where(vault, args, deleted=True)
+    vault.restore_secret(secret_id=secret_id)
+    emit({"restored": f"{env}/{name}"}, args.json)
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Asks first (y/N) unless --yes; without a terminal it needs --yes (exit 2 otherwise)."""
+    vault = open_for(args)
+    secret_id, env, name = _where(vault, args, deleted=None)
+    if not confirm(args, f"Purge {env}/{name} and every version? This cannot be undone."):
+        return 2
+    vault.purge_secret(secret_id=secret_id)
+    emit({"purged": f"{env}/{name}"}, args.json)
     return 0
 
 
@@ -243,6 +280,13 @@ def add_commands(sub) -> None:
     p.add_argument("--prefix")
     p.add_argument("--search")
     p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--deleted", action="store_true", help="list deleted secrets (which undelete can bring back)")
+    add_command(sub, "delete", cmd_delete, "delete a secret (an admin can undelete it)", env=True, secret=True)
+    add_command(sub, "undelete", cmd_undelete, "restore a deleted secret (`restore` restores a backup)",
+                env=True, secret=True)
+    p = add_command(sub, "purge", cmd_purge, "destroy a secret and every version (asks first)", env=True,
+                    secret=True)
+    p.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
     p = add_command(sub, "rotate", cmd_rotate, "replace a value with a generated one", env=True, secret=True)
     p.add_argument("--generator", help="password, token, key or a registered name")
     p = add_command(sub, "rotate-due", cmd_rotate_due, "rotate every secret whose rotation date has passed "

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
 import json
 import os
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any
 
 from .. import errors
+from ..humanize import duration
 from ..logs import get_logger
 from ..vault import Vault, open_vault
 
@@ -21,17 +24,101 @@ EXIT = {errors.ValidationError: 2, errors.AccessDenied: 3, errors.Sealed: 4, err
 _log = get_logger("cli")
 
 
-# -- helpers shared by the commands ---------------------------------------------------------------
+# -- output ------------------------------------------------------------------------------------------
+TIME_FORMAT = "%Y-%m-%d %H:%M UTC"  # the console's format (console/fmt.py), in UTC: a terminal has no browser zone
+_ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:\d\d|Z)?$")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return str(value)
+
+
+def cell(value: Any) -> str:
+    """One value as a person reads it: times in one format, yes/no, lists joined, nothing for none."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str) and _ISO_TIME.match(value):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return aware.astimezone(timezone.utc).strftime(TIME_FORMAT)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(cell(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+def label(key: Any) -> str:
+    """A field name in words: ``next_rotation_at`` → ``next rotation at``; an age in days (``age_days``) → ``age``."""
+    return str(key).removesuffix("_days").replace("_", " ") if _is_age(key) else str(key).replace("_", " ")
+
+
+def _is_age(key: Any) -> bool:
+    return str(key).endswith("age_days")
+
+
+def item(key: Any, value: Any) -> str:
+    """The value of field ``key``: an age in days as a duration in words ('26 minutes'), else ``cell``."""
+    if _is_age(key) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return duration(value * 86400)
+    return cell(value)
+
+
+def table(rows: list[dict[str, Any]], indent: str = "") -> list[str]:
+    """Rows as an aligned table under a header of the fields in words; '(none)' when there are none."""
+    if not rows:
+        return [f"{indent}(none)"]
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    grid = [[label(k) for k in keys]] + [[item(k, row.get(k)) for k in keys] for row in rows]
+    widths = [max(len(line[i]) for line in grid) for i in range(len(keys))]
+    return [indent + "  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in grid]
+
+
+def fields(data: dict[str, Any], indent: str = "") -> list[str]:
+    """A record as aligned ``field  value`` lines; a nested record or list of records indented under its field."""
+    width = max((len(label(k)) for k in data), default=0)
+    lines: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            lines += [f"{indent}{label(key)}:"] + fields(value, indent + "  ")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines += [f"{indent}{label(key)}:"] + table(value, indent + "  ")
+        else:
+            lines.append(f"{indent}{label(key).ljust(width)}  {item(key, value)}".rstrip())
+    return lines
+
+
 def emit(data: Any, as_json: bool) -> None:
-    """Print a dict (key: value lines), a list of dicts (one line each) or JSON."""
+    """Print ``data`` for a person (a record as aligned fields, a list of records as an aligned table, times in
+    one format) or, with ``as_json``, as JSON for a machine (times in ISO 8601)."""
     if as_json:
-        print(json.dumps(data, default=str, indent=2))
+        print(json.dumps(data, default=_json_default, indent=2))
     elif isinstance(data, dict):
-        for key, value in data.items():
-            print(f"{key}: {value}")
+        print("\n".join(fields(data)))
+    elif isinstance(data, list) and all(isinstance(v, dict) for v in data):
+        print("\n".join(table(data)))
     else:
-        for item in data:
-            print("  ".join(f"{v}" for v in item.values()) if isinstance(item, dict) else item)
+        for item in data if isinstance(data, list) else [data]:
+            print(cell(item))
+
+
+def confirm(args: argparse.Namespace, question: str) -> bool:
+    """True with ``--yes``; otherwise ask on a terminal (y/N). Without a terminal and ``--yes``: False."""
+    if getattr(args, "yes", False):
+        return True
+    if not sys.stdin.isatty():
+        print("error: not confirmed: add --yes (there is no terminal to ask on)", file=sys.stderr)
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
 def open_for(args: argparse.Namespace, *, create: bool = False) -> Vault:

@@ -18,12 +18,22 @@ from .auth import Guard
 USER_ERRORS = (ValidationError, Conflict, NotFound, AccessDenied)
 FIELDS = ["subject_kind", "subject", "environment", "pattern", "levels", "effect", "note"]
 ENV_CHOICES = [ANY_ENV] + [e.value for e in Environment]
+LEVELS = [lv.value for lv in AccessLevel]
 PLAN = "_rules_plan"  # session state: the reviewed changes {"revoke": [ids], "grant": [rules]}
 
 
 def _row(rule) -> dict[str, Any]:
     d = rule.to_dict()
-    return {"id": d["id"], **{f: d[f] for f in FIELDS if f != "levels"}, "levels": ",".join(d["levels"])}
+    return {"id": d["id"], **{f: d[f] for f in FIELDS if f != "levels"}, "levels": sorted(d["levels"])}
+
+
+def _levels(raw: dict[str, Any]) -> list[str]:
+    """The levels cell as a list: the multiselect cell gives a list, a stored or typed one may be 'read,write'."""
+    value = raw.get("levels")
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    return [str(p).strip() for p in parts if str(p).strip()]
 
 
 def _text(raw: dict[str, Any], field: str) -> str:
@@ -49,11 +59,24 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     if env not in ENV_CHOICES:
         raise ValidationError(f"environment must be one of {', '.join(ENV_CHOICES)}")
     pattern = _text(raw, "pattern") or "*"
-    levels = sorted(lv.value for lv in parse_levels([p.strip() for p in _text(raw, "levels").split(",")
-                                                     if p.strip()]))
+    levels = sorted(lv.value for lv in parse_levels(_levels(raw)))
     return {"subject_kind": kind, "subject": canonical_principal(subject), "environment": env,
             "pattern": pattern if pattern == "*" else canonical_pattern(pattern), "levels": ",".join(levels),
             "effect": effect, "note": _text(raw, "note")}
+
+
+def _unfinished(raw: dict[str, Any]) -> str | None:
+    """What a row still lacks before it can be checked (a subject, a level), or None when it is complete."""
+    lacks = [what for what, ok in (("a subject", _text(raw, "subject")), ("at least one level", _levels(raw)))
+             if not ok]
+    return f"is not finished: give it {' and '.join(lacks)}" if lacks else None
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Do two rows hold the same rule (levels in any order, empty cells alike)?"""
+    def norm(row):
+        return {f: (",".join(sorted(_levels(row))) if f == "levels" else _text(row, f)) for f in FIELDS}
+    return norm(a) == norm(b)
 
 
 def diff_rules(before: pd.DataFrame, after: pd.DataFrame) -> tuple[list[int], list[dict[str, Any]], list[str]]:
@@ -64,8 +87,12 @@ def diff_rules(before: pd.DataFrame, after: pd.DataFrame) -> tuple[list[int], li
     for i, raw in enumerate(after.to_dict("records"), start=1):
         rid = raw.get("id")
         rid = None if rid is None or pd.isna(rid) else int(rid)
-        if rid is None and not any(_text(raw, f) for f in FIELDS):
+        if rid is None and not any(_text(raw, f) for f in FIELDS if f != "levels") and not _levels(raw):
             continue  # a row just added and not yet filled in
+        lacking = _unfinished(raw)
+        if lacking:  # checked only once complete: no error about a row still being filled in
+            errors.append(f"row {i} {lacking}")
+            continue
         try:
             clean = _clean(raw)
         except ValidationError as exc:
@@ -73,7 +100,7 @@ def diff_rules(before: pd.DataFrame, after: pd.DataFrame) -> tuple[list[int], li
             continue
         if rid is not None and rid in old:
             seen.add(rid)
-            if {f: old[rid][f] or "" for f in FIELDS} != {f: clean[f] or "" for f in FIELDS}:
+            if not _same(old[rid], clean):
                 revoke.append(rid)
                 grant.append(clean)
         else:
@@ -133,27 +160,33 @@ def _confirm(g: Guard) -> None:
         feedback.done(f"Applied {done} change(s).")
 
 
+def _columns() -> dict[str, Any]:
+    """The rule tables' columns, labelled in words; in the editor, cells picked from lists where they can be."""
+    return {
+        "id": st.column_config.NumberColumn("Rule", disabled=True),
+        "subject_kind": st.column_config.SelectboxColumn("Subject kind", options=["user", "role", "any"]),
+        "subject": st.column_config.TextColumn("Subject"),
+        "environment": st.column_config.SelectboxColumn("Environment", options=ENV_CHOICES),
+        "pattern": st.column_config.TextColumn("Name or pattern", help="a name or a glob such as app/*; empty = *"),
+        "levels": st.column_config.MultiselectColumn(
+            "Levels", options=LEVELS, accept_new_options=False,
+            help="pick one or more (type to filter, Enter to add, Tab to finish): " + ", ".join(LEVELS)),
+        "effect": st.column_config.SelectboxColumn("Effect", options=["allow", "deny"]),
+        "note": st.column_config.TextColumn("Note"),
+    }
+
+
 def _rules(g: Guard) -> None:
     rules = g.vault.list_rules()
     builtin = [r for r in rules if r.id <= 0]
     editable = pd.DataFrame([_row(r) for r in rules if r.id > 0], columns=["id"] + FIELDS)
     st.caption("Built-in rules (not editable)")
-    st.dataframe(pd.DataFrame([_row(r) for r in builtin], columns=["id"] + FIELDS), hide_index=True)
+    st.dataframe(pd.DataFrame([_row(r) for r in builtin], columns=["id"] + FIELDS), hide_index=True,
+                 column_config=_columns())
     st.caption("Rules: edit cells, add rows (+) or delete rows, then review the changes")
     with st.form("rules_form", border=False):  # edits stay in the grid (no rerun, no lost focus) until Review
-        edited = st.data_editor(
-            editable, key="rules_editor", num_rows="dynamic", hide_index=True, width="stretch",
-            column_config={
-                "id": st.column_config.NumberColumn("Rule", disabled=True),
-                "subject_kind": st.column_config.SelectboxColumn("Subject kind", options=["user", "role", "any"]),
-                "subject": st.column_config.TextColumn("Subject"),
-                "environment": st.column_config.SelectboxColumn("Environment", options=ENV_CHOICES),
-                "pattern": st.column_config.TextColumn("Name or pattern",
-                                                       help="a name or a glob such as app/*; empty = *"),
-                "levels": st.column_config.TextColumn("Levels", help="comma separated: read, write, rotate, admin"),
-                "effect": st.column_config.SelectboxColumn("Effect", options=["allow", "deny"]),
-                "note": st.column_config.TextColumn("Note"),
-            })
+        edited = st.data_editor(editable, key="rules_editor", num_rows="dynamic", hide_index=True, width="stretch",
+                                column_config=_columns())
         review = st.form_submit_button("Review changes")
     if review:
         revoke, grant, errors = diff_rules(editable, edited)

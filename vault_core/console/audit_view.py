@@ -56,7 +56,7 @@ def _pick(col, label: str, options: list[str], key: str, anything: str) -> str |
 
 def _filters(g: Guard) -> dict[str, Any]:
     operations, principals = _choices(g)
-    c = st.columns([2, 2, 1, 1, 2])
+    c = st.columns([2, 2, 1.5, 1.5, 2])  # "Environment", "Outcome" on one line at 1024 px wide
     f = {"principal": _pick(c[0], "Principal", principals, "a_principal", "anyone"),
          "operation": _pick(c[1], "Operation", operations, "a_operation", "any operation"),
          "environment": (lambda e: None if e == "all" else e)(

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 import streamlit as st
 
+from ..humanize import duration  # noqa: F401  (one wording for the console and the CLI)
+
 TEXT_FORMAT = "%Y-%m-%d %H:%M"
 COLUMN_FORMAT = "YYYY-MM-DD HH:mm"  # the same, in the moment.js syntax of st.column_config
 
@@ -46,19 +48,6 @@ def date_column(label: str) -> st.column_config.DatetimeColumn:
     _tz, name = zone()
     return st.column_config.DatetimeColumn(label, format=COLUMN_FORMAT, timezone=name,
                                            help=f"In your browser's time zone ({name}); stored in UTC.")
-
-
-def duration(seconds: float | None) -> str:
-    """A length of time in words: '40 seconds', '5 minutes', '3 hours', '12 days', '2 years'; '' for none."""
-    if seconds is None:
-        return ""
-    s = abs(float(seconds))
-    for unit, size in (("year", 365 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if s >= size:
-            n = int(s // size)
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    n = int(s)
-    return f"{n} second{'s' if n != 1 else ''}"
 
 
 def days(n: int | None) -> str:

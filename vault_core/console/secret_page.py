@@ -25,7 +25,8 @@ from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..models import SecretMetadata
 from . import feedback, fmt, grant_panel
 from .auth import Guard
-from .value_input import show_value, value_input
+from .value_input import buttons, show_value, value_input
+from .value_input import shape as value_shape
 
 USER_ERRORS = (ValidationError, Conflict, NotFound, AccessDenied)
 PENDING = "_secrets_pending_dialog"
@@ -177,19 +178,21 @@ def _edit(g: Guard, m: SecretMetadata, reason: str | None) -> None:
     with st.expander("Edit"):
         if reason:
             st.caption(reason)
-        value, problem, note = value_input(f"edit_{prefix}", m.secret_type,
-                                           "New value (leave empty to keep the current one)")
+        shape = value_shape(f"edit_{prefix}")  # outside the form: a new shape redraws it at once
+        with st.form(f"edit_form_{prefix}", border=False):  # Save always carries what was typed
+            value, problem, note = value_input(f"edit_{prefix}", m.secret_type, shape,
+                                               "New value (leave empty to keep the current one)")
+            st.text_area("Description", value=m.description, max_chars=2000, key=f"e_desc_{prefix}")
+            st.text_input("Tags (comma separated)", value=", ".join(m.tags), key=f"e_tags_{prefix}")
+            st.number_input("Rotate every N days (0 = never)", 0, 3650, m.rotation_interval_days or 0,
+                            key=f"e_days_{prefix}")
+            pressed = buttons(f"edit_{prefix}", m.secret_type, shape, "Save", reason)
         if note:
             st.info(note)
-        st.text_area("Description", value=m.description, max_chars=2000, key=f"e_desc_{prefix}")
-        st.text_input("Tags (comma separated)", value=", ".join(m.tags), key=f"e_tags_{prefix}")
-        st.number_input("Rotate every N days (0 = never)", 0, 3650, m.rotation_interval_days or 0,
-                        key=f"e_days_{prefix}")
-        if st.button("Save", key=f"save_{prefix}", type="primary", disabled=bool(reason), help=reason):
-            if problem:
-                st.error(problem)
-            else:
-                _save(g, m, prefix, value)
+        if problem:
+            st.error(problem)
+        elif pressed:
+            _save(g, m, prefix, value)
 
 
 def _roll_back(g: Guard, m: SecretMetadata, target: int) -> None:

@@ -20,7 +20,8 @@ from . import feedback, fmt
 from .auth import Guard
 from .roles import read_only_secrets
 from .secret_page import RESTORED, TABLE_GEN, act, details, expiry, levels, open_secret, opened, tags
-from .value_input import certificate_note, clear, value_input
+from .value_input import buttons, certificate_note, clear, value_input
+from .value_input import shape as value_shape
 
 PAGE_SIZE = 50
 SCAN_PAGES = 20  # bound on server pages read to fill one filtered page
@@ -45,7 +46,7 @@ def _matches_expiry(m: SecretMetadata, mode: str, now: datetime) -> bool:
 def _filters(admin: bool) -> dict[str, Any]:
     if st.session_state.pop(RESTORED, False):  # a restored secret is live again: list the live ones
         st.session_state["f_deleted"] = False
-    cols = st.columns([1, 1, 1, 2, 2])
+    cols = st.columns([3, 3, 2, 4, 3])  # "Environment" on one line at 1024 px wide
     env = cols[0].selectbox("Environment", ["all"] + ENVS, key="f_env")
     stype = cols[1].selectbox("Type", ["all"] + TYPES, key="f_type")
     tag = cols[2].text_input("Tag", key="f_tag", max_chars=64)
@@ -84,7 +85,9 @@ def _table(rows: list[SecretMetadata]) -> pd.DataFrame:
 
 
 def _column_config() -> dict[str, Any]:
-    return {c: fmt.date_column(c) for c in ("Updated", "Expires", "Next rotation")}
+    dates = {c: fmt.date_column(c) for c in ("Updated", "Expires", "Next rotation")}
+    return {"Name": st.column_config.TextColumn("Name", pinned=True),  # stays in view when the table scrolls
+            "Version": st.column_config.NumberColumn("Version", width="small"), **dates}
 
 
 def _pick_row(table_key: str, keys: list[tuple[str, str]]) -> None:
@@ -151,34 +154,50 @@ def _create_secret(g: Guard, name: str, value: str | bytes) -> None:
     act(action, then)
 
 
+def _write_reason(g: Guard, env: str, name: str) -> tuple[str | None, str | None, str | None]:
+    """(canonical name, problem with the name, reason the user may not create it) of what was typed."""
+    if not name.strip():
+        return None, None, None
+    try:
+        cname = canonical_name(name)
+    except ValidationError as exc:
+        return None, feedback.sentence(exc), None
+    if "write" not in levels(g, env, cname):
+        return cname, None, (f"You do not hold the write level on {env}/{cname}, so you cannot create it "
+                             "(change the name and press Check).")
+    return cname, None, None
+
+
 def _create_form(g: Guard) -> None:
     if st.session_state.pop(CLEAR_NEW, False):  # before the inputs exist in this run
         clear("new")
         st.session_state.update(NEW_KEYS)
     with st.expander("New secret"):
-        c1, c2 = st.columns(2)
-        name = c1.text_input("Name", max_chars=256, key="new_name")
-        env = c2.selectbox("Environment", ENVS, key="new_env")
-        stype = c1.selectbox("Type", TYPES, index=TYPES.index("generic"), key="new_type")
-        c2.number_input("Rotate every N days (0 = never)", 0, 3650, 0, key="new_days")
-        value, problem, note = value_input("new", stype)
-        st.text_area("Description", max_chars=2000, key="new_desc")
-        st.text_input("Tags (comma separated)", key="new_tags")
-        st.date_input("Expires on (optional; a certificate's own expiry otherwise)", value=None, key="new_expires")
-        cname, reason = None, None
-        if name.strip():
-            try:
-                cname = canonical_name(name)
-            except ValidationError as exc:
-                problem = feedback.sentence(exc)
-            else:
-                if "write" not in levels(g, env, cname):
-                    reason = f"You do not hold the write level on {env}/{cname}, so you cannot create it."
+        # Picked, not typed: outside the form, so that a new type or shape redraws the form at once.
+        c1, c2, c3 = st.columns([1, 1, 2])
+        env = c1.selectbox("Environment", ENVS, key="new_env")
+        stype = c2.selectbox("Type", TYPES, index=TYPES.index("generic"), key="new_type")
+        with c3:
+            shape = value_shape("new")
+        # Typed: in a form, so that pressing Create always carries what was typed (outside a form, a press
+        # landing during the rerun that leaving the text area starts could be dropped).
+        with st.form("new_secret_form", border=False):
+            c1, c2 = st.columns(2)
+            name = c1.text_input("Name", max_chars=256, key="new_name")
+            c2.number_input("Rotate every N days (0 = never)", 0, 3650, 0, key="new_days")
+            value, problem, note = value_input("new", stype, shape)
+            st.text_area("Description", max_chars=2000, key="new_desc")
+            st.text_input("Tags (comma separated)", key="new_tags")
+            st.date_input("Expires on (optional; a certificate's own expiry otherwise)", value=None,
+                          key="new_expires")
+            cname, name_problem, reason = _write_reason(g, env, name)
+            problem = name_problem or problem
+            pressed = buttons("new", stype, shape, "Create", reason)
         if note:
             st.info(note)
         if reason:
             st.warning(reason)
-        if not st.button("Create", type="primary", key="new_create", disabled=reason is not None, help=reason):
+        if not pressed:
             if problem:
                 st.error(problem)
             return

@@ -1,7 +1,10 @@
 """Values of every shape: masked multi-line text, a file, JSON, key/value pairs, or a generated value.
 
-``value_input(prefix, secret_type)`` draws the inputs and returns
-``(value, problem, note)``: the value exactly as it will be stored (text
+The inputs live in an ``st.form`` (a press of its submit button always carries what was typed, even while
+the text area is being left); the shape picker, ``shape(prefix)``, sits outside the form so that choosing a
+shape redraws the inputs at once. Inside the form, ``value_input(prefix, secret_type, shape)`` draws the
+inputs and returns ``(value, problem, note)``, and ``buttons`` draws Generate, Check and the form's own
+submit button. The value is: the value exactly as it will be stored (text
 byte for byte, newlines and trailing whitespace included; a file's bytes,
 as text when they are UTF-8), or a problem sentence, and a note shown
 before saving (a certificate's subject and expiry). A structured value is
@@ -44,19 +47,14 @@ def certificate_note(value: str | bytes) -> tuple[str | None, datetime | None]:
 
 
 def _generate(key: str, secret_type: str) -> None:
-    """Button callback: put a value from the type's built-in generator into the text area."""
+    """Generate button callback: put a value from the type's built-in generator into the text area."""
     st.session_state[key] = BUILTIN_GENERATORS[default_generator_name(secret_type)]()
 
 
-def _text(prefix: str, secret_type: str, label: str) -> str:
-    key = f"{prefix}_value"
+def _text(prefix: str, label: str) -> str:
     with st.container(key=f"masked_{prefix}"):
         st.html(_MASK_CSS)
-        text = st.text_area(label, key=key, height=120, placeholder="Paste or type; newlines are kept")
-    gen = default_generator_name(secret_type)
-    st.button(f"Generate ({gen})", key=f"{prefix}_generate", on_click=_generate, args=(key, secret_type),
-              help=f"Fill in a new value from the built-in '{gen}' generator of the {secret_type} type.")
-    return text
+        return st.text_area(label, key=f"{prefix}_value", height=120, placeholder="Paste or type; newlines are kept")
 
 
 def _file(prefix: str) -> str | bytes:
@@ -97,18 +95,27 @@ def _pairs(prefix: str) -> tuple[str, str | None]:
     return (json.dumps(pairs, separators=(",", ":"), ensure_ascii=False) if pairs else ""), None
 
 
-def value_input(prefix: str, secret_type: str, label: str = "Value") -> tuple[str | bytes, str | None, str | None]:
-    """Draw the value inputs; (value or '', problem sentence or None, note to show before saving)."""
-    shape = st.radio("Value as", SHAPES, horizontal=True, key=f"{prefix}_shape")
+def shape(prefix: str) -> str:
+    """The "Value as" picker (outside the form: a new shape redraws the inputs at once)."""
+    return st.radio("Value as", SHAPES, horizontal=True, key=f"{prefix}_shape")
+
+
+def value_input(prefix: str, secret_type: str, shape: str,
+                label: str = "Value") -> tuple[str | bytes, str | None, str | None]:
+    """Draw the value inputs of ``shape`` (inside the form); (value or '', problem or None, note before saving).
+
+    Always one container, whatever the shape: the elements after it keep their places (and their state).
+    """
     problem = None
-    if shape == "File":
-        value = _file(prefix)
-    elif shape == "JSON":
-        value, problem = _json(prefix)
-    elif shape == "Key/value pairs":
-        value, problem = _pairs(prefix)
-    else:
-        value = _text(prefix, secret_type, label)
+    with st.container():
+        if shape == "File":
+            value = _file(prefix)
+        elif shape == "JSON":
+            value, problem = _json(prefix)
+        elif shape == "Key/value pairs":
+            value, problem = _pairs(prefix)
+        else:
+            value = _text(prefix, label)
     note = None
     if value and problem is None and secret_type == "certificate":
         problem, expiry = certificate_note(value)
@@ -117,6 +124,22 @@ def value_input(prefix: str, secret_type: str, label: str = "Value") -> tuple[st
             note = (f"Certificate valid until {expiry:%Y-%m-%d %H:%M} UTC"
                     + (" (already expired)." if left.total_seconds() < 0 else f" ({left.days} days from now)."))
     return value, problem, note
+
+
+def buttons(prefix: str, secret_type: str, shape: str, submit: str, reason: str | None) -> bool:
+    """The form's buttons: Check (shows the problem or note without saving; Enter in a field presses it),
+    Generate (text values) and ``submit``, disabled with ``reason`` when given. True when ``submit`` was pressed."""
+    cols = st.columns(3)
+    cols[0].form_submit_button("Check", key=f"{prefix}_check",  # first: Enter in a field presses it
+                               help="Check the name and value (a certificate shows its expiry) without saving.")
+    gen = default_generator_name(secret_type)
+    if shape == SHAPES[0]:
+        cols[1].form_submit_button(f"Generate ({gen})", key=f"{prefix}_generate", on_click=_generate,
+                                   args=(f"{prefix}_value", secret_type),
+                                   help=f"Fill in a new value from the built-in '{gen}' generator of the "
+                                        f"{secret_type} type.")
+    return cols[2].form_submit_button(submit, type="primary", key=f"{prefix}_submit", disabled=reason is not None,
+                                      help=reason)
 
 
 def clear(prefix: str) -> None:
