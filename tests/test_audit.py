@@ -80,6 +80,7 @@ def test_audit_write_failure_fails_closed(vault, monkeypatch):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(repos.audit, "append_audit", broken)
+    monkeypatch.setattr(repos.audit, "append_audit_batch", broken)  # reads' rows: the group commit
     with pytest.raises(AuditFailure) as err:
         vault.get_secret("k")
     assert "original" not in str(err.value)

@@ -103,6 +103,17 @@ class Tx:
             return self._driver(stmt, values)[1].rowcount
         return int(self.conn.execute(stmt, values).rowcount or 0)
 
+    def run_many(self, stmt: Hot, values: list[dict]) -> None:
+        """Execute one hot statement for each parameter set (the driver's ``executemany``)."""
+        prep = stmt.compiled(self.conn, self.backend)
+        dbapi = self.conn.dialect.loaded_dbapi
+        try:
+            if self._cursor is None:
+                self._cursor = self.conn.connection.driver_connection.cursor()
+            self._cursor.executemany(prep.sql, [prep.params(v) for v in values])
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(prep.sql, None, exc, dbapi.Error) from None
+
     def insert_id(self, stmt) -> int:
         """Execute an INSERT; returns the new row's primary key."""
         return self.conn.execute(stmt).inserted_primary_key[0]

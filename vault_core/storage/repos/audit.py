@@ -21,6 +21,12 @@ _DAILY_BUMP = Hot(update(audit_daily)
                   .values(count=_D.count + 1))
 _DAILY_INSERT = Hot(insert(audit_daily).values(day=bindparam("d_day"), operation=bindparam("d_op"),
                                                outcome=bindparam("d_outcome"), count=1))
+_DAILY_BUMP_N = Hot(update(audit_daily)
+                    .where(and_(_D.day == bindparam("d_day"), _D.operation == bindparam("d_op"),
+                                _D.outcome == bindparam("d_outcome")))
+                    .values(count=_D.count + bindparam("d_n")))
+_DAILY_INSERT_N = Hot(insert(audit_daily).values(day=bindparam("d_day"), operation=bindparam("d_op"),
+                                                 outcome=bindparam("d_outcome"), count=bindparam("d_n")))
 _RANGE = Hot(select(audit_log).where(_A.seq > bindparam("after")).order_by(_A.seq).limit(bindparam("lim")))
 _FORWARDED_TRUSTED = _COLUMNS.index("forwarded_trusted")
 
@@ -32,6 +38,24 @@ def append_audit(tx: Tx, row: dict[str, Any], day: int) -> None:
     key = {"d_day": day, "d_op": row["operation"], "d_outcome": row["outcome"]}
     if tx.run(_DAILY_BUMP, key) == 0:
         tx.run(_DAILY_INSERT, key)
+
+
+def append_audit_batch(tx: Tx, rows: Sequence[dict[str, Any]], days: Sequence[int]) -> None:
+    """Insert chained rows (in chain order), move the head once and count them, all in this transaction.
+
+    The group commit of read-audit rows (``service/group_commit.py``) writes a batch of concurrent
+    readers' rows with one insert, one head update and one counter update per (day, operation, outcome).
+    """
+    tx.run_many(_INSERT, [{c: row.get(c) for c in _COLUMNS} for row in rows])
+    tx.run(_HEAD_UPDATE, {"h_seq": rows[-1]["seq"], "h_mac": rows[-1]["mac"]})
+    counts: dict[tuple, int] = {}
+    for row, day in zip(rows, days):
+        key = (day, row["operation"], row["outcome"])
+        counts[key] = counts.get(key, 0) + 1
+    for (day, op, outcome), n in counts.items():
+        key = {"d_day": day, "d_op": op, "d_outcome": outcome, "d_n": n}
+        if tx.run(_DAILY_BUMP_N, key) == 0:
+            tx.run(_DAILY_INSERT_N, key)
 
 
 def iter_audit(tx: Tx, batch: int = 5000) -> Iterator[dict[str, Any]]:
