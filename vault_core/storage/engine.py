@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..errors import StorageError
+from .change_signal import CHANNEL, close_signal
 from .tx import Tx
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -83,6 +84,7 @@ class Storage:
         self.url = url
         self.backend = "postgresql" if is_postgres_url(url) else "sqlite"
         self.path: Path | None = None
+        self.changes = 0  # durable write transactions committed through this Storage (change_signal.py)
         if self.backend == "sqlite":
             self.path = Path(url.split("///", 1)[1]) if "///" in url else None
             if self.path is not None:
@@ -142,6 +144,9 @@ class Storage:
     def transaction(self, *, write: bool = True, durable: bool = True, attempts: int = 8) -> Iterator[Tx]:
         """A transaction as a repository. Write transactions take the write lock at BEGIN.
 
+        A durable write transaction is a change: on PostgreSQL it sends ``NOTIFY vault_change``
+        (``change_signal.py``) in the same transaction.
+
         Only BEGIN is retried on lock contention; once the lock is held the
         block runs exactly once, so nothing is applied twice.
         """
@@ -159,9 +164,14 @@ class Storage:
                     raise self.error(exc) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
+        notify = write and durable and self.backend == "postgresql"
         try:
             yield Tx(conn, self.backend)
+            if notify:  # delivered to every listener at this commit, dropped at a rollback
+                conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
             trans.commit()
+            if write and durable:
+                self.changes += 1
         except BaseException as exc:
             if trans.is_active:
                 try:
@@ -187,6 +197,7 @@ class Storage:
             return "ok"
 
     def dispose(self) -> None:
+        close_signal(self)
         self.engine.dispose()
 
     def __repr__(self) -> str:
