@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..errors import StorageError
+from .checkpoint import SAFETY_PAGES, Checkpointer
 from .change_signal import CHANNEL, close_signal
 from .tx import Tx
 
@@ -54,6 +56,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")  # checkpoints: checkpoint.py's thread
         cur.close()
         _record.info["synchronous"] = "FULL"
 
@@ -84,14 +87,17 @@ class Storage:
         self.url = url
         self.backend = "postgresql" if is_postgres_url(url) else "sqlite"
         self.path: Path | None = None
+        self.checkpointer: Checkpointer | None = None
         self.changes = 0  # durable write transactions committed through this Storage (change_signal.py)
         if self.backend == "sqlite":
             self.path = Path(url.split("///", 1)[1]) if "///" in url else None
             if self.path is not None:
                 _create_private_file(self.path)
             self.engine = _sqlite_engine(url)
+            self.checkpointer = Checkpointer(self.path) if self.path is not None else None
         else:
             self.engine = create_engine(url, pool_size=8, max_overflow=24, pool_pre_ping=True)
+        _storages.add(self)
 
     # -- schema -------------------------------------------------------------
     def migrate(self) -> str:
@@ -198,10 +204,24 @@ class Storage:
 
     def dispose(self) -> None:
         close_signal(self)
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.engine.dispose()
 
     def __repr__(self) -> str:
         return f"Storage(backend={self.backend!r})"
+
+
+_storages: "weakref.WeakSet[Storage]" = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    """A forked child never uses its parent's pooled connections (SQLite's and libpq's rule)."""
+    for storage in list(_storages):
+        storage.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _reason(exc: BaseException) -> str:
