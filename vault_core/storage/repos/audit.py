@@ -76,6 +76,22 @@ def iter_audit(tx: Tx, batch: int = 5000) -> Iterator[dict[str, Any]]:
         after = rows[-1][0]
 
 
+_RAW = Hot(select(*[_A[c] for c in _COLUMNS]).where(_A.seq > bindparam("after")).order_by(_A.seq)
+           .limit(bindparam("lim")))
+
+
+def iter_audit_raw(tx: Tx, batch: int = 20_000) -> Iterator[list[tuple]]:
+    """Every row in chain order as driver tuples (the table's column order), a batch at a time: verification."""
+    after = 0
+    while True:
+        rows = tx.tuples(_RAW, {"after": after, "lim": batch})
+        if rows:
+            yield rows
+        if len(rows) < batch:
+            return
+        after = rows[-1][0]
+
+
 FILTERS = ("secret_id", "principal", "operation", "environment", "outcome", "secret_name", "value_hash")
 
 
