@@ -114,31 +114,73 @@ def list_secrets(
     after: tuple[str, str] | None = None,
     limit: int = 100,
 ) -> list[Mapping[str, Any]]:
-    """Secrets ordered by (environment, name), keyset-paginated after ``after``."""
-    stmt = select(secrets).order_by(_S.environment, _S.name).limit(limit)
-    if environments is not None:
-        stmt = stmt.where(_S.environment.in_(list(environments)))
-    if secret_type is not None:
-        stmt = stmt.where(_S.secret_type == secret_type)
-    if prefix:
-        stmt = stmt.where(and_(_S.name >= prefix, _S.name < prefix + "\U0010ffff"))
-    if contains:
-        stmt = stmt.where(_S.name.contains(contains, autoescape=True))
-    if tag:
-        stmt = stmt.where(_S.tags.contains(json.dumps(tag), autoescape=True))
-    if only_deleted:
-        stmt = stmt.where(_S.deleted_at.is_not(None))
-    elif not include_deleted:
-        stmt = stmt.where(_S.deleted_at.is_(None))
+    """Secrets ordered by (environment, name), keyset-paginated after ``after``.
+
+    One statement is built (and compiled) per filter shape, with the values as parameters: a page of
+    the list costs one driver execute and plain dicts, not a compile and row mappings."""
+    envs = None if environments is None else list(environments)
+    keyset = None
     if after is not None:
-        env, name = after
-        if environments is not None and len(set(environments)) == 1:
-            # one environment: "name > ?" keeps the search on the (environment, name) index
-            only = next(iter(environments))
-            stmt = stmt.where(_S.name > name) if only == env else stmt.where(_S.environment > env)
+        if envs is not None and len(set(envs)) == 1:  # one environment: "name > ?" keeps to the index
+            keyset = "name" if envs[0] == after[0] else "env"
         else:
-            stmt = stmt.where(or_(_S.environment > env, and_(_S.environment == env, _S.name > name)))
-    return tx.all(stmt)
+            keyset = "pair"
+    deleted = "only" if only_deleted else "any" if include_deleted else "live"
+    shape = (None if envs is None else len(envs), secret_type is not None, bool(prefix), bool(contains),
+             bool(tag), deleted, keyset)
+    values: dict[str, Any] = {"lim": limit}
+    for i, env in enumerate(envs or ()):
+        values[f"env_{i}"] = env
+    if secret_type is not None:
+        values["stype"] = secret_type
+    if prefix:
+        values.update(p_lo=prefix, p_hi=prefix + "\U0010ffff")
+    if contains:
+        values["contains"] = "%" + _like_escape(contains) + "%"
+    if tag:
+        values["tag"] = "%" + _like_escape(json.dumps(tag)) + "%"
+    if after is not None:
+        values.update(a_env=after[0], a_name=after[1])
+    return tx.all(_list_statement(shape), values)
+
+
+_LIST_SHAPES: dict[tuple, Hot] = {}
+
+
+def _like_escape(text: str) -> str:
+    """``text`` for a LIKE pattern with ``/`` as the escape (what ``contains(autoescape=True)`` does)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _list_statement(shape: tuple) -> Hot:
+    found = _LIST_SHAPES.get(shape)
+    if found is not None:
+        return found
+    n_envs, by_type, by_prefix, by_contains, by_tag, deleted, keyset = shape
+    stmt = select(secrets).order_by(_S.environment, _S.name).limit(bindparam("lim"))
+    if n_envs is not None:
+        stmt = stmt.where(_S.environment.in_([bindparam(f"env_{i}") for i in range(n_envs)]))
+    if by_type:
+        stmt = stmt.where(_S.secret_type == bindparam("stype"))
+    if by_prefix:
+        stmt = stmt.where(and_(_S.name >= bindparam("p_lo"), _S.name < bindparam("p_hi")))
+    if by_contains:
+        stmt = stmt.where(_S.name.like(bindparam("contains"), escape="/"))
+    if by_tag:
+        stmt = stmt.where(_S.tags.like(bindparam("tag"), escape="/"))
+    if deleted == "only":
+        stmt = stmt.where(_S.deleted_at.is_not(None))
+    elif deleted == "live":
+        stmt = stmt.where(_S.deleted_at.is_(None))
+    if keyset == "name":
+        stmt = stmt.where(_S.name > bindparam("a_name"))
+    elif keyset == "env":
+        stmt = stmt.where(_S.environment > bindparam("a_env"))
+    elif keyset == "pair":
+        stmt = stmt.where(or_(_S.environment > bindparam("a_env"),
+                              and_(_S.environment == bindparam("a_env"), _S.name > bindparam("a_name"))))
+    found = _LIST_SHAPES[shape] = Hot(stmt)
+    return found
 
 
 def live_versions(tx: Tx, environment: str, names: Sequence[str] | None = None) -> list[tuple[str, int, str]]:
