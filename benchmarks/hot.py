@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import event
 
 from .build import add_audit_rows, add_secrets, analyze, secret_name
-from .timing import measure, summarise, throughput
+from .timing import summarise, throughput
 
 ROUNDS = 3
 OPS = ("retrieve", "store", "update", "rotate", "list_100", "audit_newest_100")
