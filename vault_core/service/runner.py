@@ -137,9 +137,9 @@ class Runner:
 
         ``audited=False`` is for metadata-only reads (listing): they run in a
         read transaction and only a denial or failure is recorded. ``durable=False``
-        with ``audited=True`` is a value read (its block must not write): it runs in a
-        read transaction and its audit row is committed by the group commit
-        (``group_commit.py``) before this returns. Raises
+        with ``audited=True`` is a value read (its block must not write): while other reads are
+        under way it runs in a read transaction and its audit row is committed by the group
+        commit (``group_commit.py``) before this returns. Raises
         ``Sealed``, ``AccessDenied``, ``ValidationError``, ``StorageError``,
         ``AuditFailure`` and whatever the block raises (recorded first).
         """
@@ -157,7 +157,8 @@ class Runner:
             raise
         att: Attempt | None = None
         started, done = time.perf_counter(), False
-        grouped = audited and not durable and self.group is not None
+        reading = audited and not durable and self.group is not None
+        grouped = reading and self.group.enter()  # a lone read keeps to one transaction
         locked = audited and not grouped
         try:
             with self.storage.transaction(durable=durable, write=locked) as tx:
@@ -206,6 +207,8 @@ class Runner:
                         *_where(att, env_text, name_text))
             raise
         finally:  # metrics hook (vault_core.metrics): outcome and duration, never arguments
+            if reading:
+                self.group.leave()
             if started is not None:
                 _metrics.observe(operation, None if done else sys.exc_info()[1], time.perf_counter() - started)
 
