@@ -70,8 +70,8 @@ def test_a_change_in_another_process_is_seen_through_its_notification(pg_vault, 
     _wait(lambda: sig.notifications > seen, "the other process's NOTIFY")
     assert mapping.db.password == "v2" and len(listings) == 1
     with capsys.disabled():  # measured, not asserted: the commit-to-notification delay
-        print(f"\n  LISTEN/NOTIFY: another process's change seen {(sig.last_notified - committed) * 1e3:.2f} ms "
-              "after its commit")
+        print(f"\n  LISTEN/NOTIFY: notification received {(sig.last_notified - committed) * 1e3:+.2f} ms from the "
+              "other process's return from update_secret (negative: before it returned)")
 
 
 @pytest.mark.postgres
