@@ -20,18 +20,20 @@ if __package__ in (None, ""):  # `python benchmarks/run.py` works as well as `-m
 
 from vault_core import open_vault  # noqa: E402
 
-from . import build, extras, peers, report  # noqa: E402
+from . import build, extras, hot, peers, report  # noqa: E402
 from .vault_ops import THREADS, THROUGHPUT_OPS, VaultBench, bench_access, bench_cpu_only, fsync_ms  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FULL = dict(sizes=(1_000, 10_000, 100_000), audit_rows=1_000_000, tp_seconds=3.0, peer_iters=8, floor_iters=2000,
             seed_literal_iters=20, kdbx_entries=1000, cryptfile_entries=3, access_iters=5000, rules=10_000,
             iters=dict(store=400, retrieve=2000, list_100=300, update_cas=300, rotate=300, audit_newest_100=300,
-                       audit_principal_7d=300, health=200), page_runs=10)
+                       audit_principal_7d=300, health=200), page_runs=10,
+            hot=dict(size=100_000, audit_rows=1_000_000, iters=300, tp_seconds=2.0))
 QUICK = dict(sizes=(200, 1_000), audit_rows=5_000, tp_seconds=0.3, peer_iters=1, floor_iters=50,
              seed_literal_iters=2, kdbx_entries=10, cryptfile_entries=0, access_iters=200, rules=10_000,
              iters=dict(store=15, retrieve=40, list_100=10, update_cas=10, rotate=10, audit_newest_100=10,
-                        audit_principal_7d=10, health=5), page_runs=2)
+                        audit_principal_7d=10, health=5), page_runs=2,
+             hot=dict(size=500, audit_rows=2_000, iters=10, tp_seconds=0.2))
 
 
 def log(msg: str) -> None:
@@ -156,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         from . import api_bench
 
         res["api_bench"] = api_bench.run_for(cfg, work)
+
+        log("hot paths against their in-run floors (benchmarks/hot.py)")
+        if pg:
+            pg.create_database("vault_hot")
+        (work / "hot").mkdir()
+        res["hot"] = hot.run(work / "hot", **cfg["hot"], pg_url=pg.url("vault_hot") if pg else None, log=log)
         log("console pages (AppTest)")
         res["pages"] = ({"runs": {}, "note": "skipped (--skip-pages)"} if args.skip_pages
                         else extras.pages(sqlite_vault, cfg, work))
@@ -165,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         res["notes"] += extras.notes(res, cfg)
         res["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
         files = report.write_all(res, out_dir)
+        with open(out_dir / "results.md", "a", encoding="utf-8") as md:
+            md.write("\n\n" + hot.render(res["hot"]) + "\n")
     finally:
         for v in vaults:
             v.storage.dispose()
@@ -172,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             pg.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(report.render(res))
+    print(hot.render(res["hot"]))
     log("wrote " + ", ".join(files))
     bad = [b for b, v in res["verify"].items() if not v["ok"]]
     return 1 if bad else 0

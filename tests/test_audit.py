@@ -80,6 +80,7 @@ def test_audit_write_failure_fails_closed(vault, monkeypatch):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(repos.audit, "append_audit", broken)
+    monkeypatch.setattr(repos.audit, "append_audit_batch", broken)  # reads' rows: the group commit
     with pytest.raises(AuditFailure) as err:
         vault.get_secret("k")
     assert "original" not in str(err.value)
@@ -289,3 +290,19 @@ def test_concurrent_writers_two_processes_four_threads(tmp_path, request, backen
         n_versions = conn.execute(select(secret_versions.c.version)).all()
         n_secrets = conn.execute(select(secrets.c.id)).all()
     assert len(n_secrets) == 40 and len(n_versions) == 200
+
+
+def test_verify_reports_its_progress_up_to_every_row(vault):
+    for i in range(5):
+        vault.store_secret(f"p{i}", "v")
+    seen: list[tuple[int, int]] = []
+    report = vault.verify_audit_log(progress=lambda done, total: seen.append((done, total)))
+    assert report.ok and seen and seen[-1] == (report.rows_checked, report.rows_checked)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_raw_rows_are_the_tables_columns_in_chain_order():
+    from vault_core.audit import RAW_COLUMNS
+    from vault_core.storage.schema import audit_log
+
+    assert RAW_COLUMNS == tuple(c.key for c in audit_log.c)  # verify_raw reads the driver's tuples by position

@@ -28,6 +28,17 @@ def test_quick_run_writes_every_row(tmp_path):
                 assert size["latency"][op]["median_ms"] > 0 and size["latency"][op]["p99_ms"] > 0
         assert set(per["throughput"]) == {"retrieve", "store"}
         assert all(per["throughput"][op][t] > 0 for op in ("retrieve", "store") for t in ("1", "2", "8"))
+    # The hot paths against their in-run floors, with statements, round trips and throughput points.
+    for backend in ("sqlite", "postgresql"):
+        hot = data["hot"][backend]
+        for op in ("retrieve", "store", "update", "rotate", "list_100", "audit_newest_100"):
+            o = hot["ops"][op]
+            assert o["floor_ms"] > 0 and o["ratio"] > 0 and o["p99_ms"] > 0 and o["statements"] >= 1
+            assert (o["round_trips"] >= 1) == (backend == "postgresql")
+        assert set(hot["throughput"]) == {"1 threads", "2 threads", "8 threads", "32 threads", "2 processes",
+                                          "4 processes"} and all(v > 0 for v in hot["throughput"].values())
+        assert hot["verify"]["ok"]
+    assert "Hot paths" in table and "× floor" in table
     # Peers and both floors ran (none reported an error), beside the seed's published figures.
     assert {"seed-literal", "keyrings.cryptfile", "pykeepass", "floor (sqlite3)", "floor (psycopg)"} <= set(
         data["peers"])

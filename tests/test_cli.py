@@ -171,6 +171,7 @@ def test_audit_tail_verify_export(vpath, tmp_path):
     cp = tmp_path / "cp.json"
     ok = vc(vpath, "audit", "verify", "--save-checkpoint", str(cp))
     assert ok.returncode == 0 and re.search(r"^ok +yes$", out(ok), re.M) and json.loads(cp.read_text())["seq"] > 0
+    assert "] 100%" in err(ok) and " rows" in err(ok)  # the progress bar, on stderr
     assert vc(vpath, "audit", "verify", "--checkpoint", str(cp)).returncode == 0  # checkpoint path works
     target = tmp_path / "audit.csv"
     exp = vc(vpath, "audit", "export", "--format", "csv", "--out", str(target))

@@ -32,6 +32,8 @@ def test_audit_filters_pages_verifies_exports_and_finds_a_hash(console):
     at.selectbox(key="a_operation").select("store").run()
     button(at, "Verify the hash chain").click().run()
     assert at.success[0].value.startswith("Chain intact")
+    bar = at.get("progress")[0].proto  # the walk's progress bar, full at the end
+    assert bar.value == 100 and bar.text.startswith("Verified ") and bar.text.endswith(" rows")
     link = at.get("link_button")[0].proto  # the export route audits the download (tests/test_console_asgi.py)
     assert (link.label, link.url) == ("Download audit.csv", "/export/audit.csv?operation=store")
     [t for t in at.text_input if t.label.startswith("Check whether")][0].input(CANARY)

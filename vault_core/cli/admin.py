@@ -32,12 +32,30 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def progress_bar(stream=None, width: int = 30):
+    """A ``progress(done, total)`` callback drawing ``[#####     ]  42%  420,000 / 1,000,000 rows`` on
+    ``stream`` (stderr: stdout keeps the report), redrawn when the percentage moves."""
+    stream = stream or sys.stderr
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        pct = 100 if total <= 0 else min(100, done * 100 // total)
+        if pct == shown[0]:
+            return
+        shown[0] = pct
+        bar = "#" * (pct * width // 100)
+        stream.write(f"\r[{bar:<{width}}] {pct:3d}%  {done:,} / {total:,} rows" + ("\n" if pct == 100 else ""))
+        stream.flush()
+
+    return progress
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     if args.file:
         return audit_devices.cmd_verify_file(args)
     vault = open_for(args)
     checkpoint = json.loads(Path(args.checkpoint).read_text()) if args.checkpoint else None
-    report = vault.verify_audit_log(checkpoint)
+    report = vault.verify_audit_log(checkpoint, progress=progress_bar())
     emit(report.to_dict(), args.json)
     if args.save_checkpoint and report.ok:
         Path(args.save_checkpoint).write_text(json.dumps(vault.audit_checkpoint()))

@@ -97,7 +97,12 @@ def _table(g: Guard, f: dict[str, Any]) -> None:
 
 def _verify(g: Guard) -> None:
     if st.button("Verify the hash chain", key="a_verify"):
-        report = g.vault.verify_audit_log()
+        bar = st.progress(0.0, text="Verifying the hash chain")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(min(1.0, done / total) if total else 1.0, text=f"Verified {done:,} of {total:,} rows")
+
+        report = g.vault.verify_audit_log(progress=progress)
         if report.ok:
             st.success(f"Chain intact: {report.rows_checked} rows checked, head at row {report.head_seq}.")
         else:

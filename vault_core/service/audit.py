@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -115,8 +115,12 @@ class AuditService:
             return audit_formats.export_events(rows, fmt)
         return audit.export_csv(rows) if fmt == "csv" else audit.export_jsonl(rows)
 
-    def verify_audit_log(self, checkpoint: Mapping[str, Any] | None = None) -> audit.VerifyReport:
+    def verify_audit_log(self, checkpoint: Mapping[str, Any] | None = None,
+                         progress: Callable[[int, int], Any] | None = None) -> audit.VerifyReport:
         """Check every row of the chain; ``checkpoint`` (from ``audit_checkpoint``) also catches a cut-off tail.
+
+        ``progress(done, total)`` is called as the walk goes (rows checked, rows in the chain): a
+        progress bar's feed. An exception it raises stops the walk and propagates.
 
         A broken chain is reported, not raised. Raises ``Sealed``, ``AccessDenied``, ``ValidationError``
         (malformed checkpoint), ``StorageError``, ``AuditFailure`` (a sound chain that cannot take its row).
@@ -127,8 +131,8 @@ class AuditService:
             att.require_role(*AUDIT_ROLES)
         with self._storage.transaction(write=False) as tx:  # one snapshot for the whole walk
             state = repos.state.get_state(tx)
-            report = audit.verify_rows(keys.audit_key, repos.audit.iter_audit(tx, _BATCH), state_seq=state["audit_seq"],
-                                       state_mac=state["audit_mac"], checkpoint=checkpoint)
+            report = audit.verify_raw(keys.audit_key, repos.audit.iter_audit_raw(tx), state_seq=state["audit_seq"],
+                                      state_mac=state["audit_mac"], checkpoint=checkpoint, progress=progress)
         self.last_verify = report
         try:
             self._runner.record_event("audit_verify", "allowed" if report.ok else "failed",

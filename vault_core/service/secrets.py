@@ -163,7 +163,7 @@ class SecretsService:
                           durable=False) as att:
             if secret_id is None and version is None and label is None:
                 att.require(AccessLevel.READ)
-                row = repos.secrets.read_current(att.tx, att.environment, att.name)  # one query on the hot path
+                row = att.current_row()  # fetched with the vault state: one query on the hot path
                 if row is None or row["deleted_at"] is not None:
                     att.reason = "not found"
                     return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..errors import StorageError
+from .checkpoint import SAFETY_PAGES, Checkpointer
+from .change_signal import CHANNEL, close_signal
 from .tx import Tx
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -53,19 +56,23 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")  # checkpoints: checkpoint.py's thread
         cur.close()
         _record.info["synchronous"] = "FULL"
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection):
         opts = conn.get_execution_options()
+        driver = conn.connection.driver_connection  # straight to sqlite3: ~40 us less per transaction
+        if not opts.get("vault_write", True):  # a read commits nothing: its synchronous level is moot
+            driver.execute("BEGIN")
+            return
         wanted = "FULL" if opts.get("vault_durable", True) else "NORMAL"
         info = conn.connection._connection_record.info  # type: ignore[union-attr]
-        driver = conn.connection.driver_connection  # straight to sqlite3: ~40 us less per transaction
         if info.get("synchronous") != wanted:
             driver.execute(f"PRAGMA synchronous={wanted}")
             info["synchronous"] = wanted
-        driver.execute("BEGIN IMMEDIATE" if opts.get("vault_write", True) else "BEGIN")
+        driver.execute("BEGIN IMMEDIATE")
 
     return engine
 
@@ -83,13 +90,17 @@ class Storage:
         self.url = url
         self.backend = "postgresql" if is_postgres_url(url) else "sqlite"
         self.path: Path | None = None
+        self.checkpointer: Checkpointer | None = None
+        self.changes = 0  # durable write transactions committed through this Storage (change_signal.py)
         if self.backend == "sqlite":
             self.path = Path(url.split("///", 1)[1]) if "///" in url else None
             if self.path is not None:
                 _create_private_file(self.path)
             self.engine = _sqlite_engine(url)
+            self.checkpointer = Checkpointer(self.path) if self.path is not None else None
         else:
             self.engine = create_engine(url, pool_size=8, max_overflow=24, pool_pre_ping=True)
+        _storages.add(self)
 
     # -- schema -------------------------------------------------------------
     def migrate(self) -> str:
@@ -142,6 +153,9 @@ class Storage:
     def transaction(self, *, write: bool = True, durable: bool = True, attempts: int = 8) -> Iterator[Tx]:
         """A transaction as a repository. Write transactions take the write lock at BEGIN.
 
+        A durable write transaction is a change: on PostgreSQL it sends ``NOTIFY vault_change``
+        (``change_signal.py``) in the same transaction.
+
         Only BEGIN is retried on lock contention; once the lock is held the
         block runs exactly once, so nothing is applied twice.
         """
@@ -159,9 +173,14 @@ class Storage:
                     raise self.error(exc) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
+        notify = write and durable and self.backend == "postgresql"
         try:
             yield Tx(conn, self.backend)
+            if notify:  # delivered to every listener at this commit, dropped at a rollback
+                conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
             trans.commit()
+            if write and durable:
+                self.changes += 1
         except BaseException as exc:
             if trans.is_active:
                 try:
@@ -187,10 +206,25 @@ class Storage:
             return "ok"
 
     def dispose(self) -> None:
+        close_signal(self)
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.engine.dispose()
 
     def __repr__(self) -> str:
         return f"Storage(backend={self.backend!r})"
+
+
+_storages: "weakref.WeakSet[Storage]" = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    """A forked child never uses its parent's pooled connections (SQLite's and libpq's rule)."""
+    for storage in list(_storages):
+        storage.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _reason(exc: BaseException) -> str:

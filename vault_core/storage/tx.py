@@ -12,6 +12,7 @@ Nothing is ever left on a cursor for a caller to read.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -102,6 +103,25 @@ class Tx:
         if isinstance(stmt, Hot):
             return self._driver(stmt, values)[1].rowcount
         return int(self.conn.execute(stmt, values).rowcount or 0)
+
+    def pipeline(self):
+        """A block whose hot statements go to PostgreSQL in one round trip (psycopg's pipeline mode;
+        their errors surface at the block's end, and ``run`` returns no row count inside it).
+        On SQLite, where a statement is a function call, a no-op."""
+        if self.backend != "postgresql":
+            return nullcontext()
+        return self.conn.connection.driver_connection.pipeline()
+
+    def run_many(self, stmt: Hot, values: list[dict]) -> None:
+        """Execute one hot statement for each parameter set (the driver's ``executemany``)."""
+        prep = stmt.compiled(self.conn, self.backend)
+        dbapi = self.conn.dialect.loaded_dbapi
+        try:
+            if self._cursor is None:
+                self._cursor = self.conn.connection.driver_connection.cursor()
+            self._cursor.executemany(prep.sql, [prep.params(v) for v in values])
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(prep.sql, None, exc, dbapi.Error) from None
 
     def insert_id(self, stmt) -> int:
         """Execute an INSERT; returns the new row's primary key."""

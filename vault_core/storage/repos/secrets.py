@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
-from ..schema import secret_counts, secret_versions, secrets
+from ..schema import secret_counts, secret_versions, secrets, vault_state
 from ..tx import Hot, Tx
 
 _S, _V, _C = secrets.c, secret_versions.c, secret_counts.c
@@ -24,6 +24,16 @@ _READ_CURRENT = Hot(
     .select_from(secrets.join(secret_versions, and_(_V.secret_id == _S.id, _V.version == _S.current_version)))
     .where(and_(_S.environment == bindparam("env"), _S.name == bindparam("name")))
 )
+_CURRENT_COLS = (_S.id, _S.name, _S.environment, _S.salt, _S.current_version, _S.deleted_at, _S.secret_type,
+                 _V.ciphertext)
+# A read's two lookups in one statement: the vault state (rules version) and the secret's current version.
+_STATE_AND_CURRENT = Hot(
+    select(vault_state, *[c.label("s_" + c.key) for c in _CURRENT_COLS])
+    .select_from(vault_state
+                 .outerjoin(secrets, and_(_S.environment == bindparam("env"), _S.name == bindparam("name")))
+                 .outerjoin(secret_versions, and_(_V.secret_id == _S.id, _V.version == _S.current_version)))
+    .where(vault_state.c.id == 1))
+_STATE_KEYS = tuple(c.key for c in vault_state.c)
 _COLUMNS = tuple(c.key for c in _S)
 _DEFAULTS = {c.key: c.default.arg for c in _S if c.default is not None and not callable(c.default.arg)}
 _FIND = Hot(select(secrets).where(and_(_S.environment == bindparam("env"), _S.name == bindparam("name"))))
@@ -56,6 +66,15 @@ def _update_stmt(keys: tuple[str, ...], cas: bool) -> Hot:
 def read_current(tx: Tx, environment: str, name: str) -> Mapping[str, Any] | None:
     """The hot path of a read: metadata and current ciphertext in one indexed query."""
     return tx.one(_READ_CURRENT, {"env": environment, "name": name})
+
+
+def state_and_current(tx: Tx, environment: str, name: str) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
+    """(the vault state row, ``read_current(environment, name)``) in one statement: a read's hot path."""
+    row = tx.one(_STATE_AND_CURRENT, {"env": environment, "name": name})
+    state = {k: row[k] for k in _STATE_KEYS}
+    if row["s_id"] is None or row["s_ciphertext"] is None:
+        return state, None
+    return state, {c.key: row["s_" + c.key] for c in _CURRENT_COLS}
 
 
 def find_secret(tx: Tx, environment: str, name: str) -> Mapping[str, Any] | None:
@@ -114,31 +133,73 @@ def list_secrets(
     after: tuple[str, str] | None = None,
     limit: int = 100,
 ) -> list[Mapping[str, Any]]:
-    """Secrets ordered by (environment, name), keyset-paginated after ``after``."""
-    stmt = select(secrets).order_by(_S.environment, _S.name).limit(limit)
-    if environments is not None:
-        stmt = stmt.where(_S.environment.in_(list(environments)))
-    if secret_type is not None:
-        stmt = stmt.where(_S.secret_type == secret_type)
-    if prefix:
-        stmt = stmt.where(and_(_S.name >= prefix, _S.name < prefix + "\U0010ffff"))
-    if contains:
-        stmt = stmt.where(_S.name.contains(contains, autoescape=True))
-    if tag:
-        stmt = stmt.where(_S.tags.contains(json.dumps(tag), autoescape=True))
-    if only_deleted:
-        stmt = stmt.where(_S.deleted_at.is_not(None))
-    elif not include_deleted:
-        stmt = stmt.where(_S.deleted_at.is_(None))
+    """Secrets ordered by (environment, name), keyset-paginated after ``after``.
+
+    One statement is built (and compiled) per filter shape, with the values as parameters: a page of
+    the list costs one driver execute and plain dicts, not a compile and row mappings."""
+    envs = None if environments is None else list(environments)
+    keyset = None
     if after is not None:
-        env, name = after
-        if environments is not None and len(set(environments)) == 1:
-            # one environment: "name > ?" keeps the search on the (environment, name) index
-            only = next(iter(environments))
-            stmt = stmt.where(_S.name > name) if only == env else stmt.where(_S.environment > env)
+        if envs is not None and len(set(envs)) == 1:  # one environment: "name > ?" keeps to the index
+            keyset = "name" if envs[0] == after[0] else "env"
         else:
-            stmt = stmt.where(or_(_S.environment > env, and_(_S.environment == env, _S.name > name)))
-    return tx.all(stmt)
+            keyset = "pair"
+    deleted = "only" if only_deleted else "any" if include_deleted else "live"
+    shape = (None if envs is None else len(envs), secret_type is not None, bool(prefix), bool(contains),
+             bool(tag), deleted, keyset)
+    values: dict[str, Any] = {"lim": limit}
+    for i, env in enumerate(envs or ()):
+        values[f"env_{i}"] = env
+    if secret_type is not None:
+        values["stype"] = secret_type
+    if prefix:
+        values.update(p_lo=prefix, p_hi=prefix + "\U0010ffff")
+    if contains:
+        values["contains"] = "%" + _like_escape(contains) + "%"
+    if tag:
+        values["tag"] = "%" + _like_escape(json.dumps(tag)) + "%"
+    if after is not None:
+        values.update(a_env=after[0], a_name=after[1])
+    return tx.all(_list_statement(shape), values)
+
+
+_LIST_SHAPES: dict[tuple, Hot] = {}
+
+
+def _like_escape(text: str) -> str:
+    """``text`` for a LIKE pattern with ``/`` as the escape (what ``contains(autoescape=True)`` does)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _list_statement(shape: tuple) -> Hot:
+    found = _LIST_SHAPES.get(shape)
+    if found is not None:
+        return found
+    n_envs, by_type, by_prefix, by_contains, by_tag, deleted, keyset = shape
+    stmt = select(secrets).order_by(_S.environment, _S.name).limit(bindparam("lim"))
+    if n_envs is not None:
+        stmt = stmt.where(_S.environment.in_([bindparam(f"env_{i}") for i in range(n_envs)]))
+    if by_type:
+        stmt = stmt.where(_S.secret_type == bindparam("stype"))
+    if by_prefix:
+        stmt = stmt.where(and_(_S.name >= bindparam("p_lo"), _S.name < bindparam("p_hi")))
+    if by_contains:
+        stmt = stmt.where(_S.name.like(bindparam("contains"), escape="/"))
+    if by_tag:
+        stmt = stmt.where(_S.tags.like(bindparam("tag"), escape="/"))
+    if deleted == "only":
+        stmt = stmt.where(_S.deleted_at.is_not(None))
+    elif deleted == "live":
+        stmt = stmt.where(_S.deleted_at.is_(None))
+    if keyset == "name":
+        stmt = stmt.where(_S.name > bindparam("a_name"))
+    elif keyset == "env":
+        stmt = stmt.where(_S.environment > bindparam("a_env"))
+    elif keyset == "pair":
+        stmt = stmt.where(or_(_S.environment > bindparam("a_env"),
+                              and_(_S.environment == bindparam("a_env"), _S.name > bindparam("a_name"))))
+    found = _LIST_SHAPES[shape] = Hot(stmt)
+    return found
 
 
 def live_versions(tx: Tx, environment: str, names: Sequence[str] | None = None) -> list[tuple[str, int, str]]:
