@@ -3,7 +3,7 @@
 Secrets are sealed by the vault's own barrier with the same associated data
 the facade uses, so every benchmark read really decrypts. Audit rows are made
 by ``vault_core.audit.make_row`` and chained from the current head, so
-``verify_audit_log`` still passes; the head is then moved in ``vault_state``
+``verify_audit_log`` still passes; the head is then moved with ``repos.state.advance_head``
 and the per-day counters are bumped, exactly as ``Tx.append_audit`` would.
 
 Rows go in with one driver ``executemany`` (SQLite) or ``COPY`` (PostgreSQL,
@@ -25,7 +25,7 @@ from vault_core import audit
 from vault_core.crypto import Barrier, sealer
 from vault_core.crypto.keyring import load_keyring, unwrap_key
 from vault_core.service.versions import encode_plain
-from vault_core.storage.schema import audit_daily, audit_log, secret_versions, secrets, vault_state, wrapped_keys
+from vault_core.storage.schema import audit_daily, audit_log, secret_versions, secrets, wrapped_keys
 from vault_core.storage import repos
 
 # Data shape: names spread over 4 environments and 6 types; 60% of secrets rotate on a schedule
@@ -175,8 +175,7 @@ def add_audit_rows(vault, n: int, *, seed: int, now: int, days: int = 365, id_po
             _bulk(tx, "audit_log", _AUDIT_COLS, rows)
             last = rows[-1]
             seq, prev = last[_AUDIT_COLS.index("seq")] + 1, bytes(last[_AUDIT_COLS.index("mac")])
-            tx.conn.execute(update(vault_state).where(vault_state.c.id == 1)
-                            .values(audit_seq=seq - 1, audit_mac=prev))
+            repos.state.advance_head(tx, seq - 1, prev)  # keeps the state row's MAC
         done += m
     with vault.storage.transaction() as tx:
         _merge_daily(tx, daily)

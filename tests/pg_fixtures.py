@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,13 +17,19 @@ from tests.pgserver import PgTarget, pg_from_env, start_postgres
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgTarget]:
-    """One PostgreSQL server per session ($VAULT_TEST_PG_URL if set, else a throwaway one)."""
-    server = pg_from_env() or start_postgres(tmp_path_factory.mktemp("pg"))
+def pg_server() -> Iterator[PgTarget]:
+    """One PostgreSQL server per session ($VAULT_TEST_PG_URL if set, else a throwaway one).
+
+    Its folder is not under pytest's temporary root: every pytest run resets that root to 0700, which
+    takes the postgres user's way in from a server another run is starting at that moment.
+    """
+    base = Path(tempfile.mkdtemp(prefix="vault-test-pg-"))
+    server = pg_from_env() or start_postgres(base / "pg")
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def new_database_url(server: PgTarget) -> str:

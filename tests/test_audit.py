@@ -140,15 +140,33 @@ def test_reordered_rows_are_named(chained):
     assert not report.ok and report.first_bad_seq == 3
 
 
-def test_cut_off_tail_is_caught_with_a_checkpoint(chained):
+def test_cut_off_tail_is_caught_by_the_head_mac_and_by_a_checkpoint(chained):
     checkpoint = chained.audit_checkpoint()
     last = checkpoint["seq"]
     _tamper(chained, delete(audit_log).where(audit_log.c.seq >= last - 1))
     prev = _rows(chained)[-1]
     from vault_core.storage.schema import vault_state
 
+    # without the key, the head cannot be moved back: the state row's MAC covers it
     _tamper(chained, update(vault_state).values(audit_seq=prev["seq"], audit_mac=prev["mac"]))
-    assert chained.verify_audit_log().ok  # without a checkpoint a clean cut is invisible
+    report = chained.verify_audit_log()
+    assert not report.ok and "vault_state" in report.problem
+    report = chained.verify_audit_log(checkpoint=checkpoint)
+    assert not report.ok and "before the checkpoint" in report.problem
+
+
+def test_tail_and_state_rolled_back_together_need_a_checkpoint(chained):
+    from vault_core.storage.schema import vault_state
+
+    with chained.storage.engine.connect() as conn:
+        saved = dict(conn.execute(select(vault_state)).first()._mapping)
+    for i in range(3):
+        chained.get_secret(f"s{i}")
+    checkpoint = chained.audit_checkpoint()
+    _tamper(chained, delete(audit_log).where(audit_log.c.seq > saved["audit_seq"]))
+    _tamper(chained, update(vault_state).values(**saved))
+    # a consistent older copy of the log and its state (a rollback): only an external checkpoint tells
+    assert chained.verify_audit_log().ok
     report = chained.verify_audit_log(checkpoint=checkpoint)
     assert not report.ok and "before the checkpoint" in report.problem
 

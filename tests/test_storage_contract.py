@@ -1,6 +1,8 @@
 """The storage contract: one suite, run unchanged on SQLite and on PostgreSQL.
 
-Storage sees opaque bytes only; these tests never use a key.
+Storage sees opaque bytes only; these tests never use a data key. The protected tables (principals,
+rules, sessions, key records) are checked with a row key handed down from above (``Storage.seal``):
+the suite hands it a fixed one and proves that rows changed behind its back are refused.
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ import json
 
 import pytest
 
+from sqlalchemy import text
+
+from vault_core.crypto.rows import RowSeal
+from vault_core.errors import IntegrityError
 from vault_core.storage import Storage, sqlite_url
 from vault_core.storage.engine import MIGRATIONS
 from vault_core.storage import repos
@@ -21,6 +27,7 @@ def storage(request, tmp_path):
     url = sqlite_url(tmp_path / "s.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
     s = Storage(url)
     s.migrate()
+    s.seal = RowSeal(bytes(32))
     with s.transaction() as tx:
         repos.state.init_state(tx, vault_id="t", created_at=NOW, owner="o", rules_version=1, audit_seq=0,
                                audit_mac=bytes(32))
@@ -426,3 +433,24 @@ def test_counters_and_deleted_rules(storage):
         repos.secrets.recount_secrets(tx)
         assert [tuple(r.values()) for r in repos.secrets.count_secrets_by(tx)] == [("production", "password", 1)]
         assert bytes(repos.versions.get_version(tx, "a" * 32, 1)["ciphertext"]) == b"\x01opaque"
+
+
+def test_protected_rows_changed_behind_the_seal_are_refused(storage):
+    with storage.transaction() as tx:
+        repos.principals.insert_principal(tx, name="p", kind="user", roles='["viewer"]', created_at=NOW,
+                                          updated_at=NOW)
+        rule_id = repos.rules.insert_rule(tx, subject_kind="user", subject="p", environment="*", pattern="*",
+                                          levels="read", effect="allow", created_at=NOW, created_by="o", note="")
+    with storage.engine.begin() as conn:
+        conn.execute(text("UPDATE principals SET roles = '[\"admin\"]' WHERE name = 'p'"))
+    with storage.transaction(write=False) as tx, pytest.raises(IntegrityError, match="principals"):
+        repos.principals.get_principal(tx, "p")
+    with storage.transaction() as tx:
+        saved = dict(repos.rules.get_rule(tx, rule_id))
+        repos.rules.delete_rule(tx, rule_id)
+    with storage.engine.begin() as conn:  # the deleted row, MAC and all, brought back
+        conn.execute(repos.integrity.PROTECTED["access_rules"].insert().values(**saved))
+    with storage.transaction(write=False) as tx, pytest.raises(IntegrityError, match="digest"):
+        repos.rules.list_rules(tx)
+    with storage.transaction(write=False) as tx:
+        assert len(repos.integrity.problems(tx)) == 2

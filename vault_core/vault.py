@@ -22,7 +22,7 @@ from .service.access import AccessService
 from .service.audit import AuditService
 from .service.audit_devices import AuditDevicesService
 from .service.backup import BackupService
-from .service.creation import initialise
+from .service.creation import check_rows, initialise
 from .service.generators import GeneratorRegistry
 from .service.health import HealthService
 from .service.keys import KeyHolder, unseal
@@ -231,6 +231,7 @@ class Vault:
     def seal(self) -> None:
         """Forget the keys held in memory; every operation is refused until unlock. Raises nothing."""
         self._holder.forget()
+        self.storage.seal = None
 
     def status(self) -> dict[str, Any]:
         """Sealed or not, backend, key source and terms (no secrets, no access needed). Raises nothing."""
@@ -263,11 +264,14 @@ class Vault:
 
     def _unlock_with(self, master: bytes) -> None:
         """Unwrap the keys with ``master`` (creating them on a new vault) and hold them."""
+        self.storage.seal = None  # the key rows are read unchecked, then checked with the row key they yield
         with self.storage.transaction() as tx:
             if not repos.keys.wrapped_keys_of(tx):
                 initialise(tx, master, self.process_identity, self._clock())
         key_file = key_file_path(self.vault_dir) if self.key_source in ("key-file", "passphrase-file") else None
-        self._holder.hold(unseal(self.storage, master, key_file))
+        keys = unseal(self.storage, master, key_file)
+        check_rows(self.storage, keys.audit_key, self.process_identity, self._clock())
+        self._holder.hold(keys)
 
     def __repr__(self) -> str:
         return f"Vault(backend={self.storage.backend!r}, sealed={self.sealed}, strict={self.strict})"

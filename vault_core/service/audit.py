@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -9,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import audit, audit_formats, audit_offline
-from ..errors import AuditFailure, StorageError, ValidationError
+from ..errors import AuditFailure, IntegrityError, StorageError, ValidationError
 from ..types import US_PER_DAY
 from ..storage import repos
 from ..validate import canonical_name, canonical_principal, check_int, check_operation, check_secret_id, to_us
@@ -127,17 +128,27 @@ class AuditService:
         """
         keys = self._keys.get()
         checkpoint = _check_checkpoint(checkpoint)
-        with self._runner.attempt("audit_verify", durable=False, audited=False) as att:
-            att.require_role(*AUDIT_ROLES)
+        try:
+            with self._runner.attempt("audit_verify", durable=False, audited=False) as att:
+                att.require_role(*AUDIT_ROLES)
+        except IntegrityError:
+            # the rows that say who may verify are themselves broken: only the process that holds the
+            # master key (an embedded vault's owner, the operator's CLI) may still look, to be told what
+            if not self._runner.caller.current().is_process:
+                raise
         with self._storage.transaction(write=False) as tx:  # one snapshot for the whole walk
-            state = repos.state.get_state(tx)
+            tampered = repos.integrity.problems(tx)
+            state = repos.state.unchecked_state(tx)
             report = audit.verify_raw(keys.audit_key, repos.audit.iter_audit_raw(tx), state_seq=state["audit_seq"],
                                       state_mac=state["audit_mac"], checkpoint=checkpoint, progress=progress)
+        if tampered:
+            report = dataclasses.replace(report, ok=False, problem="; ".join(
+                [*tampered, *([report.problem] if report.problem else [])]))
         self.last_verify = report
         try:
             self._runner.record_event("audit_verify", "allowed" if report.ok else "failed",
                               "chain ok" if report.ok else report.problem)
-        except (AuditFailure, StorageError):
+        except (AuditFailure, StorageError, IntegrityError):
             if report.ok:  # a sound chain that cannot take a row is a failure worth raising
                 raise
             # a broken chain (e.g. a forged row holding the next number) may refuse new rows:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import backup as bk
+from ..crypto.rows import RowSeal
 from ..errors import Conflict, IntegrityError, StorageError, VaultError
 from ..validate import check_int
 from ..logs import get_logger, log_event
@@ -133,6 +134,7 @@ class BackupService:
             with snapshot.transaction(write=False) as tx:
                 report = bk.verify_snapshot(tx, keys.master, manifest)
                 counts = db_snapshot.table_counts(tx.conn)
+            self._check_rows(snapshot, keys.master)
             if {t: n for t, n in counts.items() if t in manifest["counts"]} != manifest["counts"]:
                 raise IntegrityError("the backup's row counts differ from its manifest")
             if self._storage.backend == "sqlite":
@@ -152,6 +154,18 @@ class BackupService:
         log_event(_log, "backup_restored", file=str(data), audit_seq=manifest["audit"]["seq"],
                   sample=report["decrypted_sample"])
         return dict(report, file=data.name, backend=self._storage.backend)
+
+    @staticmethod
+    def _check_rows(snapshot: Storage, master: bytes) -> None:
+        """Refuse a backup whose protected rows fail their MACs; MAC those of a backup made before them
+        (its chain and manifest were just verified). Raises ``IntegrityError``."""
+        with snapshot.transaction() as tx:
+            tx.seal = RowSeal(bk.SnapshotKeys(tx, master).audit_key)
+            if not repos.state.has_mac(tx):
+                repos.integrity.seal_all(tx)
+            problems = repos.integrity.problems(tx)
+        if problems:
+            raise IntegrityError(f"the backup's rows fail their integrity checks: {problems[0]}")
 
     def _scratch_copy(self, data: Path, manifest: dict[str, Any]) -> tuple[Storage, Path]:
         """The backup as a private SQLite database beside the live one (or in the vault folder)."""
@@ -206,6 +220,7 @@ class BackupService:
                 db_snapshot.copy_all(source, conn)
                 tx = Tx(conn, self._storage.backend)
                 restored = bk.SnapshotKeys(tx, master)
+                tx.seal = RowSeal(restored.audit_key)
                 state = repos.state.get_state(tx, lock=True)
                 self._runner.append(tx, state, restored.audit_key, self._runner.caller.current(), "restore", "allowed",
                                     f"from {name} audit_seq={manifest['audit']['seq']}")

@@ -1,4 +1,5 @@
-"""What a new vault starts with: its wrapped keys, its state, the built-in rotator rule and its owner."""
+"""What a new vault starts with (its wrapped keys, its state, the built-in rotator rule and its owner), and the
+row key handed to storage at every unlock (``check_rows``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import secrets as pysecrets
 
 from .. import audit
 from ..crypto.keyring import wrap_key
+from ..crypto.rows import RowSeal
 from ..rotation import ROTATOR_ROLE, SCHEDULER_PRINCIPAL
-from ..storage import repos
+from ..storage import Storage, repos
 from ..storage.tx import Tx
 from ..types import US_PER_DAY
 
@@ -21,11 +23,14 @@ def initialise(tx: Tx, master: bytes, owner: str, now: int) -> None:
     like any other grant. Raises ``StorageError``.
     """
     raw = {purpose: os.urandom(32) for purpose in ("data", "audit", "cookie")}
-    for purpose, key in raw.items():
-        repos.keys.put_wrapped_key(tx, purpose, 1, wrap_key(master, purpose, 1, key), now)
-    if repos.state.get_state(tx) is None:
+    tx.seal = RowSeal(raw["audit"])  # every protected row written below carries its MAC from the start
+    new = repos.state.get_state(tx) is None
+    if new:
         repos.state.init_state(tx, vault_id=pysecrets.token_hex(8), created_at=now, owner=owner,
                                rules_version=1, audit_seq=0, audit_mac=audit.GENESIS_MAC)
+    for purpose, key in raw.items():
+        repos.keys.put_wrapped_key(tx, purpose, 1, wrap_key(master, purpose, 1, key), now)
+    if new:
         rule_id = repos.rules.insert_rule(tx, subject_kind="role", subject=ROTATOR_ROLE, environment="*", pattern="*",
                                           levels="rotate", effect="allow", secret_id=None, created_at=now,
                                           created_by=owner, note="built-in: scheduled rotation")
@@ -41,3 +46,27 @@ def initialise(tx: Tx, master: bytes, owner: str, now: int) -> None:
     if repos.principals.get_principal(tx, owner) is None:
         repos.principals.insert_principal(tx, name=owner, kind="service", display_name="vault owner",
                                           roles='["admin"]', created_at=now, updated_at=now)
+
+
+def check_rows(storage: Storage, audit_key: bytes, owner: str, now: int) -> None:
+    """Check the key-term records (read before the row key existed) and hand the row key to ``storage``.
+
+    A vault this process just upgraded to row MACs gets them here, once, audited as ``integrity_init``;
+    anywhere else a state row without its MAC is refused like an edited one. Raises ``IntegrityError``.
+    """
+    storage.seal = RowSeal(audit_key)
+    try:
+        with storage.transaction() as tx:
+            if not repos.state.has_mac(tx) and (storage.upgraded_from or "9999") < "0009":
+                repos.integrity.seal_all(tx)
+                state = repos.state.get_state(tx)
+                row = audit.make_row(audit_key, seq=state["audit_seq"] + 1, prev_mac=state["audit_mac"], ts=now,
+                                     principal=owner, roles="", operation="integrity_init", outcome="allowed",
+                                     reason=f"row MACs and table digests written after the upgrade from schema "
+                                            f"{storage.upgraded_from}")
+                repos.audit.append_audit(tx, row, now // US_PER_DAY)
+            repos.state.get_state(tx)
+            repos.keys.check_keys(tx)
+    except BaseException:
+        storage.seal = None
+        raise

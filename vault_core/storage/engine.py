@@ -92,6 +92,8 @@ class Storage:
         self.path: Path | None = None
         self.checkpointer: Checkpointer | None = None
         self.changes = 0  # durable write transactions committed through this Storage (change_signal.py)
+        self.seal = None  # crypto.rows.RowSeal while the vault is unlocked (set by the vault)
+        self.upgraded_from: str | None = None  # the schema revision this process migrated from, if it did
         if self.backend == "sqlite":
             self.path = Path(url.split("///", 1)[1]) if "///" in url else None
             if self.path is not None:
@@ -115,13 +117,15 @@ class Storage:
         head = ScriptDirectory.from_config(cfg).get_current_head()
         with self._migration_lock():
             with self.engine.connect() as conn:
-                if MigrationContext.configure(conn).get_current_revision() == head:
+                current = MigrationContext.configure(conn).get_current_revision()
+                if current == head:
                     return head
             with self.engine.connect() as conn:
                 conn = conn.execution_options(vault_write=True, vault_durable=True)
                 with conn.begin():
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
+            self.upgraded_from = current or "new"
         return head
 
     @contextmanager
@@ -175,7 +179,7 @@ class Storage:
                 delay = min(delay * 2, 0.5)
         notify = write and durable and self.backend == "postgresql"
         try:
-            yield Tx(conn, self.backend)
+            yield Tx(conn, self.backend, self.seal)
             if notify:  # delivered to every listener at this commit, dropped at a rollback
                 conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
             trans.commit()

@@ -34,6 +34,10 @@ vault_state = Table(
     Column("rules_version", BigInteger, nullable=False, default=0),
     Column("audit_seq", BigInteger, nullable=False, default=0),
     Column("audit_mac", LargeBinary, nullable=False),
+    # table -> digest of its row MACs (JSON), and a MAC over this whole row, audit head included
+    # (crypto/rows.py): rows edited, re-inserted or rolled back in the file are refused
+    Column("row_digests", Text),
+    Column("state_mac", LargeBinary),
 )
 
 # Keys wrapped by the master key: data key terms, the audit MAC key, the cookie key.
@@ -45,6 +49,7 @@ wrapped_keys = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("encryptions", BigInteger, nullable=False, default=0),
     Column("retired_at", BigInteger),
+    Column("mac", LargeBinary),  # crypto/rows.py
 )
 
 secrets = Table(
@@ -102,6 +107,7 @@ principals = Table(
     Column("session_epoch", Integer, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("mac", LargeBinary),  # crypto/rows.py
 )
 
 access_rules = Table(
@@ -117,6 +123,7 @@ access_rules = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("created_by", String(256), nullable=False),
     Column("note", String(512), nullable=False, default=""),
+    Column("mac", LargeBinary),  # crypto/rows.py
 )
 Index("ix_rules_subject", access_rules.c.subject_kind, access_rules.c.subject)
 
@@ -179,6 +186,7 @@ sessions = Table(
     Column("epoch", Integer, nullable=False, default=0),
     Column("client_ip", String(64)),
     Column("user_agent", String(600)),
+    Column("mac", LargeBinary),  # crypto/rows.py
 )
 Index("ix_sessions_principal", sessions.c.principal)
 

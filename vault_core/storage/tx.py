@@ -53,12 +53,14 @@ class _Compiled:
 class Tx:
     """One database transaction (opened by ``Storage.transaction``)."""
 
-    __slots__ = ("conn", "backend", "_cursor")
+    __slots__ = ("conn", "backend", "_cursor", "seal", "state")
 
-    def __init__(self, conn: Connection, backend: str):
+    def __init__(self, conn: Connection, backend: str, seal: Any = None):
         self.conn = conn
         self.backend = backend
         self._cursor = None
+        self.seal = seal  # the row key (crypto.rows.RowSeal) while unlocked: protected rows are checked with it
+        self.state: dict[str, Any] | None = None  # the vault_state row as this transaction sees it (repos.state)
 
     def _driver(self, hot: Hot, values: dict | None):
         prep = hot.compiled(self.conn, self.backend)

@@ -1,4 +1,5 @@
-"""The audit log (``audit_log``), its chain head (in ``vault_state``) and per-day counters (``audit_daily``)."""
+"""The audit log (``audit_log``), its chain head (in ``vault_state``, moved through ``state``) and per-day
+counters (``audit_daily``)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, text, update
 
-from ..schema import audit_daily, audit_log, vault_state
+from ..schema import audit_daily, audit_log
 from ..tx import Hot, Tx
+from . import state as _state
 
 _A, _D = audit_log.c, audit_daily.c
 _COLUMNS = tuple(c.key for c in _A)
 _INSERT = Hot(insert(audit_log).values({c: bindparam(c) for c in _COLUMNS}))
-_HEAD_UPDATE = Hot(update(vault_state).where(vault_state.c.id == 1)
-                   .values(audit_seq=bindparam("h_seq"), audit_mac=bindparam("h_mac")))
 # One statement whatever the day's count: no extra page read to decide between insert and update.
 _DAILY_UPSERT = Hot(text(
     "INSERT INTO audit_daily (day, operation, outcome, count) VALUES (:d_day, :d_op, :d_outcome, :d_n) "
@@ -27,7 +27,7 @@ def append_audit(tx: Tx, row: dict[str, Any], day: int) -> None:
     """Insert one chained row, move the head and count it, all in this transaction (one round trip on PostgreSQL)."""
     with tx.pipeline():
         tx.run(_INSERT, {c: row.get(c) for c in _COLUMNS})
-        tx.run(_HEAD_UPDATE, {"h_seq": row["seq"], "h_mac": row["mac"]})
+        _state.advance_head(tx, row["seq"], row["mac"])  # the head is covered by the state row's MAC
         tx.run(_DAILY_UPSERT, {"d_day": day, "d_op": row["operation"], "d_outcome": row["outcome"], "d_n": 1})
 
 
@@ -43,7 +43,7 @@ def append_audit_batch(tx: Tx, rows: Sequence[dict[str, Any]], days: Sequence[in
         counts[key] = counts.get(key, 0) + 1
     with tx.pipeline():
         tx.run_many(_INSERT, [{c: row.get(c) for c in _COLUMNS} for row in rows])
-        tx.run(_HEAD_UPDATE, {"h_seq": rows[-1]["seq"], "h_mac": rows[-1]["mac"]})
+        _state.advance_head(tx, rows[-1]["seq"], rows[-1]["mac"])
         for (day, op, outcome), n in counts.items():
             tx.run(_DAILY_UPSERT, {"d_day": day, "d_op": op, "d_outcome": outcome, "d_n": n})
 

@@ -1,33 +1,120 @@
-"""The single ``vault_state`` row: vault id, owner, rules version, audit chain head."""
+"""The single ``vault_state`` row: vault id, owner, rules version, audit chain head, table digests.
+
+The row carries ``state_mac`` over all of that (crypto/rows.py), checked at every read while the vault
+is unlocked, so neither the chain head nor the digests of the protected tables can be edited or rolled
+back alone. Every function that changes the row keeps ``tx.state`` (the row as this transaction sees
+it) and the MAC up to date.
+"""
 
 from __future__ import annotations
 
+import hmac
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
+from ...errors import IntegrityError
 from ..schema import vault_state
 from ..tx import Hot, Tx
 
-_STATE = Hot(select(vault_state).where(vault_state.c.id == 1))
-_STATE_LOCKED = Hot(select(vault_state).where(vault_state.c.id == 1).with_for_update())
+_S = vault_state.c
+_STATE = Hot(select(vault_state).where(_S.id == 1))
+_STATE_LOCKED = Hot(select(vault_state).where(_S.id == 1).with_for_update())
+_MACED = ("vault_id", "created_at", "owner", "rules_version", "row_digests", "audit_seq", "audit_mac")
+_WRITE = Hot(update(vault_state).where(_S.id == 1).values(
+    rules_version=bindparam("s_rules"), row_digests=bindparam("s_digests"), audit_seq=bindparam("s_seq"),
+    audit_mac=bindparam("s_mac"), state_mac=bindparam("s_state_mac")))
 
 
 def get_state(tx: Tx, *, lock: bool = False) -> Mapping[str, Any] | None:
-    """The state row; ``lock`` serialises writers on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
-    return tx.one(_STATE_LOCKED if lock and tx.backend == "postgresql" else _STATE)
+    """The state row, checked against its MAC when the vault is unlocked; ``lock`` serialises writers on
+    PostgreSQL (SQLite's BEGIN IMMEDIATE already does). Raises ``IntegrityError``."""
+    row = tx.one(_STATE_LOCKED if lock and tx.backend == "postgresql" else _STATE)
+    if row is not None and tx.seal is not None:
+        stored = row["state_mac"]
+        if stored is None or not hmac.compare_digest(bytes(stored), _mac(tx, row)):
+            raise IntegrityError("the vault_state row fails its integrity check: its audit chain head, rules "
+                                 "version or table digests were changed outside the vault")
+    tx.state = None if row is None else dict(row)
+    return row
+
+
+def unchecked_state(tx: Tx) -> Mapping[str, Any] | None:
+    """The state row as stored, MAC unchecked: only for ``verify``, which reports a bad MAC itself."""
+    return tx.one(_STATE)
+
+
+def has_mac(tx: Tx) -> bool:
+    """Whether the state row carries its MAC (not yet: a vault upgraded to row MACs and not unlocked since)."""
+    return tx.scalar(select(_S.state_mac).where(_S.id == 1)) is not None
+
+
+def _mac(tx: Tx, state: Mapping[str, Any]) -> bytes:
+    return tx.seal.mac("vault_state", [state[c] for c in _MACED])
+
+
+def _current(tx: Tx) -> dict[str, Any]:
+    """This transaction's view of the row, read (locked) if it has not been read yet."""
+    if tx.state is None:
+        get_state(tx, lock=True)
+    return tx.state
+
+
+def _write(tx: Tx, state: dict[str, Any]) -> None:
+    state["state_mac"] = _mac(tx, state) if tx.seal is not None else None
+    tx.run(_WRITE, {"s_rules": state["rules_version"], "s_digests": state["row_digests"],
+                    "s_seq": state["audit_seq"], "s_mac": state["audit_mac"], "s_state_mac": state["state_mac"]})
+    tx.state = state
 
 
 def init_state(tx: Tx, **values: Any) -> None:
+    """Create the row (a new vault), MACed when ``tx.seal`` is set."""
     tx.run(insert(vault_state).values(id=1, **values))
+    state = {**{c.key: None for c in vault_state.c}, "id": 1, **values}
+    _write(tx, state)
+
+
+def seal_in(tx: Tx) -> None:
+    """Give a state row without a MAC (a vault upgraded to row MACs) its MAC, as it stands."""
+    seal, tx.seal = tx.seal, None
+    try:
+        row = get_state(tx, lock=True)
+    finally:
+        tx.seal = seal
+    _write(tx, dict(row))
+
+
+def digests(tx: Tx) -> dict[str, str]:
+    """table -> hex digest of its row MACs, as the (checked) state row holds them."""
+    return json.loads(_current(tx)["row_digests"] or "{}")
+
+
+def set_digest(tx: Tx, table: str, digest: bytes) -> None:
+    """Record the new digest of ``table`` (after a change of its rows in this transaction)."""
+    state = dict(_current(tx))  # read locked by the caller (integrity.redigest) before it read the rows
+    found = json.loads(state["row_digests"] or "{}")
+    found[table] = digest.hex()
+    state["row_digests"] = json.dumps(found, sort_keys=True)
+    _write(tx, state)
+
+
+def advance_head(tx: Tx, seq: int, mac: bytes) -> None:
+    """Move the audit chain head to row ``seq`` (in the transaction that inserted it)."""
+    state = dict(_current(tx))
+    state["audit_seq"], state["audit_mac"] = seq, bytes(mac)
+    _write(tx, state)
 
 
 def bump_rules_version(tx: Tx) -> int:
     """Count one change of the rules or principals (every process recompiles its snapshot)."""
-    tx.run(update(vault_state).where(vault_state.c.id == 1).values(rules_version=vault_state.c.rules_version + 1))
-    return rules_version(tx)
+    get_state(tx, lock=True)
+    state = dict(tx.state)
+    state["rules_version"] += 1
+    _write(tx, state)
+    return state["rules_version"]
 
 
 def rules_version(tx: Tx) -> int:
-    return tx.scalar(select(vault_state.c.rules_version).where(vault_state.c.id == 1))
+    return tx.scalar(select(_S.rules_version).where(_S.id == 1))

@@ -2,7 +2,8 @@
 two-factor state (``two_factor``, ``recovery_codes``, ``two_factor_roles``).
 
 Session ids are keyed hashes of the session token, never the token itself,
-so a database reader cannot replay a cookie.
+so a database reader cannot replay a cookie. Session rows are MACed and
+checked on read (``integrity``): an ended session brought back is refused.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from sqlalchemy import and_, case, delete, func, insert, select, update
 
 from ..schema import login_failures, principals, recovery_codes, sessions, two_factor, two_factor_roles
 from ..tx import Tx
+from . import integrity, principals as _principals
 
 _F, _SN = login_failures.c, sessions.c
+_SESSIONS = "sessions"
 
 
 def attempt_counts(tx: Tx, principal: str, source: str, *, source_since: int, account_since: int
@@ -62,31 +65,46 @@ def clear_failures(tx: Tx, principal: str, before: int | None = None) -> None:
 
 def insert_session(tx: Tx, **values: Any) -> None:
     tx.run(insert(sessions).values(**values))
+    integrity.reseal(tx, _SESSIONS, _SN.id == values["id"])
 
 
 def get_session(tx: Tx, session_id: str) -> Mapping[str, Any] | None:
-    return tx.one(select(sessions).where(_SN.id == session_id))
+    """The session row, or None. Raises ``IntegrityError``, ``Sealed``."""
+    row = tx.one(select(sessions).where(_SN.id == session_id))
+    return None if row is None else integrity.check(tx, _SESSIONS, [row])[0]
 
 
 def session_with_principal(tx: Tx, session_id: str) -> Mapping[str, Any] | None:
-    """A session joined with its principal's state (one query per console rerun)."""
-    p = principals.c
-    return tx.one(select(_SN.id, _SN.principal, _SN.expires_at, _SN.revoked_at, _SN.epoch, p.roles,
-                         p.session_epoch, p.locked_until, p.disabled, p.must_change_password, p.display_name,
-                         two_factor.c.confirmed_at.label("two_factor_on"))
-                  .select_from(sessions.join(principals, p.name == _SN.principal)
-                               .outerjoin(two_factor, two_factor.c.principal == _SN.principal))
-                  .where(_SN.id == session_id))
+    """A session and its principal's state, both checked (one console rerun).
+
+    Raises ``IntegrityError``, ``Sealed``.
+    """
+    row = get_session(tx, session_id)
+    if row is None:
+        return None
+    who = _principals.get_principal(tx, row["principal"])
+    if who is None:
+        return None
+    keep = ("roles", "session_epoch", "locked_until", "disabled", "must_change_password", "display_name")
+    enrolment = get_two_factor(tx, row["principal"])
+    return {**{k: row[k] for k in ("id", "principal", "expires_at", "revoked_at", "epoch")},
+            **{k: who[k] for k in keep}, "two_factor_on": enrolment["confirmed_at"] if enrolment else None}
 
 
 def revoke_session(tx: Tx, session_id: str, ts: int) -> bool:
-    return tx.run(update(sessions).where(and_(_SN.id == session_id, _SN.revoked_at.is_(None)))
-                  .values(revoked_at=ts)) > 0
+    if tx.run(update(sessions).where(and_(_SN.id == session_id, _SN.revoked_at.is_(None)))
+              .values(revoked_at=ts)) == 0:
+        return False
+    integrity.reseal(tx, _SESSIONS, _SN.id == session_id)
+    return True
 
 
 def revoke_sessions_of(tx: Tx, principal: str, ts: int) -> int:
-    return tx.run(update(sessions).where(and_(_SN.principal == principal, _SN.revoked_at.is_(None)))
-                  .values(revoked_at=ts))
+    n = tx.run(update(sessions).where(and_(_SN.principal == principal, _SN.revoked_at.is_(None)))
+               .values(revoked_at=ts))
+    if n:
+        integrity.reseal(tx, _SESSIONS, and_(_SN.principal == principal, _SN.revoked_at == ts))
+    return n
 
 
 def active_sessions(tx: Tx, principal: str | None, now: int) -> list[Mapping[str, Any]]:
@@ -99,8 +117,11 @@ def active_sessions(tx: Tx, principal: str | None, now: int) -> list[Mapping[str
 
 def prune_sessions(tx: Tx, before: int) -> int:
     """Drop sessions that expired or were revoked before ``before``."""
-    return tx.run(delete(sessions).where(
+    n = tx.run(delete(sessions).where(
         (_SN.expires_at < before) | (and_(_SN.revoked_at.is_not(None), _SN.revoked_at < before))))
+    if n:
+        integrity.redigest(tx, _SESSIONS)
+    return n
 
 
 # -- two-factor ------------------------------------------------------------------------------------

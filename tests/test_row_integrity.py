@@ -1,0 +1,219 @@
+"""Nothing below the barrier is trusted: rows that decide who may do what are MACed and their tables digested.
+
+The attacker here has write access to the database (the SQLite file, or plain SQL on PostgreSQL) and no
+master key. Each test edits, re-inserts or rolls back a protected row, then reopens the vault the way a new
+process would, and checks that the vault refuses to act on the row, grants nothing, and that ``verify``
+names the table.
+"""
+
+from __future__ import annotations
+
+import json
+
+import bcrypt
+import pytest
+from sqlalchemy import create_engine, text
+
+from vault_core import AccessDenied, IntegrityError, open_vault
+from vault_core.errors import LoginFailed
+
+PASSWORD = "correct horse battery staple 42"
+
+
+def _open(path, url=None):
+    return open_vault(path, database_url=url, principal="owner")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def setup(request, tmp_path):
+    """(vault folder, database URL or None, a function running plain SQL as the attacker)."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    folder = tmp_path / "vault"
+    v = _open(folder, url)
+    v.bcrypt_rounds = 4
+    v.store_secret(name="db/password", value="s3cr3t-prod", environment="production")
+    v.add_user("mallory", PASSWORD, roles=["viewer"], must_change_password=False)
+    v.add_user("alice", PASSWORD, roles=["admin"], must_change_password=False)
+    v.storage.dispose()
+    engine = create_engine(url or f"sqlite:///{folder / 'vault.db'}")
+
+    def sql(statement: str, **params):
+        with engine.begin() as conn:
+            return conn.execute(text(statement), params).fetchall() if statement.lstrip().upper().startswith(
+                "SELECT") else conn.execute(text(statement), params)
+
+    yield folder, url, sql
+    engine.dispose()
+
+
+def _read_as(v, who):
+    with v.security_context(who, "10.0.0.9"):
+        return v.get_secret("db/password", environment="production")
+
+
+def test_a_role_written_into_the_file_is_refused_not_obeyed(setup):
+    folder, url, sql = setup
+    sql("UPDATE principals SET roles = :r WHERE name = 'mallory'", r=json.dumps(["admin"]))
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="principals"):
+            _read_as(v, "mallory")
+        with pytest.raises((IntegrityError, AccessDenied)):
+            _read_as(v, "alice")  # nobody acts on an edited table until it is repaired
+        report = v.verify_audit_log()
+        assert not report.ok and "principals" in report.problem
+    finally:
+        v.storage.dispose()
+
+
+def test_a_password_hash_of_the_attackers_choosing_does_not_log_in(setup):
+    folder, url, sql = setup
+    chosen = bcrypt.hashpw(b"attacker-chosen-password-1", bcrypt.gensalt(4)).decode()
+    sql("UPDATE principals SET password_hash = :h WHERE name = 'alice'", h=chosen)
+    v = _open(folder, url)
+    try:
+        with pytest.raises((IntegrityError, LoginFailed)):
+            v.verify_login("alice", "attacker-chosen-password-1", "10.0.0.9")
+    finally:
+        v.storage.dispose()
+
+
+def test_a_forged_rule_row_is_refused(setup):
+    folder, url, sql = setup
+    sql("INSERT INTO access_rules (subject_kind, subject, environment, pattern, levels, effect, created_at, "
+        "created_by, note) VALUES ('user', 'mallory', '*', '*', 'read,admin', 'allow', 1, 'owner', '')")
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="access_rules"):
+            _read_as(v, "mallory")
+        assert "access_rules" in v.verify_audit_log().problem
+    finally:
+        v.storage.dispose()
+
+
+def test_a_revoked_rule_brought_back_is_refused(setup):
+    folder, url, sql = setup
+    v = _open(folder, url)
+    with v.security_context("alice", "10.0.0.1"):
+        rule_id = v.grant("mallory", "read", environment="production", pattern="db/*")
+    saved = sql("SELECT * FROM access_rules WHERE id = :i", i=rule_id)[0]._mapping
+    with v.security_context("alice", "10.0.0.1"):
+        assert _read_as(v, "mallory") == "s3cr3t-prod"
+        v.revoke(rule_id)
+    v.storage.dispose()
+    cols = ", ".join(saved.keys())
+    sql(f"INSERT INTO access_rules ({cols}) VALUES ({', '.join(':' + c for c in saved.keys())})", **saved)
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="access_rules"):
+            _read_as(v, "mallory")
+        assert not v.verify_audit_log().ok
+    finally:
+        v.storage.dispose()
+
+
+def test_an_older_password_hash_restored_is_refused(setup):
+    folder, url, sql = setup
+    old = sql("SELECT password_hash, mac FROM principals WHERE name = 'alice'")[0]
+    v = _open(folder, url)
+    v.bcrypt_rounds = 4
+    with v.security_context("owner"):
+        v.set_password("alice", "a brand new passphrase 77", current_password=None)
+    v.storage.dispose()
+    sql("UPDATE principals SET password_hash = :h, mac = :m WHERE name = 'alice'", h=old[0], m=old[1])
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="principals"):
+            v.verify_login("alice", PASSWORD, "10.0.0.9")
+    finally:
+        v.storage.dispose()
+
+
+def test_an_ended_session_brought_back_does_not_work(setup):
+    folder, url, sql = setup
+    v = _open(folder, url)
+    token = v.verify_login("alice", PASSWORD, "10.0.0.9")
+    assert v.check_session(token) is not None
+    saved = sql("SELECT * FROM sessions")[0]._mapping
+    assert v.logout(token, "10.0.0.9")
+    assert v.check_session(token) is None
+    v.storage.dispose()
+    sql("UPDATE sessions SET revoked_at = NULL, mac = :m WHERE id = :i", m=saved["mac"], i=saved["id"])
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="sessions"):
+            v.check_session(token)
+    finally:
+        v.storage.dispose()
+
+
+def test_a_deleted_session_reinserted_does_not_work(setup):
+    folder, url, sql = setup
+    v = _open(folder, url)
+    token = v.verify_login("alice", PASSWORD, "10.0.0.9")
+    saved = sql("SELECT * FROM sessions")[0]._mapping
+    with v.security_context("alice", "10.0.0.9"):
+        v.end_sessions("alice")
+    v.storage.dispose()
+    sql("DELETE FROM sessions")
+    cols = ", ".join(saved.keys())
+    sql(f"INSERT INTO sessions ({cols}) VALUES ({', '.join(':' + c for c in saved.keys())})",
+        **{**saved, "revoked_at": None})
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError):
+            v.check_session(token)
+    finally:
+        v.storage.dispose()
+
+
+def test_a_key_term_record_edited_is_refused(setup):
+    folder, url, sql = setup
+    sql("UPDATE wrapped_keys SET created_at = created_at + 1 WHERE purpose = 'data'")
+    with pytest.raises(IntegrityError, match="wrapped_keys"):
+        _open(folder, url)
+
+
+def test_a_cut_off_audit_tail_is_caught_by_the_chain_head_mac(setup):
+    folder, url, sql = setup
+    seq, mac = sql("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1 OFFSET 2")[0]
+    sql("DELETE FROM audit_log WHERE seq > :s", s=seq)
+    sql("UPDATE vault_state SET audit_seq = :s, audit_mac = :m", s=seq, m=mac)
+    with pytest.raises(IntegrityError, match="vault_state"):
+        v = _open(folder, url)
+        try:
+            _read_as(v, "owner")
+        finally:
+            v.storage.dispose()
+
+
+def test_the_state_row_cannot_be_rolled_back_alone(setup):
+    folder, url, sql = setup
+    old = sql("SELECT rules_version, row_digests, state_mac FROM vault_state")[0]
+    v = _open(folder, url)
+    with v.security_context("alice", "10.0.0.1"):
+        v.grant("mallory", "read", environment="production", pattern="db/*")
+    v.storage.dispose()
+    sql("UPDATE vault_state SET rules_version = :v, row_digests = :d, state_mac = :m", v=old[0], d=old[1], m=old[2])
+    with pytest.raises(IntegrityError):
+        v = _open(folder, url)
+        try:
+            _read_as(v, "mallory")
+        finally:
+            v.storage.dispose()
+
+
+def test_an_untouched_vault_verifies_and_keeps_working(setup):
+    folder, url, _sql = setup
+    v = _open(folder, url)
+    try:
+        report = v.verify_audit_log()
+        assert report.ok, report.problem
+        token = v.verify_login("alice", PASSWORD, "10.0.0.9")
+        assert v.check_session(token).user == "alice"
+        with v.security_context("alice", "10.0.0.1"):
+            v.grant("mallory", "read", environment="production", pattern="db/*")
+        assert _read_as(v, "mallory") == "s3cr3t-prod"
+        assert v.verify_audit_log().ok
+    finally:
+        v.storage.dispose()

@@ -1,0 +1,49 @@
+"""Keyed MACs over the rows that decide who may do what, and over the vault's state row.
+
+Storage is untrusted: someone with write access to the database file but no master key could otherwise
+make themselves admin by editing ``principals.roles``. Every protected row carries
+``HMAC-SHA256(row key, table | canonical content)`` and each protected table has a digest (a MAC over the
+sorted row MACs) kept in the state row, whose own MAC also covers the audit chain head. So an edited or
+forged row fails its MAC, and a deleted row brought back or an older copy restored changes its table's
+digest; restoring an older state row as well either breaks its MAC (the head moved on) or the audit chain.
+The row key is derived from the audit key, which survives master-key changes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool):  # SQLite hands booleans back as 0/1
+        return int(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return value
+
+
+class RowSeal:
+    """The row key of one unlocked vault, and the digests this process has already checked."""
+
+    __slots__ = ("_key", "checked")
+
+    def __init__(self, audit_key: bytes):
+        self._key = hmac.digest(audit_key, b"vault-core/row-integrity/v1", "sha256")
+        # table -> (digest, MACs of its rows) last found consistent; rescanned whenever the digest moves
+        self.checked: dict[str, tuple[bytes, frozenset[bytes]]] = {}
+
+    def mac(self, table: str, values: Sequence[Any]) -> bytes:
+        """The MAC binding ``values`` (a row's columns, in table order) to ``table``."""
+        return hmac.digest(self._key, (table + "|" + _ENCODE([_plain(v) for v in values])).encode(), "sha256")
+
+    def digest(self, table: str, macs: Iterable[bytes]) -> bytes:
+        """The MAC over the set of row MACs of ``table`` (order-free: rows carry no order)."""
+        return hmac.digest(self._key, table.encode() + b"#" + b"".join(sorted(bytes(m) for m in macs)), "sha256")
+
+    def __repr__(self) -> str:
+        return "RowSeal(<redacted>)"
