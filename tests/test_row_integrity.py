@@ -217,3 +217,50 @@ def test_an_untouched_vault_verifies_and_keeps_working(setup):
         assert v.verify_audit_log().ok
     finally:
         v.storage.dispose()
+
+
+def _downgrade_to_0004(folder, url):
+    """The vault as the previous release left it: no MAC columns (Alembic's own downgrade)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from vault_core.storage.engine import MIGRATIONS
+
+    engine = create_engine(url or f"sqlite:///{folder / 'vault.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+    engine.dispose()
+
+
+def test_an_upgraded_vault_gets_its_macs_once_audited(setup):
+    folder, url, sql = setup
+    _downgrade_to_0004(folder, url)
+    v = _open(folder, url)
+    try:
+        assert _read_as(v, "owner") == "s3cr3t-prod"
+        assert v.verify_audit_log().ok
+        rows = [r for r in v.get_audit_log(limit=500) if r["operation"] == "integrity_init"]
+        assert len(rows) == 1 and "0004" in rows[0]["reason"]
+        assert v.verify_login("alice", PASSWORD, "10.0.0.9")
+    finally:
+        v.storage.dispose()
+    v = _open(folder, url)  # a second open seals nothing again
+    try:
+        assert len([r for r in v.get_audit_log(limit=500) if r["operation"] == "integrity_init"]) == 1
+    finally:
+        v.storage.dispose()
+
+
+def test_erasing_the_macs_does_not_make_the_vault_reseal_an_edit(setup):
+    folder, url, sql = setup
+    sql("UPDATE principals SET roles = :r, mac = NULL WHERE name = 'mallory'", r=json.dumps(["admin"]))
+    sql("UPDATE vault_state SET state_mac = NULL")
+    with pytest.raises(IntegrityError, match="vault_state"):
+        v = _open(folder, url)
+        try:
+            _read_as(v, "mallory")
+        finally:
+            v.storage.dispose()

@@ -30,12 +30,13 @@ def _plain(value: Any) -> Any:
 class RowSeal:
     """The row key of one unlocked vault, and the digests this process has already checked."""
 
-    __slots__ = ("_key", "checked")
+    __slots__ = ("_key", "checked", "state")
 
     def __init__(self, audit_key: bytes):
         self._key = hmac.digest(audit_key, b"vault-core/row-integrity/v1", "sha256")
         # table -> (digest, MACs of its rows) last found consistent; rescanned whenever the digest moves
         self.checked: dict[str, tuple[bytes, frozenset[bytes]]] = {}
+        self.state: tuple[tuple, bytes] | None = None  # (state row values, their MAC) last written or checked
 
     def mac(self, table: str, values: Sequence[Any]) -> bytes:
         """The MAC binding ``values`` (a row's columns, in table order) to ``table``."""
