@@ -41,6 +41,10 @@ def test_audit_filters_pages_verifies_exports_and_finds_a_hash(console):
     found = at.dataframe[-1].value
     assert list(found["secret_name"]) == ["db_url"] and list(found["operation"]) == ["store"]
     assert CANARY not in texts(at)
+    for i in range(10):  # the 11th lookup in a minute is refused, and the page says so
+        [t for t in at.text_input if t.label.startswith("Check whether")][0].input(f"guess-{i}")
+        button(at, "Look up").click().run()
+    assert "10 value lookups a minute" in at.error[-1].value
 
 
 def test_audit_shows_where_the_chain_breaks(console):

@@ -234,7 +234,10 @@ class Vault:
         self.storage.seal = None
 
     def status(self) -> dict[str, Any]:
-        """Sealed or not, backend, key source and terms (no secrets, no access needed). Raises nothing."""
+        """Sealed or not, backend, key source and terms (no secrets, no access needed).
+
+        Raises ``AccessDenied`` only on a strict vault called without a security context.
+        """
         return self.health.status(sealed=self.sealed, strict=self.strict, key_source=self.key_source)
 
     def unlock(self, master_key: bytes | None = None, passphrase: str | None = None, *,

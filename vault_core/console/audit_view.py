@@ -11,7 +11,7 @@ import streamlit as st
 
 from ..environments import Environment
 from ..audit import audit_cursor
-from ..errors import ValidationError
+from ..errors import AccessDenied, ValidationError
 from . import fmt
 from .auth import Guard
 from .routes import export_url
@@ -126,10 +126,13 @@ def _hash_lookup(g: Guard) -> None:
         go = st.form_submit_button("Look up")
     if not go or not value:
         return
-    digest = g.vault.audit_hash(value)
-    found = g.vault.find_value(value)  # indexed on the keyed hash: the whole log, not a recent slice
-    del value
-    st.text(f"Audit hash: {digest}")
+    try:
+        found = g.vault.find_value(value)  # one audited, rate-limited lookup; indexed on the keyed hash
+    except AccessDenied as exc:  # e.g. over the lookups allowed a minute
+        st.error(str(exc))
+        return
+    finally:
+        del value
     if found:
         _show(found)
     else:

@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from .. import audit, audit_formats, audit_offline
-from ..errors import AuditFailure, IntegrityError, StorageError, ValidationError
-from ..types import US_PER_DAY
+from ..errors import AccessDenied, AuditFailure, IntegrityError, StorageError, ValidationError
+from ..types import US_PER_DAY, US_PER_MIN
 from ..storage import repos
 from ..validate import canonical_name, canonical_principal, check_int, check_operation, check_secret_id, to_us
 from ..storage import Storage
@@ -20,6 +20,7 @@ from .keys import KeyHolder
 from .runner import Runner, environment_value
 
 AUDIT_ROLES = ("admin", "auditor")
+LOOKUPS_PER_MINUTE = 10  # value lookups per principal: each is a guess at a value
 OUTCOMES = ("allowed", "denied", "failed")
 _BATCH = 5000
 
@@ -184,23 +185,40 @@ class AuditService:
                     "vault_id": att.state["vault_id"]}
 
     def audit_hash(self, value: str | bytes) -> str:
-        """The keyed hash a reviewer can search for, to ask whether a value passed through.
+        """The keyed hash of ``value`` a reviewer can search the log for: a value lookup like ``find_value``
+        (audited, admin or auditor, at most ``LOOKUPS_PER_MINUTE`` per principal).
 
-        Raises ``Sealed``, ``ValidationError`` (not str or bytes).
+        Raises ``Sealed``, ``AccessDenied`` (no role, over the limit, strict vault without a context),
+        ``ValidationError`` (not str or bytes), ``StorageError``.
         """
-        keys = self._keys.get()
-        if not isinstance(value, (str, bytes, bytearray)):
-            raise ValidationError("audit_hash takes a str or bytes value")
-        data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
-        return hmac.new(keys.hash_key, data, hashlib.sha256).hexdigest()
+        return self._lookup(value, None)[0]
 
     def find_value(self, value: str | bytes, limit: int = 100) -> list[dict[str, Any]]:
         """Audit rows of the writes that stored ``value`` (matched by its audit hash, newest first).
 
-        Raises ``Sealed``, ``AccessDenied`` (not admin or auditor), ``ValidationError`` (bad filter), ``StorageError``.
+        Each lookup is an audited privilege of the admin and auditor roles, limited to
+        ``LOOKUPS_PER_MINUTE`` per principal (counted in the log itself), since it is a guessing oracle.
+        Raises ``Sealed``, ``AccessDenied`` (no role, over the limit), ``ValidationError``, ``StorageError``.
         """
-        digest = self.audit_hash(value)
-        return self._rows_where({"value_hash": digest}, limit)
+        check_int(limit, "limit", 1, 10_000)
+        return self._lookup(value, limit)[1]
+
+    def _lookup(self, value: Any, limit: int | None) -> tuple[str, list[dict[str, Any]]]:
+        keys = self._keys.get()
+        with self._runner.attempt("value_lookup") as att:
+            att.require_role(*AUDIT_ROLES)
+            now = self._clock()
+            if repos.audit.count_since(att.tx, att.ctx.user_id, "value_lookup", now - US_PER_MIN) \
+                    >= LOOKUPS_PER_MINUTE:
+                raise AccessDenied(f"at most {LOOKUPS_PER_MINUTE} value lookups a minute: try again shortly")
+            if not isinstance(value, (str, bytes, bytearray)):
+                raise ValidationError("a value lookup takes a str or bytes value")
+            data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
+            digest = hmac.new(keys.hash_key, data, hashlib.sha256).hexdigest()
+            rows = [] if limit is None else [audit.public_row(r) for r in repos.audit.query_audit(
+                att.tx, filters={"value_hash": digest}, before=None, limit=limit)]
+            att.reason = "audit hash" if limit is None else f"{len(rows)} write(s) found"
+        return digest, rows
 
     def _rows_where(self, where: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         with self._runner.attempt("audit_query", durable=False, audited=False) as att:

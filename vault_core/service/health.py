@@ -24,8 +24,11 @@ class HealthService:
     def status(self, *, sealed: bool, strict: bool, key_source: str | None) -> dict[str, Any]:
         """Sealed or not, backend, key source and terms (no secrets; no access needed beyond a caller).
 
-        Raises nothing: an unreachable database is reported as ``reachable: False``.
+        An unreachable database is reported as ``reachable: False``. Raises ``AccessDenied`` only on a
+        strict vault asked without a security context (it answers nobody).
         """
+        if strict:
+            self._runner.caller.current()
         out: dict[str, Any] = {"sealed": sealed, "backend": self._storage.backend, "strict": strict,
                                "key_source": key_source}
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 
 from ..schema import audit_daily, audit_log
 from ..tx import Hot, Tx
@@ -136,3 +136,9 @@ def rotation_events(tx: Tx, operations: Sequence[str], secret_id: str | None,
     if secret_id is not None:
         stmt = stmt.where(_A.secret_id == secret_id)
     return tx.all(stmt.order_by(_A.ts.desc(), _A.seq.desc()).limit(limit))
+
+
+def count_since(tx: Tx, principal: str, operation: str, since: int) -> int:
+    """Rows of ``operation`` by ``principal`` at or after ``since`` (on the (principal, ts) index)."""
+    return int(tx.scalar(select(func.count()).select_from(audit_log).where(
+        and_(_A.principal == principal, _A.ts >= since, _A.operation == operation))))
