@@ -213,6 +213,19 @@ class Runner:
             if started is not None:
                 _metrics.observe(operation, None if done else sys.exc_info()[1], time.perf_counter() - started)
 
+    @contextmanager
+    def checks(self, operation: str, *, name: Any = None, environment: Any = None) -> Iterator[None]:
+        """Argument checks made before an attempt: a refusal here is recorded exactly as one inside it
+        (one ``failed`` row naming the reason, never the value). Raises what the block raises."""
+        try:
+            yield
+        except ValidationError as exc:
+            env = environment.value if isinstance(environment, Environment) else environment
+            self.record(self.caller.current(), operation, "failed", str(exc),
+                        printable(env, 16) if isinstance(env, str) else None,
+                        printable(name, 300) if isinstance(name, str) else None)
+            raise
+
     def _bootstrap(self, att: Attempt) -> bool:
         """Make the caller the administrator of an embedded vault that has none but its owner.
 

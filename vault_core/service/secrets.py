@@ -94,18 +94,19 @@ class SecretsService:
         Raises ``Sealed``, ``AccessDenied``, ``ValidationError`` (bad input, never echoing the value),
         ``Conflict`` (cas, a deleted secret), ``StorageError``, ``AuditFailure``.
         """
-        stype = SecretType.parse(secret_type)
-        data = self._versions.encode(value)
-        desc = check_description(description)
-        tag_list = check_tags(tags)
-        interval = check_interval(rotation_interval_days)
-        expires = to_us(expires_at, "expires_at")
-        if expires is None and stype is SecretType.CERTIFICATE:  # expiry from the certificate itself
-            expires = to_us(certificate_expiry(value), "expires_at")
-        cas = check_cas(cas)
-        if generator is not None and (not isinstance(generator, str) or len(generator) > 128):
-            raise ValidationError("generator must be the name of a registered generator")
-        check_int(max_versions, "max_versions", 1, 1000)
+        with self._runner.checks("store", name=name, environment=environment):
+            stype = SecretType.parse(secret_type)
+            data = self._versions.encode(value)
+            desc = check_description(description)
+            tag_list = check_tags(tags)
+            interval = check_interval(rotation_interval_days)
+            expires = to_us(expires_at, "expires_at")
+            if expires is None and stype is SecretType.CERTIFICATE:  # expiry from the certificate itself
+                expires = to_us(certificate_expiry(value), "expires_at")
+            cas = check_cas(cas)
+            if generator is not None and (not isinstance(generator, str) or len(generator) > 128):
+                raise ValidationError("generator must be the name of a registered generator")
+            check_int(max_versions, "max_versions", 1, 1000)
         with self._runner.attempt("store", name=name, environment=environment) as att:
             att.require(AccessLevel.WRITE)
             row = locate(att, None)
@@ -154,10 +155,11 @@ class SecretsService:
         return self._read("reveal", name, environment, secret_id, version, label)
 
     def _read(self, operation: str, name, environment, secret_id, version, label) -> str | bytes | None:
-        if version is not None:
-            check_int(version, "version", 1)
-        if label is not None and label not in ("current", "previous", "pending"):
-            raise ValidationError("label must be current, previous or pending")
+        with self._runner.checks(operation, name=name, environment=environment):
+            if version is not None:
+                check_int(version, "version", 1)
+            if label is not None and label not in ("current", "previous", "pending"):
+                raise ValidationError("label must be current, previous or pending")
         env = environment if secret_id is None else None
         with self._runner.attempt(operation, name=name if secret_id is None else NO_NAME, environment=env,
                           durable=False) as att:
@@ -197,21 +199,22 @@ class SecretsService:
         Raises ``Sealed``, ``AccessDenied``, ``NotFound``, ``ValidationError``, ``Conflict`` (cas),
         ``StorageError``, ``AuditFailure``.
         """
-        cas = check_cas(cas)
-        meta: dict[str, Any] = {}
-        if description is not _UNSET:
-            meta["description"] = check_description(description)
-        if tags is not _UNSET:
-            meta["tags"] = json.dumps(list(check_tags(tags)))
-        if secret_type is not _UNSET:
-            meta["secret_type"] = SecretType.parse(secret_type).value
-        if expires_at is not _UNSET:
-            meta["expires_at"] = to_us(expires_at, "expires_at")
-        if rotation_interval_days is not _UNSET:
-            interval = check_interval(rotation_interval_days)
-            meta["rotation_interval_days"] = interval
-            meta["next_rotation_at"] = self._clock() + interval * US_PER_DAY if interval else None
-        data = None if value is _UNSET else self._versions.encode(value)
+        with self._runner.checks("update", name=name, environment=environment):
+            cas = check_cas(cas)
+            meta: dict[str, Any] = {}
+            if description is not _UNSET:
+                meta["description"] = check_description(description)
+            if tags is not _UNSET:
+                meta["tags"] = json.dumps(list(check_tags(tags)))
+            if secret_type is not _UNSET:
+                meta["secret_type"] = SecretType.parse(secret_type).value
+            if expires_at is not _UNSET:
+                meta["expires_at"] = to_us(expires_at, "expires_at")
+            if rotation_interval_days is not _UNSET:
+                interval = check_interval(rotation_interval_days)
+                meta["rotation_interval_days"] = interval
+                meta["next_rotation_at"] = self._clock() + interval * US_PER_DAY if interval else None
+            data = None if value is _UNSET else self._versions.encode(value)
         with on_secret(self._runner, "update", name, environment, secret_id, AccessLevel.WRITE) as (att, row):
             if "secret_type" in meta:
                 self._versions.retype(att, row, meta["secret_type"])
