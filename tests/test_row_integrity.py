@@ -264,3 +264,45 @@ def test_erasing_the_macs_does_not_make_the_vault_reseal_an_edit(setup):
             _read_as(v, "mallory")
         finally:
             v.storage.dispose()
+
+
+def test_deleting_a_two_factor_enrolment_does_not_switch_it_off(setup):
+    import pyotp
+
+    folder, url, sql = setup
+    v = _open(folder, url)
+    with v.security_context("alice", "10.0.0.9"):
+        shown = v.enrol_two_factor("alice")
+        v.confirm_two_factor("alice", pyotp.TOTP(shown["secret"]).now())
+    v.storage.dispose()
+    sql("DELETE FROM two_factor WHERE principal = 'alice'")
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="two_factor"):
+            v.verify_login("alice", PASSWORD, "10.0.0.9")
+    finally:
+        v.storage.dispose()
+
+
+def test_a_deny_rule_deleted_in_the_file_is_noticed_by_a_running_vault(setup):
+    folder, url, sql = setup
+    v = _open(folder, url)
+    try:
+        with v.security_context("alice", "10.0.0.1"):
+            v.grant("mallory", "read", environment="production", pattern="*")
+            deny = v.grant("mallory", "read", environment="production", pattern="db/*", effect="deny")
+        with pytest.raises(AccessDenied):
+            _read_as(v, "mallory")
+        sql("DELETE FROM access_rules WHERE id = :i", i=deny)
+        with v.security_context("alice", "10.0.0.1"):  # a legitimate change afterwards must not bless it
+            v.grant("bob", "read", environment="staging")
+        with pytest.raises(IntegrityError, match="access_rules"):
+            _read_as(v, "mallory")
+        v2 = _open(folder, url)
+        try:
+            with pytest.raises(IntegrityError, match="access_rules"):
+                _read_as(v2, "mallory")
+        finally:
+            v2.storage.dispose()
+    finally:
+        v.storage.dispose()

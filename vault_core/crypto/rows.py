@@ -43,8 +43,18 @@ class RowSeal:
         return hmac.digest(self._key, (table + "|" + _ENCODE([_plain(v) for v in values])).encode(), "sha256")
 
     def digest(self, table: str, macs: Iterable[bytes]) -> bytes:
-        """The MAC over the set of row MACs of ``table`` (order-free: rows carry no order)."""
-        return hmac.digest(self._key, table.encode() + b"#" + b"".join(sorted(bytes(m) for m in macs)), "sha256")
+        """The digest of the set of row MACs of ``table``: a sum of keyed terms, so a change advances it by
+        its own rows alone (``moved``) and a row changed behind the vault's back stays a mismatch for good."""
+        return self.moved(bytes(32), table, (), macs)
+
+    def moved(self, digest: bytes, table: str, removed: Iterable[bytes], added: Iterable[bytes]) -> bytes:
+        """``digest`` after the rows with MACs ``removed`` left ``table`` and those with ``added`` came."""
+        total = int.from_bytes(digest, "big")
+        for sign, macs in ((-1, removed), (1, added)):
+            for m in macs:
+                total += sign * int.from_bytes(hmac.digest(self._key, table.encode() + b"#" + bytes(m), "sha256"),
+                                               "big")
+        return (total % (1 << 256)).to_bytes(32, "big")
 
     def __repr__(self) -> str:
         return "RowSeal(<redacted>)"

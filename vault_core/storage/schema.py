@@ -214,6 +214,7 @@ two_factor = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("confirmed_at", BigInteger),  # None: pending
     Column("last_step", BigInteger),
+    Column("mac", LargeBinary),  # crypto/rows.py
 )
 
 # One-time recovery codes, as keyed hashes (the codes themselves are shown once and never stored).
@@ -231,6 +232,7 @@ two_factor_roles = Table(
     Column("required", Boolean, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("updated_by", String(256), nullable=False),
+    Column("mac", LargeBinary),  # crypto/rows.py
 )
 
 # Leases decide which process runs a singleton job (the rotation scheduler).

@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import Table, and_, select, update
 
 from ...errors import IntegrityError, Sealed
-from ..schema import access_rules, principals, sessions, wrapped_keys
+from ..schema import access_rules, principals, sessions, two_factor, two_factor_roles, wrapped_keys
 from ..tx import Tx
 from . import state as _state
 
-PROTECTED: dict[str, Table] = {t.name: t for t in (principals, access_rules, sessions, wrapped_keys)}
+PROTECTED: dict[str, Table] = {t.name: t for t in (principals, access_rules, sessions, wrapped_keys, two_factor,
+                                                   two_factor_roles)}
 # bumped by every store, guarded by nothing but a rotation reminder: left out so a store writes no MAC
 _UNSEALED = {"wrapped_keys": frozenset({"encryptions"})}
 _COLUMNS = {name: tuple(c.key for c in t.c if c.key != "mac" and c.key not in _UNSEALED.get(name, ()))
@@ -43,10 +44,13 @@ def _which(table: str, row: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={row.get(k)!r}" for k in _KEYS[table])
 
 
-def check(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
-    """``rows`` of ``table`` if each is intact and the table matches its digest.
+def check(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]], *, whole: bool = False, fresh: bool = False
+          ) -> Sequence[Mapping[str, Any]]:
+    """``rows`` of ``table`` if each is intact and the table matches its digest. ``whole``: ``rows`` are the
+    whole table, so they must be exactly the rows last found consistent (a deleted deny rule is a change).
+    ``fresh`` rescans whatever this process saw before: for a row found *missing*, whose absence must be proven.
 
-    Raises ``IntegrityError`` (edited, forged, re-inserted or rolled back outside the vault), ``Sealed``.
+    Raises ``IntegrityError`` (edited, forged, re-inserted, deleted or rolled back outside the vault), ``Sealed``.
     """
     seal = _seal(tx)
     for row in rows:
@@ -56,7 +60,9 @@ def check(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]]) -> Sequence[Map
                                  "it was changed outside the vault")
     want = _want(tx, table)
     known = seal.checked.get(table)
-    if known is None or known[0].hex() != want or any(bytes(r["mac"]) not in known[1] for r in rows):
+    if fresh or known is None or known[0].hex() != want or (
+            frozenset(bytes(r["mac"]) for r in rows) != known[1] if whole
+            else any(bytes(r["mac"]) not in known[1] for r in rows)):
         # PostgreSQL reads each statement at its own snapshot: a change committed between reading the
         # state row and the MACs looks like a mismatch once; tampering mismatches every time
         for _ in range(3 if tx.backend == "postgresql" else 1):
@@ -74,7 +80,7 @@ def check(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]]) -> Sequence[Map
 
 def _want(tx: Tx, table: str) -> str:
     """The digest the state row holds for ``table`` (a table never written holds the empty set's)."""
-    return _state.digests(tx).get(table) or tx.seal.digest(table, ()).hex()
+    return _state.digests(tx).get(table) or bytes(32).hex()
 
 
 def _macs(tx: Tx, table: str) -> frozenset[bytes]:
@@ -82,27 +88,44 @@ def _macs(tx: Tx, table: str) -> frozenset[bytes]:
 
 
 def reseal(tx: Tx, table: str, where: Any = None) -> None:
-    """MAC the rows of ``table`` matching ``where`` (all when None) and advance the table's digest.
+    """MAC the rows of ``table`` matching ``where`` (all when None), just inserted or changed in ``tx``,
+    and advance the table's digest by them alone. Raises ``Sealed``.
+    """
+    _seal(tx)
+    _state.get_state(tx, lock=True)  # before reading rows: a concurrent writer's are then committed
+    t = PROTECTED[table]
+    stmt = select(t) if where is None else select(t).where(where)
+    removed, added = [], []
+    for row in tx.all(stmt):
+        key = and_(*(t.c[k] == row[k] for k in _KEYS[table]))
+        mac = _mac(tx, table, row)
+        tx.run(update(t).where(key).values(mac=mac))
+        if row["mac"] is not None:
+            removed.append(bytes(row["mac"]))  # the row as it was: its old MAC leaves the digest
+        added.append(mac)
+    _advance(tx, table, removed, added)
+
+
+def delete(tx: Tx, table: str, where: Any) -> int:
+    """Delete the rows of ``table`` matching ``where``, taking their MACs out of its digest; returns how many.
 
     Raises ``Sealed``.
     """
     _seal(tx)
+    _state.get_state(tx, lock=True)
     t = PROTECTED[table]
-    stmt = select(t) if where is None else select(t).where(where)
-    for row in tx.all(stmt):
-        key = and_(*(t.c[k] == row[k] for k in _KEYS[table]))
-        tx.run(update(t).where(key).values(mac=_mac(tx, table, row)))
-    redigest(tx, table)
+    gone = [bytes(m) for (m,) in tx.tuples(select(t.c.mac).where(where)) if m is not None]
+    n = tx.run(t.delete().where(where))
+    if n:
+        _advance(tx, table, gone, [])
+    return n
 
 
-def redigest(tx: Tx, table: str) -> None:
-    """Record the digest of ``table`` as it now stands in this transaction (after rows were deleted)."""
-    seal = _seal(tx)
-    _state.get_state(tx, lock=True)  # before reading the MACs: a concurrent writer's rows are then committed
-    macs = _macs(tx, table)
-    digest = seal.digest(table, macs)
+def _advance(tx: Tx, table: str, removed: list[bytes], added: list[bytes]) -> None:
+    want = bytes.fromhex(_want(tx, table))
+    digest = tx.seal.moved(want, table, removed, added)
     _state.set_digest(tx, table, digest)
-    seal.checked[table] = (digest, macs)  # a rollback moves nothing: the next read sees the digest differ
+    tx.seal.checked.pop(table, None)  # the next read rescans once (a rollback leaves the old digest)
 
 
 def seal_all(tx: Tx) -> None:
@@ -126,7 +149,7 @@ def problems(tx: Tx) -> list[str]:
     for table, t in PROTECTED.items():
         tx.seal.checked.pop(table, None)  # a full check: nothing taken from earlier ones
         try:
-            check(tx, table, tx.all(select(t)))
+            check(tx, table, tx.all(select(t)), whole=True)
         except IntegrityError as exc:
             found.append(str(exc))
     return found

@@ -27,12 +27,12 @@ def wrapped_keys_of(tx: Tx, purpose: str | None = None) -> list[Mapping[str, Any
     if purpose is not None:
         stmt = stmt.where(_W.purpose == purpose)
     rows = tx.all(stmt)
-    return list(integrity.check(tx, _T, rows)) if tx.seal is not None else rows
+    return list(integrity.check(tx, _T, rows, whole=purpose is None)) if tx.seal is not None else rows
 
 
 def check_keys(tx: Tx) -> None:
     """Check every key-term record against its MAC and the table's digest. Raises ``IntegrityError``."""
-    integrity.check(tx, _T, tx.all(select(wrapped_keys)))
+    integrity.check(tx, _T, tx.all(select(wrapped_keys)), whole=True)
 
 
 def put_wrapped_key(tx: Tx, purpose: str, term: int, wrapped: bytes, created_at: int) -> None:

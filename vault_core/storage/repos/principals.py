@@ -38,4 +38,4 @@ def update_principal(tx: Tx, name: str, **values: Any) -> None:
 
 def list_principals(tx: Tx) -> list[Mapping[str, Any]]:
     """Every principal, by name. Raises ``IntegrityError``, ``Sealed``."""
-    return list(integrity.check(tx, _T, tx.all(select(principals).order_by(_P.name))))
+    return list(integrity.check(tx, _T, tx.all(select(principals).order_by(_P.name)), whole=True))

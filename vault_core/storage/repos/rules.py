@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 
 from ..schema import access_rules
 from ..tx import Tx
@@ -17,7 +17,7 @@ _T = "access_rules"
 
 def list_rules(tx: Tx) -> list[Mapping[str, Any]]:
     """Every rule, by id. Raises ``IntegrityError``, ``Sealed``."""
-    return list(integrity.check(tx, _T, tx.all(select(access_rules).order_by(_R.id))))
+    return list(integrity.check(tx, _T, tx.all(select(access_rules).order_by(_R.id)), whole=True))
 
 
 def insert_rule(tx: Tx, **values: Any) -> int:
@@ -33,10 +33,8 @@ def get_rule(tx: Tx, rule_id: int) -> Mapping[str, Any] | None:
 
 
 def delete_rule(tx: Tx, rule_id: int) -> None:
-    tx.run(delete(access_rules).where(_R.id == rule_id))
-    integrity.redigest(tx, _T)
+    integrity.delete(tx, _T, _R.id == rule_id)
 
 
 def delete_rules_of_secret(tx: Tx, secret_id: str) -> None:
-    if tx.run(delete(access_rules).where(_R.secret_id == secret_id)):
-        integrity.redigest(tx, _T)
+    integrity.delete(tx, _T, _R.secret_id == secret_id)

@@ -99,7 +99,7 @@ def digests(tx: Tx) -> dict[str, str]:
 
 def set_digest(tx: Tx, table: str, digest: bytes) -> None:
     """Record the new digest of ``table`` (after a change of its rows in this transaction)."""
-    state = dict(_current(tx))  # read locked by the caller (integrity.redigest) before it read the rows
+    state = dict(_current(tx))  # read locked by the caller (integrity) before it read the rows
     found = json.loads(state["row_digests"] or "{}")
     found[table] = digest.hex()
     state["row_digests"] = json.dumps(found, sort_keys=True)

@@ -8,12 +8,13 @@ checked on read (``integrity``): an ended session brought back is refused.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, insert, select, update
 
-from ..schema import login_failures, principals, recovery_codes, sessions, two_factor, two_factor_roles
+from ..schema import login_failures, recovery_codes, sessions, two_factor, two_factor_roles
 from ..tx import Tx
 from . import integrity, principals as _principals
 
@@ -117,11 +118,8 @@ def active_sessions(tx: Tx, principal: str | None, now: int) -> list[Mapping[str
 
 def prune_sessions(tx: Tx, before: int) -> int:
     """Drop sessions that expired or were revoked before ``before``."""
-    n = tx.run(delete(sessions).where(
-        (_SN.expires_at < before) | (and_(_SN.revoked_at.is_not(None), _SN.revoked_at < before))))
-    if n:
-        integrity.redigest(tx, _SESSIONS)
-    return n
+    return integrity.delete(tx, _SESSIONS,
+                            (_SN.expires_at < before) | (and_(_SN.revoked_at.is_not(None), _SN.revoked_at < before)))
 
 
 # -- two-factor ------------------------------------------------------------------------------------
@@ -129,13 +127,22 @@ _T, _R, _Q = two_factor.c, recovery_codes.c, two_factor_roles.c
 
 
 def get_two_factor(tx: Tx, principal: str) -> Mapping[str, Any] | None:
-    return tx.one(select(two_factor).where(_T.principal == principal))
+    """``principal``'s enrolment, checked (``integrity``: deleting it would switch two-factor off).
+
+    Raises ``IntegrityError``, ``Sealed``.
+    """
+    row = tx.one(select(two_factor).where(_T.principal == principal))
+    if row is None:  # not enrolled, or an enrolment deleted behind the vault's back: the digest tells
+        integrity.check(tx, "two_factor", [], fresh=True)
+        return None
+    return integrity.check(tx, "two_factor", [row])[0]
 
 
 def put_two_factor(tx: Tx, principal: str, **values: Any) -> None:
     """A new (pending) enrolment of ``principal``, replacing any older one and its recovery codes."""
     delete_two_factor(tx, principal)
     tx.run(insert(two_factor).values(principal=principal, **values))
+    integrity.reseal(tx, "two_factor", _T.principal == principal)
 
 
 def put_recovery_codes(tx: Tx, principal: str, hashes: list[str]) -> None:
@@ -147,21 +154,27 @@ def put_recovery_codes(tx: Tx, principal: str, hashes: list[str]) -> None:
 def delete_two_factor(tx: Tx, principal: str) -> bool:
     """Forget ``principal``'s enrolment and recovery codes; True if there was one."""
     tx.run(delete(recovery_codes).where(_R.principal == principal))
-    return tx.run(delete(two_factor).where(_T.principal == principal)) > 0
+    return integrity.delete(tx, "two_factor", _T.principal == principal) > 0
 
 
 def confirm_two_factor(tx: Tx, principal: str, step: int, ts: int) -> bool:
     """Mark a pending enrolment confirmed by the code of ``step``; False if it was not pending."""
-    return tx.run(update(two_factor).where(and_(_T.principal == principal, _T.confirmed_at.is_(None)))
-                  .values(confirmed_at=ts, last_step=step)) > 0
+    return _resealed(tx, principal, tx.run(update(two_factor).where(
+        and_(_T.principal == principal, _T.confirmed_at.is_(None))).values(confirmed_at=ts, last_step=step)))
 
 
 def use_step(tx: Tx, principal: str, step: int) -> bool:
     """Accept time step ``step`` once: True only if it is newer than every step accepted before
     (a compare-and-set, so two racing uses of one code cannot both win)."""
-    return tx.run(update(two_factor).where(and_(_T.principal == principal, _T.confirmed_at.is_not(None),
-                                                (_T.last_step.is_(None)) | (_T.last_step < step)))
-                  .values(last_step=step)) > 0
+    return _resealed(tx, principal, tx.run(update(two_factor).where(
+        and_(_T.principal == principal, _T.confirmed_at.is_not(None),
+             (_T.last_step.is_(None)) | (_T.last_step < step))).values(last_step=step)))
+
+
+def _resealed(tx: Tx, principal: str, changed: int) -> bool:
+    if changed:
+        integrity.reseal(tx, "two_factor", _T.principal == principal)
+    return changed > 0
 
 
 def use_recovery_code(tx: Tx, principal: str, code_hash: str, ts: int) -> bool:
@@ -177,20 +190,20 @@ def recovery_codes_left(tx: Tx, principal: str) -> int:
 
 def admin_enrolled(tx: Tx) -> bool:
     """Whether some user with the ``admin`` role has two-factor on (roles are a JSON list)."""
-    p = principals.c
-    return tx.one(select(_T.principal).select_from(two_factor.join(principals, p.name == _T.principal))
-                  .where(and_(_T.confirmed_at.is_not(None), p.roles.like('%"admin"%'))).limit(1)) is not None
+    on = {r["principal"] for r in integrity.check(tx, "two_factor", tx.all(select(two_factor)), whole=True)
+          if r["confirmed_at"] is not None}
+    return any(p["name"] in on and "admin" in json.loads(p["roles"]) for p in _principals.list_principals(tx))
 
 
 def two_factor_below(tx: Tx, term: int) -> list[Mapping[str, Any]]:
     """Enrolments whose secret is sealed under a term older than ``term`` (re-encryption)."""
-    return tx.all(select(two_factor).where(_T.key_term < term))
+    return list(integrity.check(tx, "two_factor", tx.all(select(two_factor).where(_T.key_term < term))))
 
 
 def reseal_two_factor(tx: Tx, principal: str, old_term: int, secret: bytes, term: int) -> bool:
     """Replace a secret re-sealed under ``term``, unless it changed meanwhile (re-enrolled)."""
-    return tx.run(update(two_factor).where(and_(_T.principal == principal, _T.key_term == old_term))
-                  .values(secret=secret, key_term=term)) > 0
+    return _resealed(tx, principal, tx.run(update(two_factor).where(
+        and_(_T.principal == principal, _T.key_term == old_term)).values(secret=secret, key_term=term)))
 
 
 def two_factor_terms(tx: Tx) -> set[int]:
@@ -200,9 +213,11 @@ def two_factor_terms(tx: Tx) -> set[int]:
 
 def two_factor_roles_policy(tx: Tx) -> dict[str, bool]:
     """Roles with an explicit two-factor setting: role → required."""
-    return {r["role"]: bool(r["required"]) for r in tx.all(select(two_factor_roles))}
+    rows = integrity.check(tx, "two_factor_roles", tx.all(select(two_factor_roles)), whole=True)
+    return {r["role"]: bool(r["required"]) for r in rows}
 
 
 def set_two_factor_role(tx: Tx, role: str, required: bool, ts: int, by: str) -> None:
-    tx.run(delete(two_factor_roles).where(_Q.role == role))
+    integrity.delete(tx, "two_factor_roles", _Q.role == role)
     tx.run(insert(two_factor_roles).values(role=role, required=required, updated_at=ts, updated_by=by))
+    integrity.reseal(tx, "two_factor_roles", _Q.role == role)

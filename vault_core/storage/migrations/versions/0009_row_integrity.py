@@ -4,18 +4,18 @@ The columns arrive empty: the vault fills them at its next unlock (it needs the 
 ``integrity_init`` — and only in the process that ran this upgrade (storage.Storage.upgraded_from).
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
 
 revision = '0009'
-down_revision = '0004'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
-_TABLES = ('principals', 'access_rules', 'sessions', 'wrapped_keys')
+_TABLES = ('principals', 'access_rules', 'sessions', 'wrapped_keys', 'two_factor', 'two_factor_roles')
 
 
 def upgrade() -> None:
