@@ -13,6 +13,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, updat
 
 from ..schema import secret_counts, secret_versions, secrets, vault_state
 from ..tx import Hot, Tx
+from . import state as _state
 
 _S, _V, _C = secrets.c, secret_versions.c, secret_counts.c
 
@@ -71,7 +72,7 @@ def read_current(tx: Tx, environment: str, name: str) -> Mapping[str, Any] | Non
 def state_and_current(tx: Tx, environment: str, name: str) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
     """(the vault state row, ``read_current(environment, name)``) in one statement: a read's hot path."""
     row = tx.one(_STATE_AND_CURRENT, {"env": environment, "name": name})
-    state = {k: row[k] for k in _STATE_KEYS}
+    state = _state.checked(tx, {k: row[k] for k in _STATE_KEYS})  # its MAC, as every read of the state row
     if row["s_id"] is None or row["s_ciphertext"] is None:
         return state, None
     return state, {c.key: row["s_" + c.key] for c in _CURRENT_COLS}

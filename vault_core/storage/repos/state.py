@@ -31,7 +31,14 @@ _WRITE = Hot(update(vault_state).where(_S.id == 1).values(
 def get_state(tx: Tx, *, lock: bool = False) -> Mapping[str, Any] | None:
     """The state row, checked against its MAC when the vault is unlocked; ``lock`` serialises writers on
     PostgreSQL (SQLite's BEGIN IMMEDIATE already does). Raises ``IntegrityError``."""
-    row = tx.one(_STATE_LOCKED if lock and tx.backend == "postgresql" else _STATE)
+    return checked(tx, tx.one(_STATE_LOCKED if lock and tx.backend == "postgresql" else _STATE))
+
+
+def checked(tx: Tx, row: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``row`` (the state row, read here or with another query) once its MAC holds; it becomes ``tx.state``.
+
+    Raises ``IntegrityError``.
+    """
     if row is not None and tx.seal is not None:
         stored, known, values = row["state_mac"], tx.seal.state, tuple(row[c] for c in _MACED)
         # the row this process wrote or checked last needs no second HMAC (a valid pair stays valid)
