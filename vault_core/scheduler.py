@@ -17,6 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from .background import PerVault
 from .rotation import SCHEDULER_PRINCIPAL, RotationRun
 
 if TYPE_CHECKING:
@@ -64,30 +65,17 @@ class SchedulerThread(threading.Thread):
         self.join(timeout)
 
 
-_threads: dict[int, SchedulerThread] = {}
-_threads_lock = threading.Lock()
+_running = PerVault()
 
 
 def start_scheduler(vault: "Vault", interval_s: float = 60.0, *, limit: int = 100) -> SchedulerThread:
-    """Start the background scheduler for ``vault`` once per process; later calls return the same thread."""
-    if not isinstance(interval_s, (int, float)) or isinstance(interval_s, bool) or interval_s <= 0:
-        from .errors import ValidationError
+    """Start the background scheduler for ``vault`` once per process; later calls return the same thread.
 
-        raise ValidationError("interval_s must be a positive number of seconds")
-    with _threads_lock:
-        thread = _threads.get(id(vault))
-        if thread is not None and thread.is_alive() and thread.vault is vault:
-            return thread
-        thread = _threads[id(vault)] = SchedulerThread(vault, float(interval_s), limit)
-        thread.start()
-        return thread
+    Raises ``ValidationError`` for a bad interval.
+    """
+    return _running.start(vault, interval_s, lambda s: SchedulerThread(vault, s, limit), lambda t: t.vault is vault)
 
 
 def stop_scheduler(vault: "Vault", timeout: float | None = 10.0) -> bool:
     """Stop the scheduler thread of ``vault`` in this process; False if none ran."""
-    with _threads_lock:
-        thread = _threads.pop(id(vault), None)
-    if thread is None:
-        return False
-    thread.stop(timeout)
-    return True
+    return _running.stop(vault, timeout)

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from ..background import PerVault
 from .. import audit, audit_formats
 from ..errors import Conflict, NotFound, ValidationError
 from ..storage import Storage, repos
@@ -302,8 +303,7 @@ class DeliveryThread(threading.Thread):
             pass
 
 
-_threads: dict[int, DeliveryThread] = {}
-_threads_lock = threading.Lock()
+_running = PerVault()
 
 
 def start_audit_delivery(vault: Any, interval_s: float = 0.5) -> DeliveryThread:
@@ -311,22 +311,11 @@ def start_audit_delivery(vault: Any, interval_s: float = 0.5) -> DeliveryThread:
 
     Raises ``ValidationError`` for a bad interval.
     """
-    if not isinstance(interval_s, (int, float)) or isinstance(interval_s, bool) or interval_s <= 0:
-        raise ValidationError("interval_s must be a positive number of seconds")
-    with _threads_lock:
-        thread = _threads.get(id(vault))
-        if thread is not None and thread.is_alive() and thread.deliverer is vault.audit_devices.deliverer:
-            return thread
-        thread = _threads[id(vault)] = DeliveryThread(vault.audit_devices.deliverer, float(interval_s))
-        thread.start()
-        return thread
+    deliverer = vault.audit_devices.deliverer
+    return _running.start(vault, interval_s, lambda s: DeliveryThread(deliverer, s),
+                          lambda t: t.deliverer is deliverer)
 
 
 def stop_audit_delivery(vault: Any, timeout: float | None = 10.0) -> bool:
     """Stop ``vault``'s delivery thread in this process; False if none ran. Raises nothing."""
-    with _threads_lock:
-        thread = _threads.pop(id(vault), None)
-    if thread is None:
-        return False
-    thread.stop(timeout)
-    return True
+    return _running.stop(vault, timeout)
