@@ -30,17 +30,25 @@ def _plain(value: Any) -> Any:
 class RowSeal:
     """The row key of one unlocked vault, and the digests this process has already checked."""
 
-    __slots__ = ("_key", "checked", "state")
+    __slots__ = ("_key", "checked", "state", "_static")
 
     def __init__(self, audit_key: bytes):
         self._key = hmac.digest(audit_key, b"vault-core/row-integrity/v1", "sha256")
         # table -> (digest, MACs of its rows) last found consistent; rescanned whenever the digest moves
         self.checked: dict[str, tuple[bytes, frozenset[bytes]]] = {}
         self.state: tuple[tuple, bytes] | None = None  # (state row values, their MAC) last written or checked
+        self._static: tuple[tuple, bytes] | None = None  # the state row's slow-moving part, encoded once
 
     def mac(self, table: str, values: Sequence[Any]) -> bytes:
         """The MAC binding ``values`` (a row's columns, in table order) to ``table``."""
         return hmac.digest(self._key, (table + "|" + _ENCODE([_plain(v) for v in values])).encode(), "sha256")
+
+    def state_mac(self, static: tuple, seq: int, head: bytes) -> bytes:
+        """The state row's MAC: its slow-moving part (identity, rules version, digests), encoded once per
+        change of it, then the audit head, which moves with every operation."""
+        if self._static is None or self._static[0] != static:
+            self._static = (static, ("vault_state|" + _ENCODE([_plain(v) for v in static])).encode())
+        return hmac.digest(self._key, self._static[1] + b"|%d|" % seq + bytes(head), "sha256")
 
     def digest(self, table: str, macs: Iterable[bytes]) -> bytes:
         """The digest of the set of row MACs of ``table``: a sum of keyed terms, so a change advances it by

@@ -62,7 +62,7 @@ def has_mac(tx: Tx) -> bool:
 
 
 def _mac(tx: Tx, state: Mapping[str, Any]) -> bytes:
-    return tx.seal.mac("vault_state", [state[c] for c in _MACED])
+    return tx.seal.state_mac(tuple(state[c] for c in _MACED[:5]), state["audit_seq"], state["audit_mac"])
 
 
 def _current(tx: Tx) -> dict[str, Any]:
