@@ -67,7 +67,14 @@ class Call:
 
 # -- sys and auth ------------------------------------------------------------------------------------
 async def health(call: Call) -> Response:
-    status = await run_in_threadpool(call.vault.status)
+    client = call.client
+
+    def probe() -> dict[str, Any]:  # a strict vault answers nobody without a context: the probe is a caller
+        with call.vault.security_context("api:health", client.ip_address, client.user_agent,
+                                         forwarded_for=client.forwarded_for,
+                                         forwarded_trusted=client.forwarded_trusted):
+            return call.vault.status()
+    status = await run_in_threadpool(probe)
     sealed = bool(status.get("sealed")) or not status.get("reachable", False)
     body = {"initialized": True, "sealed": sealed, "standby": False, "performance_standby": False,
             "replication_performance_mode": "disabled", "replication_dr_mode": "disabled",
