@@ -241,7 +241,7 @@ class Vault:
         return self.health.status(sealed=self.sealed, strict=self.strict, key_source=self.key_source)
 
     def unlock(self, master_key: bytes | None = None, passphrase: str | None = None, *,
-               create: bool = False) -> "Vault":
+               create: bool = False) -> Vault:
         """Load the master key and unwrap the keyring; with ``create``, make a key file for a new vault.
 
         Raises ``InvalidKey`` (wrong key or passphrase), ``Sealed`` (no master key found), ``StorageError``.
