@@ -306,3 +306,152 @@ def test_a_deny_rule_deleted_in_the_file_is_noticed_by_a_running_vault(setup):
             v2.storage.dispose()
     finally:
         v.storage.dispose()
+
+
+# -- secret metadata, machine identities and audit devices (the rest of issue 15.2) -------------------------
+def test_current_version_moved_back_to_an_older_valid_version_is_refused(setup):
+    folder, url, sql = setup
+    v = _open(folder, url)
+    v.update_secret("db/password", "production", value="s3cr3t-prod-v2")
+    v.storage.dispose()
+    sql("UPDATE secrets SET current_version = 1 WHERE name = 'db/password'")  # a value rollback
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="secrets"):
+            _read_as(v, "owner")
+        assert "secrets" in v.verify_audit_log().problem
+    finally:
+        v.storage.dispose()
+
+
+def test_an_older_copy_of_a_secret_row_restored_is_refused(setup):
+    folder, url, sql = setup
+    saved = sql("SELECT current_version, previous_version, updated_at, mac FROM secrets "
+                "WHERE name = 'db/password'")[0]
+    v = _open(folder, url)
+    v.update_secret("db/password", "production", value="s3cr3t-prod-v2")
+    v.storage.dispose()
+    sql("UPDATE secrets SET current_version = :c, previous_version = :p, updated_at = :u, mac = :m "
+        "WHERE name = 'db/password'", c=saved[0], p=saved[1], u=saved[2], m=saved[3])
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="secrets"):
+            _read_as(v, "owner")
+        assert not v.verify_audit_log().ok
+    finally:
+        v.storage.dispose()
+
+
+def test_a_deleted_secret_brought_back_in_the_file_is_refused(setup):
+    folder, url, sql = setup
+    v = _open(folder, url)
+    v.delete_secret("db/password", "production")
+    v.storage.dispose()
+    sql("UPDATE secrets SET deleted_at = NULL WHERE name = 'db/password'")
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="secrets"):
+            _read_as(v, "owner")
+    finally:
+        v.storage.dispose()
+
+
+def test_a_rotation_schedule_edited_in_the_file_is_named_by_verify(setup):
+    folder, url, sql = setup
+    v = _open(folder, url)
+    v.update_secret("db/password", "production", rotation_interval_days=30)
+    v.storage.dispose()
+    sql("UPDATE secrets SET rotation_interval_days = NULL, next_rotation_at = NULL WHERE name = 'db/password'")
+    v = _open(folder, url)
+    try:
+        report = v.verify_audit_log()
+        assert not report.ok and "secrets" in report.problem
+        with pytest.raises(IntegrityError, match="secrets"):
+            v.get_metadata("db/password", "production")
+    finally:
+        v.storage.dispose()
+
+
+def test_a_machine_login_bound_to_a_network_cannot_be_unbound_in_the_file(setup):
+    folder, url, sql = setup
+    v = _open(folder, url)
+    role_id = v.machines.create_machine("ci-runner", bound_cidrs="10.1.0.0/16")
+    secret_id = v.machines.new_secret_id("ci-runner")
+    v.storage.dispose()
+    sql("UPDATE machine_roles SET bound_cidrs = '' WHERE principal = 'ci-runner'")
+    v = _open(folder, url)
+    try:
+        with pytest.raises((IntegrityError, LoginFailed)):
+            v.machines.login(role_id, secret_id, "192.0.2.7")
+        assert "machine_roles" in v.verify_audit_log().problem
+    finally:
+        v.storage.dispose()
+
+
+def test_a_revoked_machine_token_revived_in_the_file_is_refused(setup):
+    folder, url, sql = setup
+    v = _open(folder, url)
+    role_id = v.machines.create_machine("ci-runner")
+    issued = v.machines.login(role_id, v.machines.new_secret_id("ci-runner"), "10.0.0.9")
+    assert v.machines.revoke(issued.token)
+    v.storage.dispose()
+    sql("UPDATE machine_tokens SET revoked_at = NULL")
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="machine_tokens"):
+            v.machines.check_token(issued.token)
+    finally:
+        v.storage.dispose()
+
+
+def test_a_required_audit_device_made_optional_in_the_file_is_refused(setup, tmp_path):
+    folder, url, sql = setup
+    v = _open(folder, url)
+    v.add_audit_device("siem", "file", path=str(tmp_path / "audit.jsonl"), required=True)
+    v.storage.dispose()
+    sql("UPDATE audit_devices SET required = :f", f=False)
+    v = _open(folder, url)
+    try:
+        assert "audit_devices" in v.verify_audit_log().problem
+        with pytest.raises(IntegrityError, match="audit_devices"):
+            v.list_audit_devices()
+    finally:
+        v.storage.dispose()
+
+
+def _downgrade_to(folder, url, revision):
+    from alembic import command
+    from alembic.config import Config
+
+    from vault_core.storage.engine import MIGRATIONS
+
+    engine = create_engine(url or f"sqlite:///{folder / 'vault.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+    engine.dispose()
+
+
+def test_a_vault_upgraded_from_0009_gets_the_new_macs_once_audited(setup):
+    folder, url, sql = setup
+    v = _open(folder, url)
+    v.machines.create_machine("ci-runner")
+    v.storage.dispose()
+    _downgrade_to(folder, url, "0009")
+    v = _open(folder, url)
+    try:
+        assert _read_as(v, "owner") == "s3cr3t-prod"
+        report = v.verify_audit_log()
+        assert report.ok, report.problem
+        rows = [r for r in v.get_audit_log(limit=500) if r["operation"] == "integrity_init"]
+        assert len(rows) == 1 and "0009" in rows[0]["reason"]
+    finally:
+        v.storage.dispose()
+    sql("UPDATE machine_roles SET token_ttl = token_ttl + 1")
+    v = _open(folder, url)
+    try:
+        assert "machine_roles" in v.verify_audit_log().problem
+    finally:
+        v.storage.dispose()

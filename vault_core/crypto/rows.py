@@ -30,12 +30,14 @@ def _plain(value: Any) -> Any:
 class RowSeal:
     """The row key of one unlocked vault, and the digests this process has already checked."""
 
-    __slots__ = ("_key", "checked", "state", "_static")
+    __slots__ = ("_key", "checked", "state", "_static", "verified")
 
     def __init__(self, audit_key: bytes):
         self._key = hmac.digest(audit_key, b"vault-core/row-integrity/v1", "sha256")
-        # table -> (digest, MACs of its rows) last found consistent; rescanned whenever the digest moves
-        self.checked: dict[str, tuple[bytes, frozenset[bytes]]] = {}
+        # table -> (digest, MACs of its rows) last found consistent; advanced by this process's changes,
+        # rescanned whenever another process moved the digest
+        self.checked: dict[str, tuple[bytes, set[bytes]]] = {}
+        self.verified: dict[bytes, tuple] = {}  # row MAC -> the row content it was found to match
         self.state: tuple[tuple, bytes] | None = None  # (state row values, their MAC) last written or checked
         self._static: tuple[tuple, bytes] | None = None  # the state row's slow-moving part, encoded once
 

@@ -134,7 +134,7 @@ class BackupService:
             with snapshot.transaction(write=False) as tx:
                 report = bk.verify_snapshot(tx, keys.master, manifest)
                 counts = db_snapshot.table_counts(tx.conn)
-            self._check_rows(snapshot, keys.master)
+            self._check_rows(snapshot, keys.master, manifest)
             if {t: n for t, n in counts.items() if t in manifest["counts"]} != manifest["counts"]:
                 raise IntegrityError("the backup's row counts differ from its manifest")
             if self._storage.backend == "sqlite":
@@ -156,13 +156,12 @@ class BackupService:
         return dict(report, file=data.name, backend=self._storage.backend)
 
     @staticmethod
-    def _check_rows(snapshot: Storage, master: bytes) -> None:
+    def _check_rows(snapshot: Storage, master: bytes, manifest: dict[str, Any]) -> None:
         """Refuse a backup whose protected rows fail their MACs; MAC those of a backup made before them
         (its chain and manifest were just verified). Raises ``IntegrityError``."""
         with snapshot.transaction() as tx:
             tx.seal = RowSeal(bk.SnapshotKeys(tx, master).audit_key)
-            if not repos.state.has_mac(tx):
-                repos.integrity.seal_all(tx)
+            repos.integrity.seal_upgraded(tx, manifest.get("schema_revision") or "0001")
             problems = repos.integrity.problems(tx)
         if problems:
             raise IntegrityError(f"the backup's rows fail their integrity checks: {problems[0]}")

@@ -57,13 +57,13 @@ def check_rows(storage: Storage, audit_key: bytes, owner: str, now: int) -> None
     storage.seal = RowSeal(audit_key)
     try:
         with storage.transaction() as tx:
-            if not repos.state.has_mac(tx) and (storage.upgraded_from or "9999") < "0009":
-                repos.integrity.seal_all(tx)
+            tables = repos.integrity.seal_upgraded(tx, storage.upgraded_from)
+            if tables:
                 state = repos.state.get_state(tx)
                 row = audit.make_row(audit_key, seq=state["audit_seq"] + 1, prev_mac=state["audit_mac"], ts=now,
                                      principal=owner, roles="", operation="integrity_init", outcome="allowed",
                                      reason=f"row MACs and table digests written after the upgrade from schema "
-                                            f"{storage.upgraded_from}")
+                                            f"{storage.upgraded_from}: {', '.join(tables)}")
                 repos.audit.append_audit(tx, row, now // US_PER_DAY)
             repos.state.get_state(tx)
             repos.keys.check_keys(tx)

@@ -74,6 +74,7 @@ secrets = Table(
     Column("last_rotated_at", BigInteger),
     Column("deleted_at", BigInteger),
     Column("generator", String(128)),
+    Column("mac", LargeBinary),  # crypto/rows.py
     UniqueConstraint("environment", "name", name="uq_secrets_env_name"),
 )
 Index("ix_secrets_name", secrets.c.name)
@@ -266,6 +267,7 @@ machine_roles = Table(
     Column("secret_id_uses", Integer, nullable=False, default=0),  # logins per secret id; 0 = unlimited
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("mac", LargeBinary),  # crypto/rows.py
 )
 
 machine_secret_ids = Table(
@@ -276,6 +278,7 @@ machine_secret_ids = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("uses_left", Integer),  # None: unlimited
     Column("revoked_at", BigInteger),
+    Column("mac", LargeBinary),  # crypto/rows.py
 )
 Index("ix_machine_secret_ids_principal", machine_secret_ids.c.principal)
 
@@ -290,6 +293,7 @@ machine_tokens = Table(
     Column("max_expires_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
     Column("client_ip", String(64)),
+    Column("mac", LargeBinary),  # crypto/rows.py
 )
 Index("ix_machine_tokens_principal", machine_tokens.c.principal)
 
@@ -310,4 +314,5 @@ audit_devices = Table(
     Column("delivered_at", BigInteger),                # last time it accepted rows
     Column("failing_since", BigInteger),               # first failure since its last success
     Column("last_error", String(300)),
+    Column("mac", LargeBinary),  # crypto/rows.py (delivered_at, failing_since and last_error left out)
 )

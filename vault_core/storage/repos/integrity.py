@@ -2,8 +2,9 @@
 checked as they are read. Only the repositories of those tables call this module.
 
 A read checks each row's MAC, and that the table still matches the digest in the (MACed) state row:
-the set of row MACs this process last found consistent is kept with ``tx.seal`` and rescanned only when
-the digest moved or a row is not in it, so the steady state costs one HMAC per row read.
+the set of row MACs this process last found consistent is kept with ``tx.seal``, advanced by this
+process's own changes, and rescanned only when another process moved the digest or a row is not in it.
+A row whose exact content was verified before costs no HMAC (``RowSeal.verified``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,22 @@ from typing import Any
 from sqlalchemy import Table, and_, select, update
 
 from ...errors import IntegrityError, Sealed
-from ..schema import access_rules, principals, sessions, two_factor, two_factor_roles, wrapped_keys
+from ..schema import (access_rules, audit_devices, machine_roles, machine_secret_ids, machine_tokens, principals,
+                      secrets, sessions, two_factor, two_factor_roles, wrapped_keys)
 from ..tx import Tx
 from . import state as _state
 
-PROTECTED: dict[str, Table] = {t.name: t for t in (principals, access_rules, sessions, wrapped_keys, two_factor,
-                                                   two_factor_roles)}
-# bumped by every store, guarded by nothing but a rotation reminder: left out so a store writes no MAC
-_UNSEALED = {"wrapped_keys": frozenset({"encryptions"})}
+# the schema revision that gave each table its MAC: a vault this process upgraded from before it seals
+# those tables at its next unlock (service/creation.check_rows), audited
+SINCE: dict[str, tuple[Table, ...]] = {
+    "0009": (principals, access_rules, sessions, wrapped_keys, two_factor, two_factor_roles),
+    "0010": (secrets, machine_roles, machine_secret_ids, machine_tokens, audit_devices),
+}
+PROTECTED: dict[str, Table] = {t.name: t for tables in SINCE.values() for t in tables}
+_UNSEALED = {
+    "wrapped_keys": frozenset({"encryptions"}),  # bumped by every store, guards nothing but a rotation reminder
+    "audit_devices": frozenset({"delivered_at", "failing_since", "last_error"}),  # health notes, not decisions
+}
 _COLUMNS = {name: tuple(c.key for c in t.c if c.key != "mac" and c.key not in _UNSEALED.get(name, ()))
             for name, t in PROTECTED.items()}
 _KEYS = {name: tuple(c.key for c in t.primary_key.columns) for name, t in PROTECTED.items()}
@@ -34,8 +43,21 @@ def _seal(tx: Tx):
     return tx.seal
 
 
+def _values(table: str, row: Mapping[str, Any]) -> tuple:
+    return tuple(row[c] for c in _COLUMNS[table])
+
+
 def _mac(tx: Tx, table: str, row: Mapping[str, Any]) -> bytes:
-    return tx.seal.mac(table, [row[c] for c in _COLUMNS[table]])
+    return tx.seal.mac(table, _values(table, row))
+
+
+def sealed(tx: Tx, table: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (every column of a new row of ``table``) with its MAC, the table's digest advanced by it:
+    for an INSERT in this same transaction. Raises ``Sealed``."""
+    _seal(tx)
+    values["mac"] = _mac(tx, table, values)
+    _advance(tx, table, [], [values["mac"]])
+    return values
 
 
 def _which(table: str, row: Mapping[str, Any]) -> str:
@@ -53,11 +75,17 @@ def check(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]], *, whole: bool 
     Raises ``IntegrityError`` (edited, forged, re-inserted, deleted or rolled back outside the vault), ``Sealed``.
     """
     seal = _seal(tx)
+    verified = seal.verified
     for row in rows:
-        mac = row["mac"]
-        if mac is None or not hmac.compare_digest(bytes(mac), _mac(tx, table, row)):
+        mac, values = row["mac"], _values(table, row)
+        if mac is not None and verified.get(mac := bytes(mac)) == values:
+            continue  # this exact content passed its MAC before
+        if mac is None or not hmac.compare_digest(mac, seal.mac(table, values)):
             raise IntegrityError(f"a {table} row ({_which(table, row)}) fails its integrity check: "
                                  "it was changed outside the vault")
+        if len(verified) >= _VERIFIED_MAX:
+            verified.clear()
+        verified[mac] = values
     want = _want(tx, table)
     known = seal.checked.get(table)
     if fresh or known is None or known[0].hex() != want or (
@@ -78,13 +106,16 @@ def check(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]], *, whole: bool 
     return rows
 
 
+_VERIFIED_MAX = 50_000  # row contents remembered as verified (a MAC names its table: no collisions across)
+
+
 def _want(tx: Tx, table: str) -> str:
     """The digest the state row holds for ``table`` (a table never written holds the empty set's)."""
     return _state.digests(tx).get(table) or bytes(32).hex()
 
 
-def _macs(tx: Tx, table: str) -> frozenset[bytes]:
-    return frozenset(bytes(m) for (m,) in tx.tuples(select(PROTECTED[table].c.mac)) if m is not None)
+def _macs(tx: Tx, table: str) -> set[bytes]:
+    return {bytes(m) for (m,) in tx.tuples(select(PROTECTED[table].c.mac)) if m is not None}
 
 
 def reseal(tx: Tx, table: str, where: Any = None) -> None:
@@ -92,7 +123,7 @@ def reseal(tx: Tx, table: str, where: Any = None) -> None:
     and advance the table's digest by them alone. Raises ``Sealed``.
     """
     _seal(tx)
-    _state.get_state(tx, lock=True)  # before reading rows: a concurrent writer's are then committed
+    _locked(tx)  # before reading rows: a concurrent writer's are then committed
     t = PROTECTED[table]
     stmt = select(t) if where is None else select(t).where(where)
     removed, added = [], []
@@ -112,7 +143,7 @@ def delete(tx: Tx, table: str, where: Any) -> int:
     Raises ``Sealed``.
     """
     _seal(tx)
-    _state.get_state(tx, lock=True)
+    _locked(tx)
     t = PROTECTED[table]
     gone = [bytes(m) for (m,) in tx.tuples(select(t.c.mac).where(where)) if m is not None]
     n = tx.run(t.delete().where(where))
@@ -121,18 +152,50 @@ def delete(tx: Tx, table: str, where: Any) -> int:
     return n
 
 
+def _locked(tx: Tx) -> None:
+    """Hold the writers' lock on the state row: SQLite's BEGIN IMMEDIATE already does, once it is read."""
+    if tx.state is None or tx.backend == "postgresql":
+        _state.get_state(tx, lock=True)
+
+
 def _advance(tx: Tx, table: str, removed: list[bytes], added: list[bytes]) -> None:
-    want = bytes.fromhex(_want(tx, table))
-    digest = tx.seal.moved(want, table, removed, added)
+    before = bytes.fromhex(_want(tx, table))
+    digest = tx.seal.moved(before, table, removed, added)
     _state.set_digest(tx, table, digest)
-    tx.seal.checked.pop(table, None)  # the next read rescans once (a rollback leaves the old digest)
+    checked = tx.seal.checked
+    known = checked.get(table)
+    if known is not None and known[0] == before:
+        # the set stays this process's view without a rescan; should the transaction roll back, the
+        # stored digest is still ``before``, differs from ``digest``, and the next read rescans
+        macs = known[1]
+        macs.difference_update(removed)
+        macs.update(added)
+        checked[table] = (digest, macs)
+    else:
+        checked.pop(table, None)
 
 
-def seal_all(tx: Tx) -> None:
-    """MAC every protected row and the state row: a vault upgraded to row MACs by this process."""
-    _state.seal_in(tx)
-    for table in PROTECTED:
+def seal_all(tx: Tx, since: str = "") -> list[str]:
+    """MAC every row of the tables given MACs by a revision after ``since`` (all: "") and, from nothing, the
+    state row: a vault upgraded to row MACs by this process. Returns the tables sealed. Raises ``Sealed``."""
+    if since < "0009":
+        _state.seal_in(tx)
+    names = [t.name for revision, tables in SINCE.items() if revision > since for t in tables]
+    for table in names:
+        _state.set_digest(tx, table, bytes(32))  # from nothing: a digest kept from before a downgrade is moot
+        tx.seal.checked.pop(table, None)
         reseal(tx, table)
+    return names
+
+
+def seal_upgraded(tx: Tx, since: str | None) -> list[str]:
+    """After an upgrade from schema ``since`` (None or "new": none), MAC the tables that revision lacked;
+    returns them. A state row without its MAC is refused unless ``since`` predates row MACs, so erasing
+    MACs never gets an edit sealed. Raises ``Sealed``."""
+    since = since or "new"  # "new" sorts after every revision
+    if since >= max(SINCE) or (since < "0009" and _state.has_mac(tx)):
+        return []
+    return seal_all(tx, since)
 
 
 def problems(tx: Tx) -> list[str]:

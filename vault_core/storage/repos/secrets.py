@@ -1,6 +1,8 @@
 """Secrets (``secrets``): metadata rows, their live counters (``secret_counts``) and rotation schedule.
 
-Ciphertexts live in ``versions``; the hot read joins the two in one query.
+Ciphertexts live in ``versions``; the hot read joins the two in one query. Every metadata row is MACed and
+checked on read (``integrity``): a current version moved back, a deletion undone or a schedule edited in
+the database file is refused, never obeyed.
 """
 
 from __future__ import annotations
@@ -13,20 +15,19 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, updat
 
 from ..schema import secret_counts, secret_versions, secrets, vault_state
 from ..tx import Hot, Tx
-from . import state as _state
+from . import integrity, state as _state
 
 _S, _V, _C = secrets.c, secret_versions.c, secret_counts.c
+_T = "secrets"
 
 # Hot-path statements are built once with bind parameters: SQLAlchemy then
 # reuses their cache key and compiled form, which halves the cost of a read.
+_CURRENT_COLS = (*secrets.c, _V.ciphertext)
 _READ_CURRENT = Hot(
-    select(_S.id, _S.name, _S.environment, _S.salt, _S.current_version, _S.deleted_at, _S.secret_type,
-           _V.ciphertext)
+    select(*_CURRENT_COLS)
     .select_from(secrets.join(secret_versions, and_(_V.secret_id == _S.id, _V.version == _S.current_version)))
     .where(and_(_S.environment == bindparam("env"), _S.name == bindparam("name")))
 )
-_CURRENT_COLS = (_S.id, _S.name, _S.environment, _S.salt, _S.current_version, _S.deleted_at, _S.secret_type,
-                 _V.ciphertext)
 # A read's two lookups in one statement: the vault state (rules version) and the secret's current version.
 _STATE_AND_CURRENT = Hot(
     select(vault_state, *[c.label("s_" + c.key) for c in _CURRENT_COLS])
@@ -35,11 +36,11 @@ _STATE_AND_CURRENT = Hot(
                  .outerjoin(secret_versions, and_(_V.secret_id == _S.id, _V.version == _S.current_version)))
     .where(vault_state.c.id == 1))
 _STATE_KEYS = tuple(c.key for c in vault_state.c)
-_COLUMNS = tuple(c.key for c in _S)
+_COLUMNS = tuple(c.key for c in _S if c.key != "mac")
 _DEFAULTS = {c.key: c.default.arg for c in _S if c.default is not None and not callable(c.default.arg)}
 _FIND = Hot(select(secrets).where(and_(_S.environment == bindparam("env"), _S.name == bindparam("name"))))
 _BY_ID = Hot(select(secrets).where(_S.id == bindparam("sid")))
-_INSERT = Hot(insert(secrets).values({c: bindparam(c) for c in _COLUMNS}))
+_INSERT = Hot(insert(secrets).values({c: bindparam(c) for c in (*_COLUMNS, "mac")}))
 _COUNT_BUMP = Hot(update(secret_counts)
                   .where(and_(_C.environment == bindparam("env"), _C.secret_type == bindparam("stype")))
                   .values(n=_C.n + bindparam("delta")))
@@ -64,26 +65,34 @@ def _update_stmt(keys: tuple[str, ...], cas: bool) -> Hot:
     return stmt
 
 
+def _checked(tx: Tx, row: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    return None if row is None else integrity.check(tx, _T, [row])[0]
+
+
 def read_current(tx: Tx, environment: str, name: str) -> Mapping[str, Any] | None:
-    """The hot path of a read: metadata and current ciphertext in one indexed query."""
-    return tx.one(_READ_CURRENT, {"env": environment, "name": name})
+    """The hot path of a read: metadata and current ciphertext in one indexed query. Raises ``IntegrityError``."""
+    return _checked(tx, tx.one(_READ_CURRENT, {"env": environment, "name": name}))
 
 
 def state_and_current(tx: Tx, environment: str, name: str) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
-    """(the vault state row, ``read_current(environment, name)``) in one statement: a read's hot path."""
+    """(the vault state row, ``read_current(environment, name)``) in one statement: a read's hot path.
+
+    Raises ``IntegrityError``."""
     row = tx.one(_STATE_AND_CURRENT, {"env": environment, "name": name})
     state = _state.checked(tx, {k: row[k] for k in _STATE_KEYS})  # its MAC, as every read of the state row
     if row["s_id"] is None or row["s_ciphertext"] is None:
         return state, None
-    return state, {c.key: row["s_" + c.key] for c in _CURRENT_COLS}
+    return state, _checked(tx, {c.key: row["s_" + c.key] for c in _CURRENT_COLS})
 
 
 def find_secret(tx: Tx, environment: str, name: str) -> Mapping[str, Any] | None:
-    return tx.one(_FIND, {"env": environment, "name": name})
+    """The metadata row of (environment, name), checked. Raises ``IntegrityError``."""
+    return _checked(tx, tx.one(_FIND, {"env": environment, "name": name}))
 
 
 def secret_by_id(tx: Tx, secret_id: str) -> Mapping[str, Any] | None:
-    return tx.one(_BY_ID, {"sid": secret_id})
+    """The metadata row of ``secret_id``, checked. Raises ``IntegrityError``."""
+    return _checked(tx, tx.one(_BY_ID, {"sid": secret_id}))
 
 
 def any_secret(tx: Tx) -> bool:
@@ -95,7 +104,7 @@ def insert_secret(tx: Tx, **values: Any) -> None:
     unknown = set(values) - set(_COLUMNS)
     if unknown:
         raise ValueError(f"unknown secret columns: {sorted(unknown)}")
-    tx.run(_INSERT, {c: values.get(c, _DEFAULTS.get(c)) for c in _COLUMNS})
+    tx.run(_INSERT, integrity.sealed(tx, _T, {c: values.get(c, _DEFAULTS.get(c)) for c in _COLUMNS}))
 
 
 def _update(tx: Tx, secret_id: str, expected: int | None, values: dict[str, Any]) -> int:
@@ -104,7 +113,10 @@ def _update(tx: Tx, secret_id: str, expected: int | None, values: dict[str, Any]
     params["sid"] = secret_id
     if expected is not None:
         params["expected"] = expected
-    return tx.run(_update_stmt(keys, expected is not None), params)
+    n = tx.run(_update_stmt(keys, expected is not None), params)
+    if n:
+        integrity.reseal(tx, _T, _S.id == secret_id)
+    return n
 
 
 def update_secret(tx: Tx, secret_id: str, **values: Any) -> None:
@@ -118,7 +130,7 @@ def cas_update_secret(tx: Tx, secret_id: str, expected_version: int, **values: A
 
 def purge_secret(tx: Tx, secret_id: str) -> None:
     tx.run(delete(secret_versions).where(_V.secret_id == secret_id))
-    tx.run(delete(secrets).where(_S.id == secret_id))
+    integrity.delete(tx, _T, _S.id == secret_id)
 
 
 def list_secrets(
@@ -161,7 +173,7 @@ def list_secrets(
         values["tag"] = "%" + _like_escape(json.dumps(tag)) + "%"
     if after is not None:
         values.update(a_env=after[0], a_name=after[1])
-    return tx.all(_list_statement(shape), values)
+    return list(integrity.check(tx, _T, tx.all(_list_statement(shape), values)))
 
 
 _LIST_SHAPES: dict[tuple, Hot] = {}
@@ -255,8 +267,11 @@ def due_secret_ids(tx: Tx, now: int, limit: int) -> list[str]:
 
 def claim_due(tx: Tx, secret_id: str, now: int, retry_at: int) -> bool:
     """Move a due secret's next rotation to ``retry_at`` only if it is still due: the once-only check."""
-    return tx.run(update(secrets).where(and_(_S.id == secret_id, _S.next_rotation_at <= now,
-                                             _S.deleted_at.is_(None))).values(next_rotation_at=retry_at)) == 1
+    claimed = tx.run(update(secrets).where(and_(_S.id == secret_id, _S.next_rotation_at <= now,
+                                                _S.deleted_at.is_(None))).values(next_rotation_at=retry_at)) == 1
+    if claimed:
+        integrity.reseal(tx, _T, _S.id == secret_id)
+    return claimed
 
 
 def upcoming(tx: Tx, rotate_before: int, expire_before: int, limit: int) -> list[Mapping[str, Any]]:
