@@ -84,7 +84,7 @@ def _rows_for_secrets(barrier: Barrier, start: int, stop: int, now: int, seed: i
                    # a vault whose scheduler keeps up: ~3% of scheduled secrets are a few days overdue
                    next_rotation_at=now + rng.randrange(-3, interval) * US_PER_DAY if interval else None,
                    last_rotated_at=None, deleted_at=None, generator=None)
-        srows.append(tuple(row[c] for c in _SECRET_COLS))
+        srows.append(row)
         vrow = dict(secret_id=sid, version=1, ciphertext=blob, key_term=barrier.term_of(blob), state="current",
                     created_at=created, created_by="bench-loader")
         vrows.append(tuple(vrow[c] for c in _VERSION_COLS))
@@ -112,7 +112,8 @@ def add_secrets(vault, start: int, stop: int, *, seed: int, now: int) -> None:
         hi = min(stop, lo + _CHUNK)
         srows, vrows = _rows_for_secrets(barrier, lo, hi, now, seed)
         with vault.storage.transaction() as tx:
-            _bulk(tx, "secrets", _SECRET_COLS, srows)
+            repos.integrity.sealed(tx, "secrets", *srows)  # row MACs, the table digest moved once
+            _bulk(tx, "secrets", _SECRET_COLS, [tuple(row[c] for c in _SECRET_COLS) for row in srows])
             _bulk(tx, "secret_versions", _VERSION_COLS, vrows)
             repos.keys.count_encryptions(tx, term, hi - lo)
     with vault.storage.transaction() as tx:  # the bulk load bypassed the vault: rebuild its counters

@@ -455,3 +455,35 @@ def test_a_vault_upgraded_from_0009_gets_the_new_macs_once_audited(setup):
         assert "machine_roles" in v.verify_audit_log().problem
     finally:
         v.storage.dispose()
+
+
+def test_another_process_changes_are_caught_up_from_the_audit_tail_not_a_rescan(setup, monkeypatch):
+    """Two vaults on one database (two processes): the reader follows the writer's changes by re-reading
+    the changed rows only, and still refuses a row restored behind both of them meanwhile."""
+    from vault_core.storage.repos import integrity
+
+    folder, url, sql = setup
+    reader, writer = _open(folder, url), _open(folder, url)
+    try:
+        writer.store_secret(name="api/token", value="t-1", environment="production")
+        assert _read_as(reader, "owner") == "s3cr3t-prod"
+        assert reader.get_secret("api/token", environment="production") == "t-1"
+        scans = []
+        real = integrity._macs
+        monkeypatch.setattr(integrity, "_macs", lambda tx, table: scans.append(table) or real(tx, table))
+        old = sql("SELECT current_version, previous_version, updated_at, mac FROM secrets "
+                  "WHERE name = 'db/password'")[0]
+        writer.update_secret("api/token", "production", value="t-2")
+        scans.clear()  # the writer's own first look at the table
+        assert reader.get_secret("api/token", environment="production") == "t-2"
+        assert _read_as(reader, "owner") == "s3cr3t-prod"
+        assert scans == []  # caught up: the one changed row re-read, no rescan of the table
+        writer.update_secret("db/password", "production", value="s3cr3t-prod-v2")
+        writer.update_secret("api/token", "production", value="t-3")
+        sql("UPDATE secrets SET current_version = :c, previous_version = :p, updated_at = :u, mac = :m "
+            "WHERE name = 'db/password'", c=old[0], p=old[1], u=old[2], m=old[3])
+        with pytest.raises(IntegrityError, match="secrets"):
+            _read_as(reader, "owner")
+    finally:
+        reader.storage.dispose()
+        writer.storage.dispose()

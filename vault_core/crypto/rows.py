@@ -34,9 +34,9 @@ class RowSeal:
 
     def __init__(self, audit_key: bytes):
         self._key = hmac.digest(audit_key, b"vault-core/row-integrity/v1", "sha256")
-        # table -> (digest, MACs of its rows) last found consistent; advanced by this process's changes,
-        # rescanned whenever another process moved the digest
-        self.checked: dict[str, tuple[bytes, set[bytes]]] = {}
+        # table -> (digest, {row key: MAC}, audit seq) last found consistent; advanced by this process's
+        # changes, caught up or rescanned when another process moved the digest
+        self.checked: dict[str, tuple[bytes, dict[tuple, bytes], int]] = {}
         self.verified: dict[bytes, tuple] = {}  # row MAC -> the row content it was found to match
         self.state: tuple[tuple, bytes] | None = None  # (state row values, their MAC) last written or checked
         self._static: tuple[tuple, bytes] | None = None  # the state row's slow-moving part, encoded once

@@ -179,7 +179,9 @@ class Storage:
                 delay = min(delay * 2, 0.5)
         notify = write and durable and self.backend == "postgresql"
         try:
-            yield Tx(conn, self.backend, self.seal)
+            tx = Tx(conn, self.backend, self.seal)
+            yield tx
+            tx.flush()
             if notify:  # delivered to every listener at this commit, dropped at a rollback
                 conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
             trans.commit()

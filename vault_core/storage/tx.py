@@ -11,7 +11,7 @@ Nothing is ever left on a cursor for a caller to read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import Any
 
@@ -42,7 +42,10 @@ class _Compiled:
         compiled = stmt.compile(dialect=dialect)
         self.sql = compiled.string
         self.order = compiled.positiontup  # None for named paramstyles (psycopg)
-        self.columns = [c.key for c in stmt.selected_columns] if hasattr(stmt, "selected_columns") else None
+        columns = getattr(stmt, "selected_columns", None)
+        if columns is None:
+            columns = getattr(stmt, "exported_columns", ())  # an UPDATE ... RETURNING
+        self.columns = [c.key for c in columns] or None
         self.fixed = {k: v for k, v in compiled.params.items() if v is not None}  # literals such as id = 1
 
     def params(self, values: dict) -> Any:
@@ -53,7 +56,7 @@ class _Compiled:
 class Tx:
     """One database transaction (opened by ``Storage.transaction``)."""
 
-    __slots__ = ("conn", "backend", "_cursor", "seal", "state")
+    __slots__ = ("conn", "backend", "_cursor", "seal", "state", "_deferred")
 
     def __init__(self, conn: Connection, backend: str, seal: Any = None):
         self.conn = conn
@@ -61,6 +64,18 @@ class Tx:
         self._cursor = None
         self.seal = seal  # the row key (crypto.rows.RowSeal) while unlocked: protected rows are checked with it
         self.state: dict[str, Any] | None = None  # the vault_state row as this transaction sees it (repos.state)
+        self._deferred: Callable[[], None] | None = None
+
+    def defer(self, write: Callable[[], None] | None) -> None:
+        """Run ``write`` before this transaction commits, unless replaced or cancelled (None) first: a row
+        changed several times in one transaction (the state row) is then written once."""
+        self._deferred = write
+
+    def flush(self) -> None:
+        """Run the deferred write now (``Storage.transaction`` calls this before it commits)."""
+        write, self._deferred = self._deferred, None
+        if write is not None:
+            write()
 
     def _driver(self, hot: Hot, values: dict | None):
         prep = hot.compiled(self.conn, self.backend)

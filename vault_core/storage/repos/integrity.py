@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Table, and_, select, update
 
 from ...errors import IntegrityError, Sealed
-from ..schema import (access_rules, audit_devices, machine_roles, machine_secret_ids, machine_tokens, principals,
+from ..schema import (access_rules, audit_devices, audit_log, machine_roles, machine_secret_ids, machine_tokens, principals,
                       secrets, sessions, two_factor, two_factor_roles, wrapped_keys)
 from ..tx import Tx
 from . import state as _state
@@ -51,13 +51,16 @@ def _mac(tx: Tx, table: str, row: Mapping[str, Any]) -> bytes:
     return tx.seal.mac(table, _values(table, row))
 
 
-def sealed(tx: Tx, table: str, values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` (every column of a new row of ``table``) with its MAC, the table's digest advanced by it:
-    for an INSERT in this same transaction. Raises ``Sealed``."""
+def sealed(tx: Tx, table: str, *rows: dict[str, Any]) -> dict[str, Any]:
+    """Each of ``rows`` (every column of a new row of ``table``) given its MAC, the table's digest advanced
+    by them: for INSERTs in this same transaction (a bulk load seals all its rows at once). Returns the
+    first. Raises ``Sealed``."""
     _seal(tx)
-    values["mac"] = _mac(tx, table, values)
-    _advance(tx, table, [], [values["mac"]])
-    return values
+    _locked(tx)
+    for row in rows:
+        row["mac"] = _mac(tx, table, row)
+    _advance(tx, table, [], [(_key(table, row), row["mac"]) for row in rows])
+    return rows[0]
 
 
 def _which(table: str, row: Mapping[str, Any]) -> str:
@@ -88,22 +91,80 @@ def check(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]], *, whole: bool 
         verified[mac] = values
     want = _want(tx, table)
     known = seal.checked.get(table)
-    if fresh or known is None or known[0].hex() != want or (
-            frozenset(bytes(r["mac"]) for r in rows) != known[1] if whole
-            else any(bytes(r["mac"]) not in known[1] for r in rows)):
+    if not fresh and known is not None and known[0].hex() != want and table in _CHANGED:
+        known = _catch_up(tx, table, known, want)
+    if fresh or known is None or known[0].hex() != want or not _consistent(table, rows, known[1], whole):
         # PostgreSQL reads each statement at its own snapshot: a change committed between reading the
         # state row and the MACs looks like a mismatch once; tampering mismatches every time
         for _ in range(3 if tx.backend == "postgresql" else 1):
             macs = _macs(tx, table)
-            digest = seal.digest(table, macs)
+            digest = seal.digest(table, macs.values())
             if hmac.compare_digest(digest.hex(), want):
-                seal.checked[table] = (digest, macs)
-                return rows
+                seal.checked[table] = (digest, macs, _seq(tx))
+                if _consistent(table, rows, macs, whole):
+                    return rows
+                break  # the table is whole, yet these rows are not in it: read before a change, or forged
             _state.get_state(tx)
             want = _want(tx, table)
         raise IntegrityError(f"the {table} table does not match its digest: a row was deleted, "
                              "re-inserted or restored from an older copy outside the vault")
     return rows
+
+
+def _key(table: str, row: Mapping[str, Any]) -> tuple:
+    return tuple(row[k] for k in _KEYS[table])
+
+
+def _consistent(table: str, rows: Sequence[Mapping[str, Any]], macs: dict[tuple, bytes], whole: bool) -> bool:
+    """Whether each of ``rows`` is the row of its key in ``macs`` (and, ``whole``, no other row is)."""
+    if whole and len(rows) != len(macs):
+        return False
+    return all(macs.get(_key(table, r)) == bytes(r["mac"]) for r in rows)
+
+
+def _seq(tx: Tx) -> int:
+    return _state.current(tx)["audit_seq"]
+
+
+def _catch_up(tx: Tx, table: str, known: tuple, want: str) -> tuple:
+    """``known`` brought to ``want`` by re-reading only the rows other processes changed since it (their
+    keys from the audit tail), when the result matches ``want``; else ``known`` (the caller rescans). The tail
+    is a hint, never trusted: a row missed or tampered with leaves a mismatch, and the full rescan decides."""
+    digest, macs, at = known
+    keys = _CHANGED[table](tx, at, _seq(tx))
+    if keys is None:
+        return known
+    t = PROTECTED[table]
+    rows = tx.all(select(t).where(t.c[_KEYS[table][0]].in_([k[0] for k in keys]))) if keys else []
+    for row in rows:
+        if row["mac"] is None or not hmac.compare_digest(bytes(row["mac"]), _mac(tx, table, row)):
+            return known
+    removed = [(k, macs[k]) for k in keys if k in macs]
+    added = [(_key(table, r), bytes(r["mac"])) for r in rows]
+    moved = tx.seal.moved(digest, table, [m for _, m in removed], [m for _, m in added])
+    if moved.hex() != want:
+        return known
+    for k, _ in removed:  # in place, as ``_advance`` does: a copy of a big table's view costs more
+        macs.pop(k, None)
+    macs.update(added)
+    caught = tx.seal.checked[table] = (moved, macs, _seq(tx))
+    return caught
+
+
+def _changed_secrets(tx: Tx, after: int, upto: int) -> list[tuple] | None:
+    """Keys of the secrets named by audit rows ``after`` < seq <= ``upto`` other than reads; None when the
+    tail is too long to be cheaper than a rescan."""
+    if upto - after > _TAIL_MAX:
+        return None
+    a = audit_log.c
+    ids = tx.tuples(select(a.secret_id).distinct().where(
+        a.seq > after, a.seq <= upto, a.secret_id.is_not(None), a.operation != "read").limit(_CHANGED_MAX + 1))
+    return None if len(ids) > _CHANGED_MAX else [(i,) for (i,) in ids]
+
+
+_TAIL_MAX, _CHANGED_MAX = 200_000, 2_000
+# tables big enough that another process's change is caught up from the audit tail instead of a rescan
+_CHANGED = {"secrets": _changed_secrets}
 
 
 _VERIFIED_MAX = 50_000  # row contents remembered as verified (a MAC names its table: no collisions across)
@@ -114,26 +175,32 @@ def _want(tx: Tx, table: str) -> str:
     return _state.digests(tx).get(table) or bytes(32).hex()
 
 
-def _macs(tx: Tx, table: str) -> set[bytes]:
-    return {bytes(m) for (m,) in tx.tuples(select(PROTECTED[table].c.mac)) if m is not None}
+def _macs(tx: Tx, table: str) -> dict[tuple, bytes]:
+    """key -> MAC of every row of ``table`` (rows without a MAC left out: they fail the digest)."""
+    t = PROTECTED[table]
+    n = len(_KEYS[table])
+    return {tuple(r[:n]): bytes(r[n]) for r in tx.tuples(select(*(t.c[k] for k in _KEYS[table]), t.c.mac))
+            if r[n] is not None}
 
 
-def reseal(tx: Tx, table: str, where: Any = None) -> None:
-    """MAC the rows of ``table`` matching ``where`` (all when None), just inserted or changed in ``tx``,
+def reseal(tx: Tx, table: str, where: Any = None, *, rows: Sequence[Mapping[str, Any]] | None = None) -> None:
+    """MAC the rows of ``table`` matching ``where`` (all when None), just inserted or changed in ``tx``
+    (or ``rows``, those rows as an ``UPDATE ... RETURNING`` in this transaction gave them, old MAC included),
     and advance the table's digest by them alone. Raises ``Sealed``.
     """
     _seal(tx)
     _locked(tx)  # before reading rows: a concurrent writer's are then committed
     t = PROTECTED[table]
-    stmt = select(t) if where is None else select(t).where(where)
+    if rows is None:
+        rows = tx.all(select(t) if where is None else select(t).where(where))
     removed, added = [], []
-    for row in tx.all(stmt):
+    for row in rows:
         key = and_(*(t.c[k] == row[k] for k in _KEYS[table]))
         mac = _mac(tx, table, row)
         tx.run(update(t).where(key).values(mac=mac))
         if row["mac"] is not None:
-            removed.append(bytes(row["mac"]))  # the row as it was: its old MAC leaves the digest
-        added.append(mac)
+            removed.append((_key(table, row), bytes(row["mac"])))  # the row as it was leaves the digest
+        added.append((_key(table, row), mac))
     _advance(tx, table, removed, added)
 
 
@@ -145,7 +212,9 @@ def delete(tx: Tx, table: str, where: Any) -> int:
     _seal(tx)
     _locked(tx)
     t = PROTECTED[table]
-    gone = [bytes(m) for (m,) in tx.tuples(select(t.c.mac).where(where)) if m is not None]
+    n_keys = len(_KEYS[table])
+    gone = [(tuple(r[:n_keys]), bytes(r[n_keys]))
+            for r in tx.tuples(select(*(t.c[k] for k in _KEYS[table]), t.c.mac).where(where)) if r[n_keys] is not None]
     n = tx.run(t.delete().where(where))
     if n:
         _advance(tx, table, gone, [])
@@ -158,19 +227,24 @@ def _locked(tx: Tx) -> None:
         _state.get_state(tx, lock=True)
 
 
-def _advance(tx: Tx, table: str, removed: list[bytes], added: list[bytes]) -> None:
+def _advance(tx: Tx, table: str, removed: list[tuple[tuple, bytes]], added: list[tuple[tuple, bytes]]) -> None:
+    """Move ``table``'s digest by the rows (key, MAC) ``removed`` and ``added`` in this transaction."""
     before = bytes.fromhex(_want(tx, table))
-    digest = tx.seal.moved(before, table, removed, added)
+    digest = tx.seal.moved(before, table, [m for _, m in removed], [m for _, m in added])
     _state.set_digest(tx, table, digest)
     checked = tx.seal.checked
     known = checked.get(table)
-    if known is not None and known[0] == before:
-        # the set stays this process's view without a rescan; should the transaction roll back, the
-        # stored digest is still ``before``, differs from ``digest``, and the next read rescans
+    gone = {k for k, _ in removed}
+    if (known is not None and known[0] == before and all(known[1].get(k) == m for k, m in removed)
+            and not any(k in known[1] and k not in gone for k, _ in added)):
+        # this process's view follows its own change without a rescan, as long as the rows it touched are
+        # the ones it knew (a key reused after a row deleted in the file is not); should the transaction roll
+        # back, the stored digest is still ``before``, differs from ``digest``, and the next read rescans
         macs = known[1]
-        macs.difference_update(removed)
+        for k in gone:
+            del macs[k]
         macs.update(added)
-        checked[table] = (digest, macs)
+        checked[table] = (digest, macs, _seq(tx))
     else:
         checked.pop(table, None)
 

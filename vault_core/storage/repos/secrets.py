@@ -61,7 +61,7 @@ def _update_stmt(keys: tuple[str, ...], cas: bool) -> Hot:
         if cas:
             where = and_(where, _S.current_version == bindparam("expected"))
         stmt = _UPDATES[(keys, cas)] = Hot(update(secrets).where(where).values({k: bindparam("v_" + k)
-                                                                               for k in keys}))
+                                                                               for k in keys}).returning(*secrets.c))
     return stmt
 
 
@@ -113,10 +113,10 @@ def _update(tx: Tx, secret_id: str, expected: int | None, values: dict[str, Any]
     params["sid"] = secret_id
     if expected is not None:
         params["expected"] = expected
-    n = tx.run(_update_stmt(keys, expected is not None), params)
-    if n:
-        integrity.reseal(tx, _T, _S.id == secret_id)
-    return n
+    rows = tx.all(_update_stmt(keys, expected is not None), params)  # the rows as changed (RETURNING)
+    if rows:
+        integrity.reseal(tx, _T, rows=rows)
+    return len(rows)
 
 
 def update_secret(tx: Tx, secret_id: str, **values: Any) -> None:

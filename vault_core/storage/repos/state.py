@@ -31,6 +31,7 @@ _WRITE = Hot(update(vault_state).where(_S.id == 1).values(
 def get_state(tx: Tx, *, lock: bool = False) -> Mapping[str, Any] | None:
     """The state row, checked against its MAC when the vault is unlocked; ``lock`` serialises writers on
     PostgreSQL (SQLite's BEGIN IMMEDIATE already does). Raises ``IntegrityError``."""
+    tx.flush()  # a deferred write of this transaction first: the row read back is then its latest
     return checked(tx, tx.one(_STATE_LOCKED if lock and tx.backend == "postgresql" else _STATE))
 
 
@@ -65,14 +66,21 @@ def _mac(tx: Tx, state: Mapping[str, Any]) -> bytes:
     return tx.seal.state_mac(tuple(state[c] for c in _MACED[:5]), state["audit_seq"], state["audit_mac"])
 
 
-def _current(tx: Tx) -> dict[str, Any]:
+def current(tx: Tx) -> dict[str, Any]:
     """This transaction's view of the row, read (locked) if it has not been read yet."""
     if tx.state is None:
         get_state(tx, lock=True)
     return tx.state
 
 
-def _write(tx: Tx, state: dict[str, Any]) -> None:
+def _write(tx: Tx, state: dict[str, Any], *, defer: bool = False) -> None:
+    """Write ``state`` (MACed) now, or, with ``defer``, once before the commit: digests moved by a change
+    are then written with the audit head that change moves anyway."""
+    tx.state = state
+    if defer:
+        tx.defer(lambda: _write(tx, tx.state))
+        return
+    tx.defer(None)
     state["state_mac"] = None
     if tx.seal is not None:
         state["state_mac"] = _mac(tx, state)
@@ -101,21 +109,21 @@ def seal_in(tx: Tx) -> None:
 
 def digests(tx: Tx) -> dict[str, str]:
     """table -> hex digest of its row MACs, as the (checked) state row holds them."""
-    return json.loads(_current(tx)["row_digests"] or "{}")
+    return json.loads(current(tx)["row_digests"] or "{}")
 
 
 def set_digest(tx: Tx, table: str, digest: bytes) -> None:
     """Record the new digest of ``table`` (after a change of its rows in this transaction)."""
-    state = dict(_current(tx))  # read locked by the caller (integrity) before it read the rows
+    state = dict(current(tx))  # read locked by the caller (integrity) before it read the rows
     found = json.loads(state["row_digests"] or "{}")
     found[table] = digest.hex()
     state["row_digests"] = json.dumps(found, sort_keys=True)
-    _write(tx, state)
+    _write(tx, state, defer=True)
 
 
 def advance_head(tx: Tx, seq: int, mac: bytes) -> None:
     """Move the audit chain head to row ``seq`` (in the transaction that inserted it)."""
-    state = dict(_current(tx))
+    state = dict(current(tx))
     state["audit_seq"], state["audit_mac"] = seq, bytes(mac)
     _write(tx, state)
 
