@@ -216,10 +216,13 @@ def test_environment_configuration_runs_verbatim(tmp_path):
 def test_streamlit_configuration_runs_verbatim_in_a_streamlit_session(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
+    from vault_core import vault as vault_module
+
     env = _seeded_default_vault(tmp_path, "production", {"database_url": "postgresql://prod", "api_key_openai": "sk-1",
                                                         "jwt_secret": "jwt-1"}, "streamlit_user")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setattr(vault_module, "_default", None)  # this process's default vault is the one set up here
     script = seed_block("2. **Streamlit Configuration**") + \
         "st.text(str((DATABASE_URL, API_KEY, JWT_SECRET) == ('postgresql://prod', 'sk-1', 'jwt-1')))\n"
     at = AppTest.from_string(script)

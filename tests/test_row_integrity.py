@@ -8,6 +8,7 @@ names the table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import bcrypt
@@ -219,8 +220,8 @@ def test_an_untouched_vault_verifies_and_keeps_working(setup):
         v.storage.dispose()
 
 
-def _downgrade_to_0004(folder, url):
-    """The vault as the previous release left it: no MAC columns (Alembic's own downgrade)."""
+def _downgrade_to(folder, url, revision):
+    """The vault as an earlier release left it (Alembic's own downgrade)."""
     from alembic import command
     from alembic.config import Config
 
@@ -231,13 +232,13 @@ def _downgrade_to_0004(folder, url):
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0004")
+        command.downgrade(cfg, revision)
     engine.dispose()
 
 
 def test_an_upgraded_vault_gets_its_macs_once_audited(setup):
     folder, url, sql = setup
-    _downgrade_to_0004(folder, url)
+    _downgrade_to(folder, url, "0004")
     v = _open(folder, url)
     try:
         assert _read_as(v, "owner") == "s3cr3t-prod"
@@ -309,152 +310,100 @@ def test_a_deny_rule_deleted_in_the_file_is_noticed_by_a_running_vault(setup):
 
 
 # -- secret metadata, machine identities and audit devices (the rest of issue 15.2) -------------------------
-def test_current_version_moved_back_to_an_older_valid_version_is_refused(setup):
-    folder, url, sql = setup
-    v = _open(folder, url)
-    v.update_secret("db/password", "production", value="s3cr3t-prod-v2")
-    v.storage.dispose()
-    sql("UPDATE secrets SET current_version = 1 WHERE name = 'db/password'")  # a value rollback
+@contextlib.contextmanager
+def _vault(folder, url):
     v = _open(folder, url)
     try:
-        with pytest.raises(IntegrityError, match="secrets"):
-            _read_as(v, "owner")
-        assert "secrets" in v.verify_audit_log().problem
+        yield v
     finally:
         v.storage.dispose()
+
+
+def _refused(folder, url, table, act):
+    """A new process doing ``act(vault)`` is refused with an error naming ``table``, which verify names too."""
+    with _vault(folder, url) as v:
+        with pytest.raises(IntegrityError, match=table):
+            act(v)
+        report = v.verify_audit_log()
+        assert not report.ok and table in report.problem
+
+
+def test_current_version_moved_back_to_an_older_valid_version_is_refused(setup):
+    folder, url, sql = setup
+    with _vault(folder, url) as v:
+        v.update_secret("db/password", "production", value="s3cr3t-prod-v2")
+    sql("UPDATE secrets SET current_version = 1 WHERE name = 'db/password'")  # a value rollback
+    _refused(folder, url, "secrets", lambda v: _read_as(v, "owner"))
 
 
 def test_an_older_copy_of_a_secret_row_restored_is_refused(setup):
     folder, url, sql = setup
     saved = sql("SELECT current_version, previous_version, updated_at, mac FROM secrets "
                 "WHERE name = 'db/password'")[0]
-    v = _open(folder, url)
-    v.update_secret("db/password", "production", value="s3cr3t-prod-v2")
-    v.storage.dispose()
+    with _vault(folder, url) as v:
+        v.update_secret("db/password", "production", value="s3cr3t-prod-v2")
     sql("UPDATE secrets SET current_version = :c, previous_version = :p, updated_at = :u, mac = :m "
         "WHERE name = 'db/password'", c=saved[0], p=saved[1], u=saved[2], m=saved[3])
-    v = _open(folder, url)
-    try:
-        with pytest.raises(IntegrityError, match="secrets"):
-            _read_as(v, "owner")
-        assert not v.verify_audit_log().ok
-    finally:
-        v.storage.dispose()
+    _refused(folder, url, "secrets", lambda v: _read_as(v, "owner"))
 
 
 def test_a_deleted_secret_brought_back_in_the_file_is_refused(setup):
     folder, url, sql = setup
-    v = _open(folder, url)
-    v.delete_secret("db/password", "production")
-    v.storage.dispose()
+    with _vault(folder, url) as v:
+        v.delete_secret("db/password", "production")
     sql("UPDATE secrets SET deleted_at = NULL WHERE name = 'db/password'")
-    v = _open(folder, url)
-    try:
-        with pytest.raises(IntegrityError, match="secrets"):
-            _read_as(v, "owner")
-    finally:
-        v.storage.dispose()
+    _refused(folder, url, "secrets", lambda v: _read_as(v, "owner"))
 
 
-def test_a_rotation_schedule_edited_in_the_file_is_named_by_verify(setup):
+def test_a_rotation_schedule_edited_in_the_file_is_refused(setup):
     folder, url, sql = setup
-    v = _open(folder, url)
-    v.update_secret("db/password", "production", rotation_interval_days=30)
-    v.storage.dispose()
+    with _vault(folder, url) as v:
+        v.update_secret("db/password", "production", rotation_interval_days=30)
     sql("UPDATE secrets SET rotation_interval_days = NULL, next_rotation_at = NULL WHERE name = 'db/password'")
-    v = _open(folder, url)
-    try:
-        report = v.verify_audit_log()
-        assert not report.ok and "secrets" in report.problem
-        with pytest.raises(IntegrityError, match="secrets"):
-            v.get_metadata("db/password", "production")
-    finally:
-        v.storage.dispose()
+    _refused(folder, url, "secrets", lambda v: v.get_metadata("db/password", "production"))
 
 
 def test_a_machine_login_bound_to_a_network_cannot_be_unbound_in_the_file(setup):
     folder, url, sql = setup
-    v = _open(folder, url)
-    role_id = v.machines.create_machine("ci-runner", bound_cidrs="10.1.0.0/16")
-    secret_id = v.machines.new_secret_id("ci-runner")
-    v.storage.dispose()
+    with _vault(folder, url) as v:
+        role_id = v.machines.create_machine("ci-runner", bound_cidrs="10.1.0.0/16")
+        secret_id = v.machines.new_secret_id("ci-runner")
     sql("UPDATE machine_roles SET bound_cidrs = '' WHERE principal = 'ci-runner'")
-    v = _open(folder, url)
-    try:
-        with pytest.raises((IntegrityError, LoginFailed)):
-            v.machines.login(role_id, secret_id, "192.0.2.7")
-        assert "machine_roles" in v.verify_audit_log().problem
-    finally:
-        v.storage.dispose()
+    _refused(folder, url, "machine_roles", lambda v: v.machines.login(role_id, secret_id, "192.0.2.7"))
 
 
 def test_a_revoked_machine_token_revived_in_the_file_is_refused(setup):
     folder, url, sql = setup
-    v = _open(folder, url)
-    role_id = v.machines.create_machine("ci-runner")
-    issued = v.machines.login(role_id, v.machines.new_secret_id("ci-runner"), "10.0.0.9")
-    assert v.machines.revoke(issued.token)
-    v.storage.dispose()
+    with _vault(folder, url) as v:
+        role_id = v.machines.create_machine("ci-runner")
+        issued = v.machines.login(role_id, v.machines.new_secret_id("ci-runner"), "10.0.0.9")
+        assert v.machines.revoke(issued.token)
     sql("UPDATE machine_tokens SET revoked_at = NULL")
-    v = _open(folder, url)
-    try:
-        with pytest.raises(IntegrityError, match="machine_tokens"):
-            v.machines.check_token(issued.token)
-    finally:
-        v.storage.dispose()
+    _refused(folder, url, "machine_tokens", lambda v: v.machines.check_token(issued.token))
 
 
 def test_a_required_audit_device_made_optional_in_the_file_is_refused(setup, tmp_path):
     folder, url, sql = setup
-    v = _open(folder, url)
-    v.add_audit_device("siem", "file", path=str(tmp_path / "audit.jsonl"), required=True)
-    v.storage.dispose()
+    with _vault(folder, url) as v:
+        v.add_audit_device("siem", "file", path=str(tmp_path / "audit.jsonl"), required=True)
     sql("UPDATE audit_devices SET required = :f", f=False)
-    v = _open(folder, url)
-    try:
-        assert "audit_devices" in v.verify_audit_log().problem
-        with pytest.raises(IntegrityError, match="audit_devices"):
-            v.list_audit_devices()
-    finally:
-        v.storage.dispose()
-
-
-def _downgrade_to(folder, url, revision):
-    from alembic import command
-    from alembic.config import Config
-
-    from vault_core.storage.engine import MIGRATIONS
-
-    engine = create_engine(url or f"sqlite:///{folder / 'vault.db'}")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-    engine.dispose()
+    _refused(folder, url, "audit_devices", lambda v: v.list_audit_devices())
 
 
 def test_a_vault_upgraded_from_0009_gets_the_new_macs_once_audited(setup):
     folder, url, sql = setup
-    v = _open(folder, url)
-    v.machines.create_machine("ci-runner")
-    v.storage.dispose()
+    with _vault(folder, url) as v:
+        v.machines.create_machine("ci-runner")
     _downgrade_to(folder, url, "0009")
-    v = _open(folder, url)
-    try:
+    with _vault(folder, url) as v:
         assert _read_as(v, "owner") == "s3cr3t-prod"
         report = v.verify_audit_log()
         assert report.ok, report.problem
         rows = [r for r in v.get_audit_log(limit=500) if r["operation"] == "integrity_init"]
         assert len(rows) == 1 and "0009" in rows[0]["reason"]
-    finally:
-        v.storage.dispose()
     sql("UPDATE machine_roles SET token_ttl = token_ttl + 1")
-    v = _open(folder, url)
-    try:
+    with _vault(folder, url) as v:
         assert "machine_roles" in v.verify_audit_log().problem
-    finally:
-        v.storage.dispose()
 
 
 def test_another_process_changes_are_caught_up_from_the_audit_tail_not_a_rescan(setup, monkeypatch):
