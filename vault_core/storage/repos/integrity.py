@@ -16,11 +16,12 @@ from sqlalchemy import Table, and_, select, update
 
 from ...errors import IntegrityError, Sealed
 from ..schema import access_rules, principals, sessions, two_factor, two_factor_roles, wrapped_keys
+from ..schema import sso_group_roles, sso_identities, sso_providers
 from ..tx import Tx
 from . import state as _state
 
 PROTECTED: dict[str, Table] = {t.name: t for t in (principals, access_rules, sessions, wrapped_keys, two_factor,
-                                                   two_factor_roles)}
+                                                   two_factor_roles, sso_providers, sso_identities, sso_group_roles)}
 # bumped by every store, guarded by nothing but a rotation reminder: left out so a store writes no MAC
 _UNSEALED = {"wrapped_keys": frozenset({"encryptions"})}
 _COLUMNS = {name: tuple(c.key for c in t.c if c.key != "mac" and c.key not in _UNSEALED.get(name, ()))
