@@ -55,6 +55,26 @@ def auth_secrets(vault: Any, redirect_uri: str, environment: str) -> dict[str, A
     return {"auth": section}
 
 
+def install_auth_secrets(vault: Any, environ: Mapping[str, str] = os.environ) -> int:
+    """At start-up: read ``auth_secrets`` as the console's service identity (``vault.process_identity``) and
+    merge them into ``st.secrets``; returns how many providers. ``VAULT_CONSOLE_SSO_REDIRECT_URI`` is the
+    console's ``/oauth2callback`` URL as browsers reach it (default ``http://localhost:<server.port>/oauth2callback``).
+
+    Raises ``NotFound``, ``AccessDenied``, ``Sealed`` (the console then refuses to start: no half-set SSO).
+    """
+    from ..integrations.app_secrets import replace_streamlit_secrets
+
+    import streamlit as st
+
+    redirect = environ.get("VAULT_CONSOLE_SSO_REDIRECT_URI") or \
+        f"http://localhost:{st.get_option('server.port')}/oauth2callback"
+    with vault.security_context(vault.process_identity, "127.0.0.1", "vault-console"):
+        section = auth_secrets(vault, redirect, sso_environment(environ))
+    if section:
+        replace_streamlit_secrets(section)
+    return len(section.get("auth", {})) - 2 if section else 0
+
+
 def streamlit_user_claims(cookies: Mapping[str, str]) -> dict[str, Any] | None:
     """The claims in Streamlit's signed ``_streamlit_user`` cookie (None: absent, forged or not a login).
 

@@ -236,6 +236,14 @@ class SsoService:
                                                   updated_at=self._clock())
         return len(users)
 
+    def record_provider_error(self, provider: str, ip: str | None = None, ua: str | None = None) -> None:
+        """Audit that ``provider`` could not be reached for a login (no claim, no token exists yet).
+
+        Raises ``Sealed``, ``StorageError``.
+        """
+        ctx = make_context("sso-unknown", ip, ua, (), None, None, False)
+        self._runner.record(ctx, "sso_login", "failed", f"provider={provider_name(provider)}: provider unreachable")
+
     # -- the login ---------------------------------------------------------------------------------
     def sso_login(self, provider: str, claims: Mapping[str, Any], ip: str | None = None, ua: str | None = None,
                   *, forwarded_for: str | None = None, forwarded_trusted: bool = False) -> str:
@@ -318,7 +326,8 @@ class SsoService:
         if self._users.two_factor.enrolled(user) and not row["trust_idp_mfa"]:
             ctx = make_context(user, ip, ua, (), None, forwarded_for, forwarded_trusted)
             self._runner.record(ctx, "sso_login", "denied", how + ": a two-factor code is needed")
-            raise SecondFactorRequired("a two-factor code is needed", ticket=self._users._ticket(user, prow))
+            raise SecondFactorRequired("a two-factor code is needed", ticket=self._users._ticket(user, prow),
+                                       user=user)
         ctx = make_context(user, ip, ua, (), None, forwarded_for, forwarded_trusted)
         return self._users._new_session(ctx, user, prow, how, ip, ua, fwd)  # the password login's session
 
