@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlparse
 
 import pytest
@@ -94,9 +93,15 @@ def test_a_saved_streamlit_cookie_replayed_after_logout_reaches_no_page(env):
     vault, url, browser, _ = env
     context = browser.new_context()
     saved: list[dict] = []
-    context.on("response", lambda r: saved.extend(
-        c for c in context.cookies() if c["name"].startswith("_streamlit_user")) if "oauth2callback" in r.url
-        else None)
+
+    def keep(response) -> None:  # the callback's Set-Cookie, as an attacker who copied it would have it
+        if "/oauth2callback" in response.url:
+            for h in response.headers_array():
+                if h["name"].lower() == "set-cookie" and h["value"].startswith("_streamlit_user"):
+                    name, _, rest = h["value"].partition("=")
+                    saved.append({"name": name, "value": rest.split(";")[0], "url": url})
+
+    context.on("response", keep)
     page = context.new_page()
     page.goto(url + "/login")
     page.get_by_role("link", name="Sign in with corp").click()
@@ -110,12 +115,14 @@ def test_a_saved_streamlit_cookie_replayed_after_logout_reaches_no_page(env):
     assert saved, "the callback set Streamlit's cookie"
     page.get_by_role("button", name="Log out").click()
     settle(page)
-    context.add_cookies([{k: c[k] for k in ("name", "value", "domain", "path")} for c in saved])
     for path in ("/", "/secrets", "/users"):
+        context.add_cookies(saved)  # the refusal deletes it: the attacker puts it back every time
         page.goto(url + path)
         settle(page)
         assert urlparse(page.url).path == "/login"
-    expect(page.get_by_role("alert")).to_contain_text("sign in with the provider again")
+        expect(page.get_by_role("alert")).to_contain_text("sign in with the provider again")
+    refused = vault.get_audit_log(operation="sso_login", outcome="denied", limit=3)
+    assert all("subject=sub-rex" in r["reason"] for r in refused)
     context.close()
 
 
@@ -143,10 +150,10 @@ def test_the_provider_down_gives_a_clear_message_and_password_login_works(env):
     page = context.new_page()
     page.goto(url + "/login")
     page.get_by_role("link", name="Sign in with corp").click()
-    settle(page)
+    page.wait_for_load_state()
     expect(page.get_by_role("alert")).to_contain_text("cannot be reached")
+    assert vault.get_audit_log(operation="sso_login", limit=1)[0]["outcome"] == "failed"
     log_in(page, "rex")
     wait_for_app_idle(page, settle_ms=800)
     expect(page.get_by_text("Signed in as")).to_be_visible()
     context.close()
-    time.sleep(0)
