@@ -163,3 +163,24 @@ def test_no_token_reaches_the_audit_log(sso):
     with pytest.raises(LoginFailed):
         sso.sso_login("corp", {"iss": ISS, "sub": "sub-alice", "id_token": id_token, "iat": 1}, "10.0.0.5")
     assert "canary-id-token" not in json.dumps(sso.get_audit_log(limit=500), default=str)
+
+
+def test_the_users_page_edits_group_mappings_audited(console):
+    from tests.console_fixtures import login, texts
+
+    console.set_sso_provider("corp", issuer=ISS, client_id="console", server_metadata_url=ISS + ".well-known/x")
+    console.map_sso_group("corp", "readers", ["auditor"])
+    at = login(console, "ann", "pages/users.py")
+    assert "readers" in texts(at) and not at.exception
+    at.text_input(key="sso_group").set_value("platform")
+    at.multiselect(key="sso_roles").set_value(["operator"])
+    [b for b in at.button if b.label.startswith("Save group mapping")][0].click().run()
+    assert "Group platform of corp: operator." in texts(at)
+    assert {"issuer": ISS, "group": "platform", "roles": ["operator"]} in console.sso_group_mappings()
+    row = console.get_audit_log(operation="sso_group_map", limit=1)[0]
+    assert row["user_id"] == "ann" and "group=platform" in row["reason"]
+    at.text_input(key="sso_group").set_value("readers")
+    at.multiselect(key="sso_roles").set_value([])
+    [b for b in at.button if b.label.startswith("Save group mapping")][0].click().run()
+    assert "mapping removed" in texts(at)
+    assert all(m["group"] != "readers" for m in console.sso_group_mappings())

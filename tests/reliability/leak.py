@@ -146,13 +146,7 @@ def _exercise_users(vault, texts: list[str], figures: LeakFigures) -> list[str]:
     from vault_core.errors import SecondFactorRequired
 
     password, changed = "CANARY-PW-" + secrets.token_hex(12), "CANARY-PW2-" + secrets.token_hex(12)
-
-    def failing(call) -> None:
-        try:
-            call()
-        except VaultError as exc:
-            figures.exceptions += 1
-            texts.extend([str(exc), repr(exc), repr(exc.args), repr(vars(exc))])
+    failing = _failing(texts, figures)
 
     vault.bcrypt_rounds = 4
     vault.add_user("leaker", password, ["operator"], must_change_password=False)
@@ -178,6 +172,17 @@ def _exercise_users(vault, texts: list[str], figures: LeakFigures) -> list[str]:
     return [password, changed, shown["secret"], *codes]
 
 
+def _failing(texts: list[str], figures: LeakFigures):
+    """A runner of calls expected to fail, keeping every text of their exceptions for the scan."""
+    def failing(call) -> None:
+        try:
+            call()
+        except VaultError as exc:
+            figures.exceptions += 1
+            texts.extend([str(exc), repr(exc), repr(exc.args), repr(vars(exc))])
+    return failing
+
+
 def _exercise_sso(vault, texts: list[str], figures: LeakFigures) -> list[str]:
     """Single sign-on (issue 22): a client secret kept in the vault, logins whose claims carry an ID token
     and its nonce, refusals; returns what must never be found (the client secret, the ID token)."""
@@ -201,13 +206,7 @@ def _exercise_sso(vault, texts: list[str], figures: LeakFigures) -> list[str]:
         return {"iss": issuer, "sub": "sub-1", "groups": ["readers"], "iat": int(time.time()), "nonce": id_token,
                 "id_token": id_token, **more}
 
-    def failing(call) -> None:
-        try:
-            call()
-        except VaultError as exc:
-            figures.exceptions += 1
-            texts.extend([str(exc), repr(exc), repr(exc.args), repr(vars(exc))])
-
+    failing = _failing(texts, figures)
     vault.logout(vault.sso_login("corp", claims(), "10.1.1.9"))
     failing(lambda: vault.sso_login("corp", claims(groups=["nobody"], iat=int(time.time()) + 1), "10.1.1.9"))
     failing(lambda: vault.sso_login("corp", claims(iat=1), "10.1.1.9"))
