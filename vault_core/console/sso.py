@@ -60,7 +60,8 @@ def install_auth_secrets(vault: Any, environ: Mapping[str, str] = os.environ) ->
     merge them into ``st.secrets``; returns how many providers. ``VAULT_CONSOLE_SSO_REDIRECT_URI`` is the
     console's ``/oauth2callback`` URL as browsers reach it (default ``http://localhost:<server.port>/oauth2callback``).
 
-    Raises ``NotFound``, ``AccessDenied``, ``Sealed`` (the console then refuses to start: no half-set SSO).
+    Raises ``NotFound``, ``AccessDenied`` (the console then refuses to start: no half-set SSO); a sealed
+    vault gives 0.
     """
     from ..integrations.app_secrets import replace_streamlit_secrets
 
@@ -68,8 +69,13 @@ def install_auth_secrets(vault: Any, environ: Mapping[str, str] = os.environ) ->
 
     redirect = environ.get("VAULT_CONSOLE_SSO_REDIRECT_URI") or \
         f"http://localhost:{st.get_option('server.port')}/oauth2callback"
-    with vault.security_context(vault.process_identity, "127.0.0.1", "vault-console"):
-        section = auth_secrets(vault, redirect, sso_environment(environ))
+    from ..errors import Sealed
+
+    try:
+        with vault.security_context(vault.process_identity, "127.0.0.1", "vault-console"):
+            section = auth_secrets(vault, redirect, sso_environment(environ))
+    except Sealed:
+        return 0  # a sealed console offers passwords only (SSO's settings are read at the next start)
     if section:
         replace_streamlit_secrets(section)
     return len(section.get("auth", {})) - 2 if section else 0
