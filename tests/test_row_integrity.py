@@ -436,3 +436,52 @@ def test_another_process_changes_are_caught_up_from_the_audit_tail_not_a_rescan(
     finally:
         reader.storage.dispose()
         writer.storage.dispose()
+
+
+# -- single sign-on (issue 22) ----------------------------------------------------------------------------
+def _sso_setup(folder, url):
+    import time
+
+    v = _open(folder, url)
+    v.set_sso_provider("corp", issuer="https://idp.example/", client_id="console",
+                       server_metadata_url="https://idp.example/.well-known/openid-configuration")
+    v.map_sso_group("corp", "readers", ["viewer"])
+    v.link_sso_identity("corp", "sub-mallory", "mallory")
+    v.storage.dispose()
+    return {"iss": "https://idp.example/", "sub": "sub-mallory", "groups": ["readers"], "iat": int(time.time())}
+
+
+@pytest.mark.parametrize("edit", [
+    "UPDATE sso_group_roles SET roles = '[\"admin\"]' WHERE group_name = 'readers'",  # a group made admin
+    "UPDATE sso_identities SET principal = 'alice' WHERE subject = 'sub-mallory'",  # a subject linked to an admin
+    "UPDATE sso_providers SET issuer = 'https://evil.example/' WHERE name = 'corp'",  # another IdP trusted
+])
+def test_an_edited_sso_row_is_refused_not_obeyed(setup, edit):
+    folder, url, sql = setup
+    claims = _sso_setup(folder, url)
+    sql(edit)
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="sso_"):
+            v.sso_login("corp", claims, "10.0.0.9")
+        report = v.verify_audit_log()
+        assert not report.ok and "sso_" in report.problem
+    finally:
+        v.storage.dispose()
+
+
+def test_a_deleted_group_mapping_row_reinserted_is_refused(setup):
+    folder, url, sql = setup
+    claims = _sso_setup(folder, url)
+    saved = sql("SELECT issuer, group_name, roles, updated_at, updated_by, mac FROM sso_group_roles")[0]
+    v = _open(folder, url)
+    v.unmap_sso_group("corp", "readers")
+    v.storage.dispose()
+    sql("INSERT INTO sso_group_roles (issuer, group_name, roles, updated_at, updated_by, mac) "
+        "VALUES (:a, :b, :c, :d, :e, :f)", a=saved[0], b=saved[1], c=saved[2], d=saved[3], e=saved[4], f=saved[5])
+    v = _open(folder, url)
+    try:
+        with pytest.raises(IntegrityError, match="sso_group_roles"):
+            v.sso_login("corp", claims, "10.0.0.9")
+    finally:
+        v.storage.dispose()

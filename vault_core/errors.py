@@ -62,9 +62,10 @@ class SecondFactorRequired(LoginFailed):
     Code that treats every ``LoginFailed`` as a refusal stays safe.
     """
 
-    def __init__(self, message: str, *, ticket: str):
+    def __init__(self, message: str, *, ticket: str, user: str = ""):
         super().__init__(message)
         self.ticket = ticket
+        self.user = user  # who the ticket is for (a single sign-on names no user on the code form)
 
     def __repr__(self) -> str:
         return f"SecondFactorRequired({self.args[0]!r})"

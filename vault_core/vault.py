@@ -34,6 +34,7 @@ from .service.rules import RulesCache
 from .service.runner import Caller, Runner
 from .service.secrets import SecretsService
 from .service.two_factor import TwoFactorService
+from .service.sso import SsoService
 from .service.users import UsersService
 from .service.versions import VersionWriter
 from .service.wiring import Forwarded, delegate
@@ -54,8 +55,8 @@ class Vault:
     (``GeneratorRegistry``), ``vault.audit`` (``AuditService``), ``vault.health``
     (``HealthService``), ``vault.backups`` (``BackupService``), ``vault.rekey``
     (``RekeyService``), ``vault.access`` (``AccessService``),
-    ``vault.users`` (``UsersService``), ``vault.two_factor`` (``TwoFactorService``) and ``vault.machines``
-    (``MachinesService``).
+    ``vault.users`` (``UsersService``), ``vault.two_factor`` (``TwoFactorService``), ``vault.sso``
+    (``SsoService``) and ``vault.machines`` (``MachinesService``).
     """
 
     def __init__(self, storage: Storage, *, vault_dir: Path | None = None, strict: bool = False,
@@ -81,6 +82,7 @@ class Vault:
         self.rotation = RotationService(self._runner, storage, self._versions, self.generators, self._clock,
                                         self.rekey.ensure_key_term_fresh, self._lease_holder)
         self.two_factor = self.users.two_factor
+        self.sso = SsoService(self._runner, storage, self._holder, self._clock, self.users)
         self.machines = MachinesService(self._runner, storage, self._holder, self._clock)
         self.audit_devices = AuditDevicesService(self._runner, storage, self._clock, self._lease_holder)
 
@@ -144,6 +146,15 @@ class Vault:
     complete_login = delegate("users", UsersService.complete_login)
     reset_two_factor = delegate("users", UsersService.reset_two_factor)
     disable_two_factor = delegate("users", UsersService.disable_two_factor)
+    sso_login = delegate("sso", SsoService.sso_login)
+    set_sso_provider = delegate("sso", SsoService.set_provider)
+    remove_sso_provider = delegate("sso", SsoService.remove_provider)
+    list_sso_providers = delegate("sso", SsoService.list_providers)
+    map_sso_group = delegate("sso", SsoService.map_group)
+    unmap_sso_group = delegate("sso", SsoService.unmap_group)
+    sso_group_mappings = delegate("sso", SsoService.group_mappings)
+    link_sso_identity = delegate("sso", SsoService.link_identity)
+    unlink_sso_identity = delegate("sso", SsoService.unlink_identity)
     enrol_two_factor = delegate("two_factor", TwoFactorService.enrol_two_factor)
     confirm_two_factor = delegate("two_factor", TwoFactorService.confirm_two_factor)
     two_factor_status = delegate("two_factor", TwoFactorService.two_factor_status)

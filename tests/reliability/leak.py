@@ -61,7 +61,7 @@ def run_leak_scan(workdir: Path, url: str | None = None, pg_data_dir: Path | Non
     try:
         vault = open_test_vault(workdir / "vault", url)
         _exercise(vault, canary, rotated, texts, figures)
-        user_needles = _exercise_users(vault, texts, figures)
+        user_needles = _exercise_users(vault, texts, figures) + _exercise_sso(vault, texts, figures)
         texts += _cli_outputs(workdir / "vault", url)
         backup_files = _backup(vault, workdir / "backups", texts)
         texts += [repr(r) for r in all_audit_rows(vault)]
@@ -146,13 +146,7 @@ def _exercise_users(vault, texts: list[str], figures: LeakFigures) -> list[str]:
     from vault_core.errors import SecondFactorRequired
 
     password, changed = "CANARY-PW-" + secrets.token_hex(12), "CANARY-PW2-" + secrets.token_hex(12)
-
-    def failing(call) -> None:
-        try:
-            call()
-        except VaultError as exc:
-            figures.exceptions += 1
-            texts.extend([str(exc), repr(exc), repr(exc.args), repr(vars(exc))])
+    failing = _failing(texts, figures)
 
     vault.bcrypt_rounds = 4
     vault.add_user("leaker", password, ["operator"], must_change_password=False)
@@ -176,6 +170,48 @@ def _exercise_users(vault, texts: list[str], figures: LeakFigures) -> list[str]:
         failing(lambda: vault.complete_login("leaker", step.ticket, codes[0], "10.1.1.4"))  # spent
     texts += [repr(vault.list_principals()), repr(vault.get_audit_log(limit=500))]
     return [password, changed, shown["secret"], *codes]
+
+
+def _failing(texts: list[str], figures: LeakFigures):
+    """A runner of calls expected to fail, keeping every text of their exceptions for the scan."""
+    def failing(call) -> None:
+        try:
+            call()
+        except VaultError as exc:
+            figures.exceptions += 1
+            texts.extend([str(exc), repr(exc), repr(exc.args), repr(vars(exc))])
+    return failing
+
+
+def _exercise_sso(vault, texts: list[str], figures: LeakFigures) -> list[str]:
+    """Single sign-on (issue 22): a client secret kept in the vault, logins whose claims carry an ID token
+    and its nonce, refusals; returns what must never be found (the client secret, the ID token)."""
+    import time
+
+    from vault_core.console.sso import COOKIE_SECRET, auth_secrets, client_secret_name
+
+    client_secret, id_token = "CANARY-CS-" + secrets.token_hex(12), "CANARY-IDT-" + secrets.token_hex(12)
+    issuer = "https://idp.example/"
+    vault.set_sso_provider("corp", issuer=issuer, client_id="console",
+                           server_metadata_url=issuer + ".well-known/openid-configuration")
+    vault.map_sso_group("corp", "readers", ["viewer"])
+    vault.add_principal("sso-reader")
+    vault.link_sso_identity("corp", "sub-1", "sso-reader")
+    vault.store_secret(name=client_secret_name("corp"), value=client_secret, environment="production")
+    vault.store_secret(name=COOKIE_SECRET, value="cookie-" + secrets.token_hex(16), environment="production")
+    assert auth_secrets(vault, "http://localhost/oauth2callback", "production")["auth"]["corp"][
+        "client_secret"] == client_secret  # handed to Streamlit in memory: never printed, logged or stored plain
+
+    def claims(**more):
+        return {"iss": issuer, "sub": "sub-1", "groups": ["readers"], "iat": int(time.time()), "nonce": id_token,
+                "id_token": id_token, **more}
+
+    failing = _failing(texts, figures)
+    vault.logout(vault.sso_login("corp", claims(), "10.1.1.9"))
+    failing(lambda: vault.sso_login("corp", claims(groups=["nobody"], iat=int(time.time()) + 1), "10.1.1.9"))
+    failing(lambda: vault.sso_login("corp", claims(iat=1), "10.1.1.9"))
+    texts += [repr(vault.list_sso_providers()), repr(vault.sso_group_mappings())]
+    return [client_secret, id_token]
 
 
 def _cli_outputs(vault_dir: Path, url: str | None) -> list[str]:

@@ -74,6 +74,11 @@ async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
     services = await run_in_threadpool(start_services)
     _say(f"vault opened ({services.vault.vault_dir}); scheduler {'on' if services.scheduler else 'off'}")
     try:
+        from .sso import install_auth_secrets
+
+        providers = await run_in_threadpool(install_auth_secrets, services.vault)
+        if providers:
+            _say(f"single sign-on: {providers} provider(s), settings and secrets read from the vault")
         yield {"vault": services.vault}
     finally:
         await run_in_threadpool(stop_services)

@@ -26,6 +26,7 @@ STREAM_PATH = "/_stcore/stream"
 # paths the login gate never redirects: Streamlit's own (assets, API) and the console's routes
 OPEN_PREFIXES = ("/_stcore/", "/static/", "/media/", "/component/", "/login", "/logout", "/password",
                  "/export/", "/healthz", "/metrics", "/favicon",
+                 "/auth/", "/oauth2callback",  # Streamlit's own OIDC routes (console/sso.py)
                  "/v1/")  # the HTTP API (vault_core.api): X-Vault-Token only, never the console cookie
 PERMISSIONS = ("accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
                "payment=(), usb=(), interest-cohort=()")

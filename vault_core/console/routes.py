@@ -108,8 +108,71 @@ def _login_page(request: Request, message: str = "", status: int = 200) -> HTMLR
     nxt = _local_path(request.query_params.get("next"))
     fields = _fields(("username", "Username", "text", "username"),
                      ("password", "Password", "password", "current-password"))
-    return _with_csrf(request, lambda csrf: _page("Vault console: log in", _form_html(
-        "login", "/login", "Log in", fields, "Log in", csrf, message, {"next": nxt}), status))
+    links = "".join(f'<p><a id="sso-{html.escape(p["name"])}" href="/login/sso/{html.escape(p["name"])}">'
+                    f'Sign in with {html.escape(p["name"])}</a></p>' for p in _sso_providers())
+    response = _with_csrf(request, lambda csrf: _page("Vault console: log in", _form_html(
+        "login", "/login", "Log in", fields, "Log in", csrf, message, {"next": nxt}) + links, status))
+    return _forget_streamlit_user(response, request)
+
+
+def _sso_providers() -> list[dict[str, Any]]:
+    try:
+        return console_vault().sso.providers_for_login()
+    except VaultError:
+        return []
+
+
+def _forget_streamlit_user(response: Response, request: Request) -> Response:
+    """Delete Streamlit's own login cookies: they never stand for a console session (console/sso.py)."""
+    from .sso import STREAMLIT_COOKIES
+
+    for name in request.cookies:
+        if name in STREAMLIT_COOKIES or name.rstrip("0123456789").rstrip("_") in STREAMLIT_COOKIES:
+            response.delete_cookie(name, path="/")
+    return response
+
+
+async def sso_start(request: Request) -> Response:
+    """GET ``/login/sso/{provider}``: off to the provider through Streamlit's ``/auth/login``, or, when the
+    provider does not answer, the login page saying so (password login still works)."""
+    from .sso import login_url, provider_reachable
+
+    vault, name = console_vault(), request.path_params["provider"]
+    try:
+        found = await run_in_threadpool(vault.sso.provider, name)
+    except ValidationError:
+        found = None
+    if found is None:
+        return _login_page(request, "No such sign-in provider.", 404)
+    if not await run_in_threadpool(provider_reachable, found["server_metadata_url"]):
+        req = who(request)
+        await run_in_threadpool(vault.sso.record_provider_error, found["name"], req.ip_address, req.user_agent)
+        return _login_page(request, f"The identity provider {found['name']} cannot be reached right now. "
+                                    "Log in with your user name and password instead.", 503)
+    return RedirectResponse(login_url(found["name"]), status_code=303)
+
+
+async def _sso_finish(request: Request, claims: dict[str, Any]) -> Response:
+    """The provider's callback left its claims in Streamlit's cookie: open the vault session once."""
+    vault, req = console_vault(), who(request)
+    try:
+        token = await run_in_threadpool(vault.sso_login, str(claims.get("provider", "")), claims, req.ip_address,
+                                        req.user_agent, forwarded_for=req.forwarded_for,
+                                        forwarded_trusted=req.forwarded_trusted)
+    except SecondFactorRequired as step:
+        response = _code_page(request, step.user or "", "/")
+        secure = secure_request(request)
+        response.set_cookie(cookies.name(PENDING, secure), step.ticket, **cookies.attributes(secure, PENDING_SECONDS))
+        return _forget_streamlit_user(response, request)
+    except (AccessDenied, ValidationError) as exc:
+        return _login_page(request, str(exc), 401)
+    session = await run_in_threadpool(vault.check_session, token)
+    target = "/password" if session is not None and session.must_change_password else "/"
+    # a page, not a redirect: the redirect chain began at the provider (another site), where a browser
+    # would not yet send the SameSite=Strict session cookie; this page's own navigation is same-site
+    response = _page("Vault console: signed in", f'<meta http-equiv="refresh" content="0; url={target}">'
+                     f'<p>Signed in. <a id="continue" href="{target}">Continue to the console</a></p>')
+    return _forget_streamlit_user(_set_session(response, request, token), request)
 
 
 def _csrf_refused(request: Request, form: dict[str, str]) -> bool:
@@ -140,6 +203,11 @@ async def login(request: Request) -> Response:
     """GET: the login form. POST: check the password; on success set the session cookie and redirect,
     or (two-factor on) answer with the code form and the pending ticket's cookie."""
     if request.method in ("GET", "HEAD"):
+        from .sso import streamlit_user_claims
+
+        claims = streamlit_user_claims(request.cookies) if not request.query_params.get("bye") else None
+        if claims is not None:
+            return await _sso_finish(request, claims)
         return _login_page(request, "You are logged out." if request.query_params.get("bye") else "")
     form = await _form(request)
     if _csrf_refused(request, form):
@@ -190,7 +258,7 @@ async def _end_session(request: Request) -> Response:
     response = RedirectResponse("/login?bye=1", status_code=303)
     secure = secure_request(request)
     response.delete_cookie(cookies.name(cookies.SESSION, secure), **cookies.attributes(secure, None))
-    return response
+    return _forget_streamlit_user(response, request)
 
 
 async def logout(request: Request) -> Response:
@@ -388,6 +456,7 @@ async def metrics(request: Request) -> Response:
 
 def console_routes() -> list[Route]:
     return [Route("/login", login, methods=["GET", "POST"]), Route("/login/code", login_code, methods=["GET", "POST"]),
+            Route("/login/sso/{provider}", sso_start, methods=["GET"]),
             Route("/logout", logout, methods=["GET", "POST"]),
             Route("/password", password, methods=["GET", "POST"]),
             Route("/export/audit.{fmt}", export_audit, methods=["GET"]),

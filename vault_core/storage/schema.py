@@ -236,6 +236,42 @@ two_factor_roles = Table(
     Column("mac", LargeBinary),  # crypto/rows.py
 )
 
+# Single sign-on (console/sso.py): providers, (issuer, subject) -> principal, (issuer, group) -> roles.
+# No secret here: a provider's client secret is a vault secret read by the console's service identity.
+sso_providers = Table(
+    "sso_providers", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("issuer", String(512), nullable=False),
+    Column("client_id", String(256), nullable=False),
+    Column("server_metadata_url", String(1024), nullable=False),
+    Column("allow_create", Boolean, nullable=False),
+    Column("trust_idp_mfa", Boolean, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+    Column("mac", LargeBinary),  # crypto/rows.py
+)
+
+sso_identities = Table(
+    "sso_identities", metadata,
+    Column("issuer", String(512), primary_key=True),
+    Column("subject", String(256), primary_key=True),
+    Column("principal", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("last_iat", BigInteger, nullable=False),  # the newest ID token accepted: an older one is a replay
+    Column("mac", LargeBinary),  # crypto/rows.py
+)
+
+sso_group_roles = Table(
+    "sso_group_roles", metadata,
+    Column("issuer", String(512), primary_key=True),
+    Column("group_name", String(256), primary_key=True),
+    Column("roles", Text, nullable=False),  # JSON list of vault roles
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+    Column("mac", LargeBinary),  # crypto/rows.py
+)
+
 # Leases decide which process runs a singleton job (the rotation scheduler).
 leases = Table(
     "leases", metadata,

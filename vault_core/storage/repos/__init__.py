@@ -6,7 +6,8 @@ only: no key or plaintext reaches storage. ``tests/test_storage_contract.py``
 runs every one of them on SQLite and on PostgreSQL.
 """
 
-from . import audit, devices, integrity, jobs, keys, leases, principals, rules, secrets, state, users, versions
+from . import audit, devices, integrity, jobs, keys, leases, principals, rules, secrets, sso, state, users
+from . import versions
 
-__all__ = ["audit", "devices", "integrity", "jobs", "keys", "leases", "principals", "rules", "secrets", "state",
-           "users", "versions"]
+__all__ = ["audit", "devices", "integrity", "jobs", "keys", "leases", "principals", "rules", "secrets", "sso",
+           "state", "users", "versions"]

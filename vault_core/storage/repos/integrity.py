@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import Table, and_, select, update
 
 from ...errors import IntegrityError, Sealed
-from ..schema import (access_rules, audit_devices, audit_log, machine_roles, machine_secret_ids, machine_tokens, principals,
-                      secrets, sessions, two_factor, two_factor_roles, wrapped_keys)
+from ..schema import (access_rules, audit_devices, audit_log, machine_roles, machine_secret_ids, machine_tokens,
+                      principals, secrets, sessions, sso_group_roles, sso_identities, sso_providers, two_factor,
+                      two_factor_roles, wrapped_keys)
 from ..tx import Tx
 from . import state as _state
 
@@ -27,7 +28,8 @@ SINCE: dict[str, tuple[Table, ...]] = {
     "0009": (principals, access_rules, sessions, wrapped_keys, two_factor, two_factor_roles),
     "0010": (secrets, machine_roles, machine_secret_ids, machine_tokens, audit_devices),
 }
-PROTECTED: dict[str, Table] = {t.name: t for tables in SINCE.values() for t in tables}
+_BORN_SEALED = (sso_providers, sso_identities, sso_group_roles)  # created with their MACs (0012): nothing to seal
+PROTECTED: dict[str, Table] = {t.name: t for tables in (*SINCE.values(), _BORN_SEALED) for t in tables}
 _UNSEALED = {
     "wrapped_keys": frozenset({"encryptions"}),  # bumped by every store, guards nothing but a rotation reminder
     "audit_devices": frozenset({"delivered_at", "failing_since", "last_error"}),  # health notes, not decisions
