@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from tests.test_change_signal import _counting_listings
 from vault_core.storage.change_signal import change_signal
 from vault_core.streamlit import VaultSecrets
 
@@ -36,18 +37,6 @@ def _other_process(vault, tmp_path, action: str) -> None:
     url = vault.storage.url if vault.storage.backend == "postgresql" else "-"
     subprocess.run([sys.executable, "-c", _OTHER, str(tmp_path / "vault"), url, action], cwd=ROOT,
                    capture_output=True, text=True, check=True)
-
-
-def _counting_listings(vault) -> list:
-    calls: list = []
-    real = vault.secret_versions
-
-    def counted(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    vault.secret_versions = counted
-    return calls
 
 
 def _wait_for_stamp(vault, old, bound: float = 60.0):
