@@ -485,3 +485,4 @@ def test_a_deleted_group_mapping_row_reinserted_is_refused(setup):
             v.sso_login("corp", claims, "10.0.0.9")
     finally:
         v.storage.dispose()
+

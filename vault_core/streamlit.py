@@ -18,9 +18,10 @@ Behaves like ``st.secrets`` (a read-only mapping; sections as attribute dicts;
   value actually read from the vault is a ``read`` audit row;
 * ``repr`` shows names only; nothing is exported to ``os.environ``; nothing is logged;
 * values are cached per identity and session (never shared) with their version; each
-  access first checks that nothing changed (on SQLite: ``PRAGMA data_version``, a few
-  microseconds; otherwise a version query), so a rotation or a revoked grant is seen on
-  the next access.
+  access first checks that nothing changed (the change signal of
+  ``storage/change_signal.py``: on SQLite the vault's change counter, read only when
+  ``PRAGMA data_version`` moved; on PostgreSQL LISTEN/NOTIFY; else a version query), so a
+  rotation or a revoked grant is seen on the next access, and other reads do not reload it.
 
 Attribute access never looks up a name starting with ``_`` (tools probe such attributes:
 pytest, IPython, copy); ``secrets["_name"]`` still does. Keys are canonical names: lookups fold case (``secrets.DB_URL`` finds ``db_url``);

@@ -217,7 +217,7 @@ class BackupService:
         with snapshot.engine.connect() as source, self._storage.engine.connect() as conn:
             with conn.begin():  # all or nothing; other replicas wait on the table locks
                 db_snapshot.copy_all(source, conn)
-                tx = Tx(conn, self._storage.backend)
+                tx = Tx(conn, self._storage.backend, change=True)
                 restored = bk.SnapshotKeys(tx, master)
                 tx.seal = RowSeal(restored.audit_key)
                 state = repos.state.get_state(tx, lock=True)

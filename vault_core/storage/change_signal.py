@@ -3,9 +3,11 @@
 An unchanged stamp proves that no secret, version or rule changed since it was taken; a cache
 takes it *before* reading, so a change that lands during the read changes the next stamp.
 
-* SQLite: ``PRAGMA data_version`` on a private connection changes whenever any other
-  connection, in this process or another, commits to the database file.
-* PostgreSQL: every change's transaction sends ``NOTIFY vault_change`` (``Storage.transaction``,
+* SQLite: ``vault_state.change_seq``, moved in every change's transaction (``repos.state``) and
+  never by a read, with the (MACed) ``rules_version`` beside it. A private connection reads them
+  only when ``PRAGMA data_version`` shows that some connection, in this process or another,
+  committed since the last look: a read's audit commit moves data_version but not the stamp.
+* PostgreSQL: every change's transaction (the ones that move ``change_seq``) sends ``NOTIFY vault_change`` (``Storage.transaction``,
   delivered at its commit, dropped at a rollback); a thread of this process ``LISTEN``s on a
   connection of its own and counts the notifications. Changes made through this process's own
   ``Storage`` count at once (``Storage.changes``), another process's when its notification
@@ -32,7 +34,7 @@ _CONNECT_WAIT = 5.0  # how long the first stamp waits for LISTEN to be in place
 
 
 class SqliteChangeSignal:
-    """``stamp()`` returns SQLite's data_version (or None if it cannot be read)."""
+    """``stamp()`` returns (change_seq, rules_version) of the state row, or None if it cannot be read."""
 
     def __init__(self, path: str | Path):
         self.pid = os.getpid()
@@ -40,12 +42,22 @@ class SqliteChangeSignal:
                                      check_same_thread=False, isolation_level=None)
         self._cursor = self._conn.cursor()
         self._lock = threading.Lock()
+        self._version: int | None = None  # data_version at the last counter read
+        self._stamp: tuple[int, int] | None = None
+        self.counter_reads = 0  # how often data_version moved and the counter was read
 
-    def stamp(self) -> int | None:
+    def stamp(self) -> tuple[int, int] | None:
         with self._lock:
             try:
-                return self._cursor.execute("PRAGMA data_version").fetchone()[0]
-            except sqlite3.Error:
+                version = self._cursor.execute("PRAGMA data_version").fetchone()[0]
+                if version != self._version or self._stamp is None:
+                    self.counter_reads += 1
+                    row = self._cursor.execute(
+                        "SELECT change_seq, rules_version FROM vault_state WHERE id = 1").fetchone()
+                    self._version, self._stamp = version, None if row is None else (row[0], row[1])
+                return self._stamp
+            except sqlite3.Error:  # not migrated yet, or the file went away: callers query versions
+                self._version = self._stamp = None
                 return None
 
     def close(self) -> None:

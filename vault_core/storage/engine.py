@@ -91,7 +91,7 @@ class Storage:
         self.backend = "postgresql" if is_postgres_url(url) else "sqlite"
         self.path: Path | None = None
         self.checkpointer: Checkpointer | None = None
-        self.changes = 0  # durable write transactions committed through this Storage (change_signal.py)
+        self.changes = 0  # changes committed through this Storage (change_signal.py)
         self.seal = None  # crypto.rows.RowSeal while the vault is unlocked (set by the vault)
         self.upgraded_from: str | None = None  # the schema revision this process migrated from, if it did
         if self.backend == "sqlite":
@@ -157,8 +157,9 @@ class Storage:
     def transaction(self, *, write: bool = True, durable: bool = True, attempts: int = 8) -> Iterator[Tx]:
         """A transaction as a repository. Write transactions take the write lock at BEGIN.
 
-        A durable write transaction is a change: on PostgreSQL it sends ``NOTIFY vault_change``
-        (``change_signal.py``) in the same transaction.
+        A durable write transaction that writes the state row (every audited change, every rules
+        change) is a change: it moves ``vault_state.change_seq`` and, on PostgreSQL, sends
+        ``NOTIFY vault_change`` (``change_signal.py``) in the same transaction. Reads never do.
 
         Only BEGIN is retried on lock contention; once the lock is held the
         block runs exactly once, so nothing is applied twice.
@@ -177,15 +178,14 @@ class Storage:
                     raise self.error(exc) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
-        notify = write and durable and self.backend == "postgresql"
         try:
-            tx = Tx(conn, self.backend, self.seal)
+            tx = Tx(conn, self.backend, self.seal, change=write and durable)
             yield tx
             tx.flush()
-            if notify:  # delivered to every listener at this commit, dropped at a rollback
+            if tx.changed and self.backend == "postgresql":  # delivered at this commit, dropped at a rollback
                 conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
             trans.commit()
-            if write and durable:
+            if tx.changed:
                 self.changes += 1
         except BaseException as exc:
             if trans.is_active:

@@ -38,6 +38,9 @@ vault_state = Table(
     # (crypto/rows.py): rows edited, re-inserted or rolled back in the file are refused
     Column("row_digests", Text),
     Column("state_mac", LargeBinary),
+    # moved by every change's transaction (never by a read): the caches' change stamp
+    # (storage/change_signal.py); a hint outside state_mac, so it is never trusted for more
+    Column("change_seq", BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 # Keys wrapped by the master key: data key terms, the audit MAC key, the cookie key.

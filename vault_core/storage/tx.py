@@ -56,14 +56,16 @@ class _Compiled:
 class Tx:
     """One database transaction (opened by ``Storage.transaction``)."""
 
-    __slots__ = ("conn", "backend", "_cursor", "seal", "state", "_deferred")
+    __slots__ = ("conn", "backend", "_cursor", "seal", "state", "change", "changed", "_deferred")
 
-    def __init__(self, conn: Connection, backend: str, seal: Any = None):
+    def __init__(self, conn: Connection, backend: str, seal: Any = None, change: bool = False):
         self.conn = conn
         self.backend = backend
         self._cursor = None
         self.seal = seal  # the row key (crypto.rows.RowSeal) while unlocked: protected rows are checked with it
         self.state: dict[str, Any] | None = None  # the vault_state row as this transaction sees it (repos.state)
+        self.change = change  # a durable write: its first state-row write moves vault_state.change_seq
+        self.changed = False  # it did (repos.state): a change, signalled to caches (change_signal.py)
         self._deferred: Callable[[], None] | None = None
 
     def defer(self, write: Callable[[], None] | None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,10 +23,11 @@ from ..tx import Hot, Tx
 _S = vault_state.c
 _STATE = Hot(select(vault_state).where(_S.id == 1))
 _STATE_LOCKED = Hot(select(vault_state).where(_S.id == 1).with_for_update())
+# change_seq (a cache hint) is left out: a MAC over it would break the vault for a release that predates it
 _MACED = ("vault_id", "created_at", "owner", "rules_version", "row_digests", "audit_seq", "audit_mac")
 _WRITE = Hot(update(vault_state).where(_S.id == 1).values(
     rules_version=bindparam("s_rules"), row_digests=bindparam("s_digests"), audit_seq=bindparam("s_seq"),
-    audit_mac=bindparam("s_mac"), state_mac=bindparam("s_state_mac")))
+    audit_mac=bindparam("s_mac"), state_mac=bindparam("s_state_mac"), change_seq=bindparam("s_change")))
 
 
 def get_state(tx: Tx, *, lock: bool = False) -> Mapping[str, Any] | None:
@@ -73,6 +75,12 @@ def current(tx: Tx) -> dict[str, Any]:
     return tx.state
 
 
+def next_change(seq: int | None) -> int:
+    """The change counter after one more change: past ``seq`` and past the clock in microseconds, so a
+    restored (older) state row never brings back a value a cache has already seen."""
+    return max((seq or 0) + 1, time.time_ns() // 1000)
+
+
 def _write(tx: Tx, state: dict[str, Any], *, defer: bool = False) -> None:
     """Write ``state`` (MACed) now, or, with ``defer``, once before the commit: digests moved by a change
     are then written with the audit head that change moves anyway."""
@@ -81,12 +89,15 @@ def _write(tx: Tx, state: dict[str, Any], *, defer: bool = False) -> None:
         tx.defer(lambda: _write(tx, tx.state))
         return
     tx.defer(None)
+    if tx.change and not tx.changed:  # once per change transaction, in the row it writes anyway
+        state["change_seq"], tx.changed = next_change(state.get("change_seq")), True
     state["state_mac"] = None
     if tx.seal is not None:
         state["state_mac"] = _mac(tx, state)
         tx.seal.state = (tuple(state[c] for c in _MACED), state["state_mac"])
     tx.run(_WRITE, {"s_rules": state["rules_version"], "s_digests": state["row_digests"],
-                    "s_seq": state["audit_seq"], "s_mac": state["audit_mac"], "s_state_mac": state["state_mac"]})
+                    "s_seq": state["audit_seq"], "s_mac": state["audit_mac"], "s_state_mac": state["state_mac"],
+                    "s_change": state["change_seq"] or 0})
     tx.state = state
 
 
