@@ -60,10 +60,8 @@ def list_identities(tx: Tx) -> list[Mapping[str, Any]]:
 
 def put_identity(tx: Tx, issuer: str, subject: str, **values: Any) -> None:
     """Link (issuer, subject) to a principal, replacing any link (sealed). Raises ``Sealed``."""
-    where = and_(_I.issuer == issuer, _I.subject == subject)
-    integrity.delete(tx, "sso_identities", where)
-    tx.run(insert(sso_identities).values(issuer=issuer, subject=subject, **values))
-    integrity.reseal(tx, "sso_identities", where)
+    _replace(tx, sso_identities, and_(_I.issuer == issuer, _I.subject == subject),
+             dict(issuer=issuer, subject=subject, **values))
 
 
 def delete_identity(tx: Tx, issuer: str, subject: str) -> int:
@@ -85,10 +83,15 @@ def list_group_roles(tx: Tx) -> list[Mapping[str, Any]]:
 
 def put_group_roles(tx: Tx, issuer: str, group: str, **values: Any) -> None:
     """Map ``group`` of ``issuer`` to roles, replacing any mapping (sealed). Raises ``Sealed``."""
-    where = and_(_G.issuer == issuer, _G.group_name == group)
-    integrity.delete(tx, "sso_group_roles", where)
-    tx.run(insert(sso_group_roles).values(issuer=issuer, group_name=group, **values))
-    integrity.reseal(tx, "sso_group_roles", where)
+    _replace(tx, sso_group_roles, and_(_G.issuer == issuer, _G.group_name == group),
+             dict(issuer=issuer, group_name=group, **values))
+
+
+def _replace(tx: Tx, table: Any, where: Any, values: dict[str, Any]) -> None:
+    """The row of ``table`` matching ``where`` replaced by ``values``, its MAC and the digest moved."""
+    integrity.delete(tx, table.name, where)
+    tx.run(insert(table).values(**values))
+    integrity.reseal(tx, table.name, where)
 
 
 def delete_group_roles(tx: Tx, issuer: str, group: str) -> int:
