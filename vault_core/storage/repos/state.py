@@ -119,14 +119,23 @@ def seal_in(tx: Tx) -> None:
 
 
 def digests(tx: Tx) -> dict[str, str]:
-    """table -> hex digest of its row MACs, as the (checked) state row holds them."""
-    return json.loads(current(tx)["row_digests"] or "{}")
+    """table -> hex digest of its row MACs, as the (checked) state row holds them (do not mutate: the
+    parse of the last text seen is shared, as every read of a protected row asks for it)."""
+    global _parsed
+    text = current(tx)["row_digests"] or "{}"
+    found = _parsed
+    if found[0] != text:
+        found = _parsed = (text, json.loads(text))
+    return found[1]
+
+
+_parsed: tuple[str, dict[str, str]] = ("{}", {})
 
 
 def set_digest(tx: Tx, table: str, digest: bytes) -> None:
     """Record the new digest of ``table`` (after a change of its rows in this transaction)."""
     state = dict(current(tx))  # read locked by the caller (integrity) before it read the rows
-    found = json.loads(state["row_digests"] or "{}")
+    found = dict(digests(tx))
     found[table] = digest.hex()
     state["row_digests"] = json.dumps(found, sort_keys=True)
     _write(tx, state, defer=True)
