@@ -184,3 +184,36 @@ def test_the_users_page_edits_group_mappings_audited(console):
     [b for b in at.button if b.label.startswith("Save group mapping")][0].click().run()
     assert "mapping removed" in texts(at)
     assert all(m["group"] != "readers" for m in console.sso_group_mappings())
+
+
+def test_an_admin_makes_a_user_sso_only(sso):
+    password_token = sso.verify_login("alice", PW, "10.0.0.5")
+    sso.add_user("bob", PW, ["viewer"], must_change_password=False)
+    with pytest.raises(ValidationError, match="no SSO identity"):
+        sso.make_sso_only("bob")  # nothing linked: bob could not log in at all
+    with sso.security_context("bob", "10.0.0.6"):
+        with pytest.raises(AccessDenied):
+            sso.make_sso_only("alice")
+    sso.make_sso_only("alice")
+    assert sso.check_session(password_token) is None  # the password session ended with it
+    with pytest.raises(LoginFailed):
+        sso.verify_login("alice", PW, "10.0.0.5")
+    assert sso.check_session(sso.sso_login("corp", claims(), "10.0.0.5")).user == "alice"
+    row = _audit(sso, "user_sso_only")[0]
+    assert row["outcome"] == "allowed" and row["secret_name"] == "alice" and "password login removed" in row["reason"]
+    assert sso.verify_login("bob", PW, "10.0.0.6")  # nobody else lost theirs
+
+
+def test_the_users_page_makes_a_user_sso_only(console):
+    from tests.console_fixtures import PW as PW_CONSOLE, login, texts
+
+    console.set_sso_provider("corp", issuer=ISS, client_id="console", server_metadata_url=ISS + ".well-known/x")
+    console.link_sso_identity("corp", "sub-nora", "nora")
+    at = login(console, "ann", "pages/users.py")
+    at.selectbox(key="u_pick").set_value("nora").run()
+    [b for b in at.button if b.label == "SSO only"][0].click().run()
+    assert not at.exception
+    assert "nora signs in through SSO only: the password is removed and their sessions have ended." in texts(at)
+    with pytest.raises(LoginFailed):
+        console.verify_login("nora", PW_CONSOLE, "10.0.0.5")
+    assert console.get_audit_log(operation="user_sso_only", limit=1)[0]["user_id"] == "ann"

@@ -142,6 +142,7 @@ class Vault:
     lock_user = delegate("users", UsersService.lock_user)
     unlock_user = delegate("users", UsersService.unlock_user)
     end_sessions = delegate("users", UsersService.end_sessions)
+    make_sso_only = delegate("users", UsersService.make_sso_only)
     list_sessions = delegate("users", UsersService.list_sessions)
     complete_login = delegate("users", UsersService.complete_login)
     reset_two_factor = delegate("users", UsersService.reset_two_factor)

@@ -69,9 +69,9 @@ def _manage(g: Guard, users: list[dict]) -> None:
                 st.error(feedback.sentence(exc))
             else:
                 feedback.done(f"Roles of {who}: {', '.join(chosen) or 'none'}.")
-    c = st.columns(5)
+    c = st.columns(6)
     actions = {"Reset password": c[0], "Lock": c[1], "Unlock": c[2], "End sessions": c[3],
-               "Reset two-factor": c[4]}
+               "Reset two-factor": c[4], "SSO only": c[5]}
     pressed = [label for label, col in actions.items() if col.button(label, key=f"u_{label}")]
     try:
         if "Reset password" in pressed:
@@ -88,6 +88,10 @@ def _manage(g: Guard, users: list[dict]) -> None:
         if "End sessions" in pressed:
             g.vault.end_sessions(who)
             feedback.done(f"Every session of {who} has ended.")
+        if "SSO only" in pressed:
+            g.vault.make_sso_only(who)
+            feedback.done(f"{who} signs in through SSO only: the password is removed and their sessions have "
+                          "ended.")
         if "Reset two-factor" in pressed:
             g.vault.reset_two_factor(who)
             feedback.done(f"Two-factor of {who} is reset and their sessions have ended; they log in with the "

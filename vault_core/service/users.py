@@ -374,6 +374,30 @@ class UsersService:
         """
         self._admin_user_change("user_unlock", name, locked_until=None)
 
+    def make_sso_only(self, name: str) -> None:
+        """Take the password login away from a user who signs in through an SSO provider: the password hash
+        is removed and every session ends. Needs the admin role; audited. ``set_password`` gives a password
+        back.
+
+        Raises ``Sealed``, ``AccessDenied``, ``ValidationError`` (no SSO identity is linked to the user: they
+        could not log in at all), ``NotFound``, ``StorageError``.
+        """
+        user = canonical_principal(name)
+        with self._runner.attempt("user_sso_only") as att:
+            att.name = user
+            att.require_role("admin")
+            row = repos.principals.get_principal(att.tx, user)
+            if row is None:
+                raise NotFound(f"no user {user}")
+            links = [i for i in repos.sso.list_identities(att.tx) if i["principal"] == user]
+            if not links:
+                raise ValidationError(f"{user} has no SSO identity linked: link one before removing the password")
+            now = self._clock()
+            repos.principals.update_principal(att.tx, user, password_hash=None, must_change_password=False,
+                                              updated_at=now, session_epoch=row["session_epoch"] + 1)
+            ended = repos.users.revoke_sessions_of(att.tx, user, now)
+            att.reason = f"password login removed; {len(links)} SSO identity link(s); {ended} session(s) ended"
+
     def end_sessions(self, name: str) -> None:
         """End every console session of ``name`` (admins, or the user themself).
 
