@@ -96,21 +96,43 @@ def check(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]], *, whole: bool 
     if not fresh and known is not None and known[0].hex() != want and table in _CHANGED:
         known = _catch_up(tx, table, known, want)
     if fresh or known is None or known[0].hex() != want or not _consistent(table, rows, known[1], whole):
-        # PostgreSQL reads each statement at its own snapshot: a change committed between reading the
-        # state row and the MACs looks like a mismatch once; tampering mismatches every time
-        for _ in range(3 if tx.backend == "postgresql" else 1):
-            macs = _macs(tx, table)
-            digest = seal.digest(table, macs.values())
-            if hmac.compare_digest(digest.hex(), want):
-                seal.checked[table] = (digest, macs, _seq(tx))
-                if _consistent(table, rows, macs, whole):
-                    return rows
-                break  # the table is whole, yet these rows are not in it: read before a change, or forged
-            _state.get_state(tx)
+        pg = tx.backend == "postgresql"
+        if pg:
+            # each PostgreSQL statement reads at its own snapshot: with the state row locked, no writer can
+            # commit a digest move between it and the MACs (writers lock it before they seal)
+            _state.get_state(tx, lock=True)
             want = _want(tx, table)
+        macs = _macs(tx, table)
+        digest = seal.digest(table, macs.values())
+        if hmac.compare_digest(digest.hex(), want):
+            seal.checked[table] = (digest, macs, _seq(tx))
+            if _consistent(table, rows, macs, whole):
+                return rows
+            # the table is whole, yet these rows are not in it: forged, or (PostgreSQL) read before a change
+            # that committed since; read again under the lock, they must be in it now
+            again = _read_again(tx, table, rows, whole) if pg else None
+            if again is not None and _consistent(table, again, macs, whole):
+                return check(tx, table, again)
         raise IntegrityError(f"the {table} table does not match its digest: a row was deleted, "
                              "re-inserted or restored from an older copy outside the vault")
     return rows
+
+
+def _read_again(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]], whole: bool) -> list[dict[str, Any]] | None:
+    """``rows`` as the table holds them now (keeping the extra columns a caller's query added); ``whole``:
+    the table again, in key order (every caller of a whole check orders by the key)."""
+    t = PROTECTED[table]
+    if whole:
+        given = {_key(table, r): r for r in rows}
+        now = sorted(((_key(table, r), r) for r in tx.all(select(t))), key=lambda kr: kr[0])
+        return [{**given.get(k, {}), **r} for k, r in now]
+    out = []
+    for r in rows:
+        row = tx.one(select(t).where(and_(*(t.c[k] == r[k] for k in _KEYS[table]))))
+        if row is None:
+            return None
+        out.append({**r, **row})
+    return out
 
 
 def _key(table: str, row: Mapping[str, Any]) -> tuple:
