@@ -380,6 +380,10 @@ def test_a_revoked_machine_token_revived_in_the_file_is_refused(setup):
         assert v.machines.revoke(issued.token)
     sql("UPDATE machine_tokens SET revoked_at = NULL")
     _refused(folder, url, "machine_tokens", lambda v: v.machines.check_token(issued.token))
+    (token_hash,) = sql("SELECT id FROM machine_tokens")[0]
+    with _vault(folder, url) as v, pytest.raises(IntegrityError) as caught:
+        v.machines.check_token(issued.token)
+    assert token_hash not in str(caught.value) and issued.token not in str(caught.value)
 
 
 def test_a_required_audit_device_made_optional_in_the_file_is_refused(setup, tmp_path):

@@ -65,9 +65,12 @@ def sealed(tx: Tx, table: str, *rows: dict[str, Any]) -> dict[str, Any]:
     return rows[0]
 
 
+_HASHED_KEYS = {"sessions": "a session", "machine_tokens": "a token", "machine_secret_ids": "a secret id"}
+
+
 def _which(table: str, row: Mapping[str, Any]) -> str:
-    if table == "sessions":
-        return f"a session of {row.get('principal')!r}"  # its id is a hash of a live token: never printed
+    if table in _HASHED_KEYS:  # the key is a hash of a live credential: never printed
+        return f"{_HASHED_KEYS[table]} of {row.get('principal')!r}"
     return ", ".join(f"{k}={row.get(k)!r}" for k in _KEYS[table])
 
 
