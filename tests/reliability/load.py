@@ -54,7 +54,7 @@ def run_load(workdir: Path, ops_per_thread: int, url: str | None = None, process
         for proc in procs:
             stdout, stderr = proc.communicate(timeout=600)
             if proc.returncode != 0:
-                figures.problems.append(f"worker exited {proc.returncode}: {stderr[-800:]}")
+                figures.problems.append(f"worker exited {proc.returncode}: {stderr[-6000:]}")
                 continue
             total.update(json.loads(stdout.strip().splitlines()[-1]))
         figures.errors = {k[len("errors:"):]: v for k, v in total.items() if k.startswith("errors:")}

@@ -8,6 +8,7 @@ that reached a caller (the test expects none).
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import random
 import sys
@@ -56,6 +57,8 @@ def run_thread(vault, worker: int, thread: int, ops: int, out: dict, lock: threa
 
 
 def main() -> None:
+    # a hang (a deadlock across threads and database locks) ends with every thread's stack, not a timeout
+    faulthandler.dump_traceback_later(300, exit=True)
     vault_dir, url, worker, threads, ops = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), \
         int(sys.argv[5])
     vault = open_vault(vault_dir, database_url=None if url == "-" else url, principal="owner", create=False)
