@@ -483,3 +483,56 @@ def test_a_deleted_group_mapping_row_reinserted_is_refused(setup):
     finally:
         v.storage.dispose()
 
+
+
+def test_a_row_read_just_before_another_process_changed_it_still_opens(setup):
+    """A read without the writers' lock (a grouped read) fetches a secret's row and ciphertext in one
+    statement; another process then commits a new version before the row's check. On PostgreSQL the check
+    sees the new digest and reads the row again under the lock: the ciphertext must come from that same
+    reading, never the old ciphertext under the new version number (CI saw "stored ciphertext failed
+    authentication" in the 4x4 load test)."""
+    import threading
+
+    from vault_core.crypto.sealer import open_version
+    from vault_core.storage import repos
+
+    folder, url, _ = setup
+    reader, writer = _open(folder, url), _open(folder, url)
+
+    class Racing:
+        """The reader's transaction, with another process committing a change right after its first query."""
+
+        def __init__(self, tx):
+            object.__setattr__(self, "_tx", tx)
+            object.__setattr__(self, "fired", False)
+
+        def __getattr__(self, name):
+            return getattr(self._tx, name)
+
+        def __setattr__(self, name, value):
+            setattr(self._tx, name, value)
+
+        def one(self, stmt, values=None):
+            row = self._tx.one(stmt, values)
+            if not self.fired:
+                object.__setattr__(self, "fired", True)
+                t = threading.Thread(target=writer.update_secret, args=("db/password", "production"),
+                                     kwargs={"value": f"s3cr3t-prod-{len(values)}"})
+                t.start()
+                t.join(30)
+                assert not t.is_alive()
+            return row
+
+    try:
+        assert reader.get_secret("db/password", environment="production") == "s3cr3t-prod"
+        for read in (lambda tx: repos.secrets.read_current(tx, "production", "db/password"),
+                     lambda tx: repos.secrets.state_and_current(tx, "production", "db/password")[1]):
+            with reader.storage.transaction(write=False, durable=False) as tx:
+                racing = Racing(tx)
+                row = read(racing)
+                assert racing.fired
+            value = open_version(reader._holder.get().barrier, row, row["current_version"], row["ciphertext"])
+            assert "s3cr3t-prod" in value.decode()  # the stored form carries a type prefix
+    finally:
+        reader.storage.dispose()
+        writer.storage.dispose()

@@ -10,7 +10,7 @@ A row whose exact content was verified before costs no HMAC (``RowSeal.verified`
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, and_, select, update
@@ -74,11 +74,15 @@ def _which(table: str, row: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={row.get(k)!r}" for k in _KEYS[table])
 
 
-def check(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]], *, whole: bool = False, fresh: bool = False
-          ) -> Sequence[Mapping[str, Any]]:
+def check(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]], *, whole: bool = False, fresh: bool = False,
+          again: Callable[[], Sequence[Mapping[str, Any]]] | None = None) -> Sequence[Mapping[str, Any]]:
     """``rows`` of ``table`` if each is intact and the table matches its digest. ``whole``: ``rows`` are the
     whole table, so they must be exactly the rows last found consistent (a deleted deny rule is a change).
     ``fresh`` rescans whatever this process saw before: for a row found *missing*, whose absence must be proven.
+    ``again`` runs the caller's query once more: on PostgreSQL, rows read before another process's change
+    committed are replaced by what it returns under the writers' lock (a row gone may then be missing), so
+    columns the query joined in (a ciphertext) come from the same reading as the row. Without it, rows
+    holding only the table's columns are read again by key.
 
     Raises ``IntegrityError`` (edited, forged, re-inserted, deleted or rolled back outside the vault), ``Sealed``.
     """
@@ -113,28 +117,29 @@ def check(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]], *, whole: bool 
                 return rows
             # the table is whole, yet these rows are not in it: forged, or (PostgreSQL) read before a change
             # that committed since; read again under the lock, they must be in it now
-            again = _read_again(tx, table, rows, whole) if pg else None
-            if again is not None and _consistent(table, again, macs, whole):
-                return check(tx, table, again)
+            fresh_rows = (again() if again is not None else _read_again(tx, table, rows, whole)) if pg else None
+            if fresh_rows is not None and _consistent(table, fresh_rows, macs, whole):
+                return check(tx, table, fresh_rows)
         raise IntegrityError(f"the {table} table does not match its digest: a row was deleted, "
                              "re-inserted or restored from an older copy outside the vault")
     return rows
 
 
 def _read_again(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]], whole: bool) -> list[dict[str, Any]] | None:
-    """``rows`` as the table holds them now (keeping the extra columns a caller's query added); ``whole``:
-    the table again, in key order (every caller of a whole check orders by the key)."""
+    """``rows`` as the table holds them now; ``whole``: the table again, in key order (every caller of a
+    whole check orders by the key). None when a row is gone, or carries columns of another table (a join's,
+    which only the caller's own query can bring up to date: ``check(again=)``)."""
     t = PROTECTED[table]
+    if any(not set(r.keys()) <= set(t.c.keys()) for r in rows):
+        return None
     if whole:
-        given = {_key(table, r): r for r in rows}
-        now = sorted(((_key(table, r), r) for r in tx.all(select(t))), key=lambda kr: kr[0])
-        return [{**given.get(k, {}), **r} for k, r in now]
+        return [r for _, r in sorted(((_key(table, r), r) for r in tx.all(select(t))), key=lambda kr: kr[0])]
     out = []
     for r in rows:
         row = tx.one(select(t).where(and_(*(t.c[k] == r[k] for k in _KEYS[table]))))
         if row is None:
             return None
-        out.append({**r, **row})
+        out.append(row)
     return out
 
 

@@ -52,9 +52,8 @@ def list_roles(tx: Tx, now: int) -> list[Mapping[str, Any]]:
                 .scalar_subquery())
     live_tokens = (select(func.count()).where(and_(_T.principal == _R.principal, _T.revoked_at.is_(None),
                                                    _T.expires_at > now)).scalar_subquery())
-    return list(integrity.check(tx, _ROLES, tx.all(select(machine_roles, live_ids.label("secret_ids"),
-                                                          live_tokens.label("tokens")).order_by(_R.principal)),
-                                whole=True))
+    stmt = select(machine_roles, live_ids.label("secret_ids"), live_tokens.label("tokens")).order_by(_R.principal)
+    return list(integrity.check(tx, _ROLES, tx.all(stmt), whole=True, again=lambda: tx.all(stmt)))
 
 
 def delete_role(tx: Tx, principal: str) -> None:
@@ -108,10 +107,10 @@ def token_with_principal(tx: Tx, digest: str) -> Mapping[str, Any] | None:
     parts = {name: {c.key: row[f"{name}.{c.key}"] for c in table.c}
              for name, table in (("t", machine_tokens), ("p", principals), ("r", machine_roles))}
     token = _checked(tx, _TOKENS, parts["t"])
-    integrity.check(tx, "principals", [parts["p"]])
-    _checked(tx, _ROLES, parts["r"])
-    return {**token, "session_epoch": parts["p"]["session_epoch"], "disabled": parts["p"]["disabled"],
-            "locked_until": parts["p"]["locked_until"], "token_ttl": parts["r"]["token_ttl"]}
+    principal = _checked(tx, "principals", parts["p"])  # as checked: read again if changed meanwhile
+    role = _checked(tx, _ROLES, parts["r"])
+    return {**token, "session_epoch": principal["session_epoch"], "disabled": principal["disabled"],
+            "locked_until": principal["locked_until"], "token_ttl": role["token_ttl"]}
 
 
 _TOKEN_JOIN = Hot(select(*[c.label(f"{name}.{c.key}") for name, table in (("t", machine_tokens), ("p", principals),

@@ -65,13 +65,25 @@ def _update_stmt(keys: tuple[str, ...], cas: bool) -> Hot:
     return stmt
 
 
-def _checked(tx: Tx, row: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    return None if row is None else integrity.check(tx, _T, [row])[0]
+def _checked(tx: Tx, row: Mapping[str, Any] | None, again=None) -> Mapping[str, Any] | None:
+    if row is None:
+        return None
+    rows = integrity.check(tx, _T, [row], again=again)
+    return rows[0] if rows else None  # read again under the lock (``again``), it may be gone
+
+
+def _current_again(tx: Tx, environment: str, name: str):
+    """``_READ_CURRENT`` run again: a row and its ciphertext brought up to date together, never apart."""
+    def again() -> list[Mapping[str, Any]]:
+        row = tx.one(_READ_CURRENT, {"env": environment, "name": name})
+        return [] if row is None else [row]
+    return again
 
 
 def read_current(tx: Tx, environment: str, name: str) -> Mapping[str, Any] | None:
     """The hot path of a read: metadata and current ciphertext in one indexed query. Raises ``IntegrityError``."""
-    return _checked(tx, tx.one(_READ_CURRENT, {"env": environment, "name": name}))
+    return _checked(tx, tx.one(_READ_CURRENT, {"env": environment, "name": name}),
+                    _current_again(tx, environment, name))
 
 
 def state_and_current(tx: Tx, environment: str, name: str) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
@@ -82,7 +94,8 @@ def state_and_current(tx: Tx, environment: str, name: str) -> tuple[Mapping[str,
     state = _state.checked(tx, {k: row[k] for k in _STATE_KEYS})  # its MAC, as every read of the state row
     if row["s_id"] is None or row["s_ciphertext"] is None:
         return state, None
-    return state, _checked(tx, {c.key: row["s_" + c.key] for c in _CURRENT_COLS})
+    return state, _checked(tx, {c.key: row["s_" + c.key] for c in _CURRENT_COLS},
+                           _current_again(tx, environment, name))
 
 
 def find_secret(tx: Tx, environment: str, name: str) -> Mapping[str, Any] | None:
