@@ -53,8 +53,11 @@ def secrets_mapping(cfg: dict, work: Path, pg_url: str | None = None) -> dict[st
         out[prefix + "cached"] = _us_to_ms(raw.get("cached", {}))
         changed = raw.get("after_rotation") or raw.get("after_change") or {}
         out[prefix + "after_rotation"] = _us_to_ms(changed)
+        out[prefix + "read_floor"] = _us_to_ms(raw.get("audited_read_floor", {}))
+        out[prefix + "st_secrets_toml"] = _us_to_ms(raw.get("st_secrets_toml", {}))
     out["detail"] = ("secrets_mapping_bench.bench on its own 51-name vault; 'after rotation' = the first read "
-                     "after a new version (update_secret) of the name")
+                     "after a new version (update_secret) of the name; 'read floor' = one audited vault.get_secret after a change, "
+                     "interleaved in the same run; 'st secrets toml' = Streamlit's st.secrets from a secrets.toml")
     return out
 
 

@@ -166,7 +166,8 @@ def _other_tables(res: dict, lines: list[str]) -> None:
                      f"{fmt(st.get('median_ms'))} | {fmt(st.get('p99_ms'))} | "
                      f"{acc.get('candidates', '?')} candidate rules for the caller |")
     mapping = res.get("secrets_mapping", {})
-    for key in ("cached", "after_rotation", "pg_cached", "pg_after_rotation"):
+    for key in ("cached", "after_rotation", "read_floor", "st_secrets_toml", "pg_cached", "pg_after_rotation",
+                "pg_read_floor"):
         st = mapping.get(key)
         if key.startswith("pg_") and st is None:
             continue

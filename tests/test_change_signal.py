@@ -40,14 +40,16 @@ def pg_vault(tmp_path, pg_url):
 
 
 def _counting_listings(vault) -> list:
+    """Every vault call that lists secrets (alone, or with a value read after a change), as (method, args)."""
     calls: list = []
-    real = vault.secret_versions
+    for method in ("secret_versions", "listing", "read_listed"):
+        real = getattr(vault, method)
 
-    def counted(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
+        def counted(*args, _real=real, _method=method, **kwargs):
+            calls.append((_method, args))
+            return _real(*args, **kwargs)
 
-    vault.secret_versions = counted
+        setattr(vault, method, counted)
     return calls
 
 
@@ -82,18 +84,21 @@ def test_own_changes_count_at_once_and_a_rolled_back_change_sends_nothing(pg_vau
     pg_vault.store_secret("token", "v1", environment="development")
     mapping = VaultSecrets("development", vault=pg_vault, max_age=3600)
     assert mapping.token == "v1"
+    stamp = sig.stamp()
     pg_vault.store_secret("token", "v2", environment="development")
-    assert mapping.token == "v2"  # the same process: no wait for the notification
-    _wait(lambda: sig.notifications >= listening + 2, "this process's own two notifications")
-    before = sig.notifications
+    moved = sig.stamp()
+    assert moved != stamp and mapping.token == "v2"  # the same process: no wait for the notification
+    _wait(lambda: sig.echoes >= 2, "the echoes of this process's own two notifications")
+    assert sig.notifications == listening and sig.stamp() == moved  # an own change moves the stamp once
+    before = sig.echoes
     with pytest.raises(RuntimeError):
         with pg_vault.storage.transaction() as tx:
             tx.conn.exec_driver_sql("SELECT 1")
             raise RuntimeError("rolled back")
     pg_vault.store_secret("token", "v3", environment="development")
-    _wait(lambda: sig.notifications > before, "the committed change's notification")
+    _wait(lambda: sig.echoes > before, "the committed change's notification")
     time.sleep(0.2)  # room for a wrongly sent second notification to arrive
-    assert sig.notifications == before + 1
+    assert sig.echoes == before + 1 and sig.notifications == listening
 
 
 @pytest.mark.postgres

@@ -15,12 +15,12 @@ from .errors import (
     VaultError,
 )
 from .audit import VerifyReport, audit_cursor
-from .types import AccessLevel, Environment, Page, SecretMetadata, SecretType, VersionInfo
+from .types import AccessLevel, Environment, Listing, Page, SecretMetadata, SecretType, VersionInfo
 from .vault import EnvironmentSecrets, Vault, get_vault, open_vault, setup_vault
 
 __all__ = [
     "AccessDenied", "AccessLevel", "AuditFailure", "Conflict", "Environment", "EnvironmentSecrets",
-    "IntegrityError", "InvalidKey", "NotFound", "Page", "Rule", "Sealed", "SecretMetadata", "SecretType",
+    "IntegrityError", "InvalidKey", "Listing", "NotFound", "Page", "Rule", "Sealed", "SecretMetadata", "SecretType",
     "SecurityContext", "StorageError", "ValidationError", "Vault", "VaultError", "VerifyReport",
     "VersionInfo", "audit_cursor", "current_context", "get_vault", "open_vault", "setup_vault",
 ]

@@ -50,8 +50,10 @@ from .integrations.toml_meta import dotted, section_paths
 from .migration import decode_typed, nest
 from .names import canonical_name, printable
 from .storage.change_signal import change_signal
+from .types import Listing
 
 SESSION_KEY = "vault_identity"
+_RELOOK: Any = object()  # "look the path up again in the new listing"
 CALLER = "caller"  # VaultSecrets(identity=CALLER): whoever is calling (the default)
 MAX_VIEWS = 256  # identities x environments cached per mapping; the oldest is dropped first
 _HINT = ("Did you forget to store it in the {env} environment of the vault "
@@ -117,13 +119,15 @@ def current_identity() -> SecurityContext | None:
 class _View:
     """What one identity may read in one environment: listing and cached values."""
 
-    __slots__ = ("vault", "environment", "ctx", "lock", "stamp", "checked", "listing", "paths", "sections",
-                 "values", "versions")
+    __slots__ = ("vault", "environment", "ctx", "lock", "stamp", "pending", "token", "checked", "listing", "paths",
+                 "sections", "values", "versions")
 
     def __init__(self, vault: Any, environment: str, ctx: SecurityContext | None):
         self.vault, self.environment, self.ctx = vault, environment, ctx
         self.lock = threading.RLock()
         self.stamp: Any = object()  # never equal: the first access lists
+        self.pending: Any = None  # a newer stamp seen and not listed yet (``_View.listed`` lists it)
+        self.token: Listing | None = None  # the snapshot the listing stands at: the next one lists what changed
         self.checked = 0.0
         self.listing: dict[str, tuple[int, tuple[str, ...]]] = {}
         self.paths: dict[str, str] = {}  # dotted path ("smtp.password") -> stored name ("smtp/password")
@@ -138,16 +142,52 @@ class _View:
         with use_context(self.ctx):  # type: ignore[arg-type]  # None clears an outer context
             return fn(*args)
 
+    @property
+    def lists_changes(self) -> bool:
+        """Whether the vault lists only what changed (an in-process vault; a remote one lists versions)."""
+        return hasattr(self.vault, "read_listed")
+
+    def listed(self) -> "_View":
+        """This view, its listing brought up to a stamp seen since (``pending``)."""
+        if self.pending is not None:
+            self.refresh(self.pending)
+        return self
+
     def refresh(self, stamp: Any) -> None:
         with self.lock:
-            listing = self.call(self.vault.secret_versions, self.environment)
-            self.listing = listing
-            self.paths = section_paths(listing)
-            self.versions = MappingProxyType({n: entry[0] for n, entry in listing.items()})
-            self.sections = frozenset(".".join(p[:i]) for p in (k.split(".") for k in self.paths)
-                                      for i in range(1, len(p)))
-            self.values = {n: v for n, v in self.values.items() if listing.get(n, (None,))[0] == v[0]}
+            if self.lists_changes:
+                self.apply(self.call(self.vault.listing, self.environment, self.token), stamp)
+            else:
+                self.apply(Listing(self.call(self.vault.secret_versions, self.environment), True, (0, b"", 0)),
+                           stamp)
+
+    def apply(self, listing: Listing, stamp: Any) -> None:
+        """Take ``listing`` (all names, or what changed) as of ``stamp`` (taken before it was read). A delta
+        that adds or removes no name keeps the paths; one that moves no version keeps ``versions``."""
+        with self.lock:
+            renamed = listing.complete
+            if listing.complete:
+                new = dict(listing.entries)
+            else:
+                new = dict(self.listing)
+                for name, entry in listing.entries.items():
+                    if entry is None:
+                        renamed |= new.pop(name, None) is not None
+                    else:
+                        renamed |= name not in new
+                        new[name] = entry
+            self.token = Listing({}, listing.complete, listing.token)
+            old, self.listing = self.listing, new
+            if renamed:
+                self.paths = section_paths(new)
+                self.sections = frozenset(".".join(p[:i]) for p in (k.split(".") for k in self.paths)
+                                          for i in range(1, len(p)))
+            if renamed or any(old.get(n, (None,))[0] != e[0] for n, e in listing.entries.items() if e is not None):
+                self.versions = MappingProxyType({n: entry[0] for n, entry in new.items()})
+                self.values = {n: v for n, v in self.values.items() if new.get(n, (None,))[0] == v[0]}
             self.stamp, self.checked = stamp, time.monotonic()
+            if self.pending is stamp or self.pending == stamp:
+                self.pending = None
 
 
 def _missing(key: Any, env: str, attr: bool) -> Exception:
@@ -222,8 +262,9 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
     def environment(self) -> str:
         return self._environment or _env_from(os.environ.get("VAULT_ENVIRONMENT"))
 
-    def _view(self) -> _View:
-        """The caller's view, checked to be current (raises Sealed / AccessDenied)."""
+    def _view(self, lazy: bool = False) -> _View:
+        """The caller's view, checked to be current (raises Sealed / AccessDenied); ``lazy``: a change seen
+        is only noted (``_View.pending``), for a read by name to bring the listing along with its value."""
         if self._vault is not None:
             vault = self._vault
         else:
@@ -248,7 +289,9 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
             if not self._max_age or time.monotonic() - view.checked > self._max_age or view.stamp is not None:
                 view.refresh(None)
         elif stamp != view.stamp:
-            view.refresh(stamp)
+            view.pending = stamp
+            if not lazy:
+                view.refresh(stamp)
         return view
 
     def _value(self, view: _View, name: str, key: Any, attr: bool) -> Any:
@@ -269,13 +312,38 @@ class VaultSecrets(_ReadOnly, Mapping[str, Any]):
             view.values[name] = (entry[0], value)
             return _typed_copy(value)
 
+    def _changed(self, view: _View, name: str, path: str, key: Any, attr: bool) -> Any:
+        """The value of the listed secret ``name`` (at ``path``) after a change, read with the listing: one
+        vault call. ``_RELOOK`` when the new listing puts another secret (or none) at ``path``."""
+        with view.lock:
+            stamp = view.pending
+            if stamp is None:  # another thread listed meanwhile
+                return _RELOOK
+            raw, listing = view.call(view.vault.read_listed, name, view.environment, view.token)
+            view.apply(listing, stamp)
+            if raw is None or view.paths.get(path) != name:  # deleted, or the dotted spelling of the path came to win
+                return _RELOOK
+            version, tags = view.listing[name]
+            value = decode_typed(raw, tags)
+            view.values[name] = (version, value)
+            return _typed_copy(value)
+
     def _lookup(self, key: Any, prefix: str, attr: bool) -> Any:
-        view = self._view()
+        view = self._view(lazy=True)
         name = _canonical(prefix + key) if isinstance(key, str) and len(key) <= 300 else None
         if name is None:
             raise _missing(key, view.environment, attr)
         path = dotted(name)
         stored = view.paths.get(path)
+        if view.pending is not None:
+            if stored is not None and view.lists_changes:
+                found = self._changed(view, stored, path, key, attr)
+                if found is not _RELOOK:
+                    return found
+            elif stored is None and path in view.sections:  # the lookup of a name in it brings the listing
+                return SecretsSection(self, path + ".")
+            view.listed()
+            stored = view.paths.get(path)
         if stored is not None:
             return self._value(view, stored, key, attr)
         if path in view.sections:

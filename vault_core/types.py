@@ -134,6 +134,21 @@ class VersionInfo:
     created_by: str
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The readable live secrets of one environment, for caches of metadata (never a value).
+
+    ``entries`` maps a name to ``(current version, tags)``: every readable secret when ``complete``,
+    else only the names that may have changed since the ``since`` token given, a name mapped to None
+    being gone or no longer readable. ``token`` marks this snapshot: give it as the next ``since``.
+    The token is opaque, and left out of the ``repr``.
+    """
+
+    entries: dict[str, tuple[int, tuple[str, ...]] | None]
+    complete: bool
+    token: tuple[int, bytes, int] = field(repr=False)
+
+
 class Page(list):
     """A list of results plus the cursor of the next page (None on the last page)."""
 

@@ -97,6 +97,8 @@ class Vault:
     get_metadata = delegate("secrets", SecretsService.get_metadata)
     list_versions = delegate("secrets", SecretsService.list_versions)
     secret_versions = delegate("secrets", SecretsService.secret_versions)
+    listing = delegate("secrets", SecretsService.listing)
+    read_listed = delegate("secrets", SecretsService.read_listed)
     rotate_secret = delegate("rotation", RotationService.rotate_secret)
     revert_secret = delegate("rotation", RotationService.revert_secret)
     rotate_due = delegate("rotation", RotationService.rotate_due)

@@ -18,8 +18,8 @@ from ..access import parse_levels
 from ..errors import AccessDenied, Conflict, NotFound, ValidationError
 from ..rotation import certificate_expiry
 from ..storage import repos
-from ..types import US_PER_DAY, AccessLevel, Clock, Environment, Page, SecretMetadata, SecretType, VersionInfo, \
-    to_datetime
+from ..types import (US_PER_DAY, AccessLevel, Clock, Environment, Listing, Page, SecretMetadata, SecretType,
+                     VersionInfo, to_datetime)
 from ..validate import (canonical_name, canonical_principal, check_description, check_int, check_secret_id,
                         check_tags, check_text, to_us)
 from .runner import NO_NAME, Attempt, Runner, environment_value
@@ -154,6 +154,43 @@ class SecretsService:
         """
         return self._read("reveal", name, environment, secret_id, version, label)
 
+    def read_listed(self, name: str, environment: Any, since: Listing | None) -> tuple[str | bytes | None, Listing]:
+        """The current value of (environment, name), as ``get_secret`` reads and audits it, with the listing
+        (``listing(environment, since)``) of the same snapshot: one transaction for a cache that saw a change.
+
+        The value's version is the listing's entry for ``name`` (absent: the value is None). Raises as
+        ``get_secret``.
+        """
+        with self._runner.checks("read", name=name, environment=environment):
+            pass
+        with self._runner.attempt("read", name=name, environment=environment, durable=False) as att:
+            att.require(AccessLevel.READ)
+            value = self._current(att)
+            listing = _listing(att, since)
+            if value is not None and att.name not in listing.entries:  # a delta names only what changed
+                row = att.current_row()
+                listing.entries[att.name] = (row["current_version"], _tags(row["tags"]))
+            return value, listing
+
+    def listing(self, environment: Any = None, since: Listing | None = None) -> Listing:
+        """The live secrets of ``environment`` the caller may READ, as a ``Listing``: with ``since`` (a
+        listing this caller took before) only what changed after it when that is cheaper, else all.
+
+        Metadata only: not audited (as ``secret_versions``). Raises ``Sealed``, ``AccessDenied`` (strict
+        mode without a context), ``ValidationError``, ``StorageError``.
+        """
+        with self._runner.attempt("versions", environment=environment, durable=False, audited=False) as att:
+            return _listing(att, since)
+
+    def _current(self, att: Attempt) -> str | bytes | None:
+        """The current value of the attempt's secret (None, recorded as not found, when it is gone)."""
+        row = att.current_row()  # fetched with the vault state: one query on the hot path
+        if row is None or row["deleted_at"] is not None:
+            att.reason = "not found"
+            return None
+        att.secret_id, att.version = row["id"], row["current_version"]
+        return self._versions.open(att.tx, row, row["current_version"], row["ciphertext"])
+
     def _read(self, operation: str, name, environment, secret_id, version, label) -> str | bytes | None:
         with self._runner.checks(operation, name=name, environment=environment):
             if version is not None:
@@ -165,12 +202,7 @@ class SecretsService:
                           durable=False) as att:
             if secret_id is None and version is None and label is None:
                 att.require(AccessLevel.READ)
-                row = att.current_row()  # fetched with the vault state: one query on the hot path
-                if row is None or row["deleted_at"] is not None:
-                    att.reason = "not found"
-                    return None
-                att.secret_id, att.version = row["id"], row["current_version"]
-                return self._versions.open(att.tx, row, row["current_version"], row["ciphertext"])
+                return self._current(att)
             if secret_id is None:
                 att.require(AccessLevel.READ)
             row = locate(att, secret_id)
@@ -342,13 +374,35 @@ class SecretsService:
         """
         wanted = None if names is None else sorted({canonical_name(n) for n in names})
         with self._runner.attempt("versions", environment=environment, durable=False, audited=False) as att:
-            env, user, roles = att.environment, att.ctx.user_id, att.roles
-            out: dict[str, tuple[int, tuple[str, ...]]] = {}
-            evaluate = att.rules.evaluate  # (granted levels, ...): no Decision text per name
-            for name, version, tags in repos.secrets.live_versions(att.tx, env, wanted):
-                if AccessLevel.READ in evaluate(user, roles, env, name)[0]:
-                    out[name] = (version, tuple(json.loads(tags)) if tags and tags != "[]" else ())
-            return out
+            return _readable(att, wanted)
+
+
+def _tags(raw: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(raw)) if raw and raw != "[]" else ()
+
+
+def _readable(att: Attempt, names: list[str] | None) -> dict[str, tuple[int, tuple[str, ...]]]:
+    """{name: (current version, tags)} of the live secrets (of ``names``; all when None) the caller may READ."""
+    env, user, roles = att.environment, att.ctx.user_id, att.roles
+    evaluate = att.rules.evaluate  # (granted levels, ...): no Decision text per name
+    return {name: (version, _tags(tags)) for name, version, tags in repos.secrets.live_versions(att.tx, env, names)
+            if AccessLevel.READ in evaluate(user, roles, env, name)[0]}
+
+
+def _listing(att: Attempt, since: Listing | None) -> Listing:
+    """The attempt's environment listed (see ``SecretsService.listing``), in the attempt's transaction."""
+    state = att.state
+    token = (state["audit_seq"], bytes(state["audit_mac"]), state["rules_version"])
+    changed = None
+    if isinstance(since, Listing) and since.token[2] == token[2]:  # a rule or role change: list everything
+        changed = repos.audit.changed_secret_names(att.tx, att.environment, since.token[0], since.token[1],
+                                                   token[0])
+    if changed is None:
+        return Listing(_readable(att, None), True, token)
+    entries: dict[str, Any] = dict.fromkeys(changed)
+    if changed:
+        entries.update(_readable(att, changed))
+    return Listing(entries, False, token)
 
 
 def locate(att: Attempt, secret_id: str | None) -> Mapping[str, Any] | None:

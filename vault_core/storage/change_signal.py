@@ -11,7 +11,8 @@ takes it *before* reading, so a change that lands during the read changes the ne
   delivered at its commit, dropped at a rollback); a thread of this process ``LISTEN``s on a
   connection of its own and counts the notifications. Changes made through this process's own
   ``Storage`` count at once (``Storage.changes``), another process's when its notification
-  arrives. As a fallback against a lost notification, the stamp also moves every ``interval``
+  arrives; the echo of an own change (its payload is ``Storage.sender()``) is skipped, so one
+  change moves the stamp once. As a fallback against a lost notification, the stamp also moves every ``interval``
   seconds; while the listener is not connected (starting, or the server went away) the stamp is
   None and callers check versions with a query instead.
 
@@ -71,7 +72,8 @@ class PgChangeSignal:
     def __init__(self, storage: Any, interval: float = FALLBACK_SECONDS):
         self.pid = os.getpid()
         self.interval = interval
-        self.notifications = 0
+        self.notifications = 0  # other senders' notifications (and reconnects)
+        self.echoes = 0  # notifications of this process's own changes, skipped
         self.last_notified: float | None = None  # time.time() of the newest notification
         self._storage = weakref.ref(storage)
         self._conninfo = storage.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -101,7 +103,11 @@ class PgChangeSignal:
                     self._listening.set()
                     delay = 0.05
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=64):
+                        for note in conn.notifies(timeout=1.0, stop_after=64):
+                            storage = self._storage()
+                            if storage is not None and note.payload == storage.sender():
+                                self.echoes += 1  # counted at its commit already
+                                continue
                             self.notifications += 1
                             self.last_notified = time.time()
             except Exception:  # the server went away (or is not up yet): query until listening again

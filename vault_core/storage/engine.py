@@ -92,6 +92,7 @@ class Storage:
         self.path: Path | None = None
         self.checkpointer: Checkpointer | None = None
         self.changes = 0  # changes committed through this Storage (change_signal.py)
+        self._nonce = os.urandom(6).hex()
         self.seal = None  # crypto.rows.RowSeal while the vault is unlocked (set by the vault)
         self.upgraded_from: str | None = None  # the schema revision this process migrated from, if it did
         if self.backend == "sqlite":
@@ -153,6 +154,11 @@ class Storage:
             yield
 
     # -- transactions -------------------------------------------------------
+    def sender(self) -> str:
+        """The payload of this process's change notifications: its own are counted at commit
+        (``changes``), so its listener skips their echo. A forked child is another sender. Raises nothing."""
+        return f"{os.getpid()}.{self._nonce}"
+
     @contextmanager
     def transaction(self, *, write: bool = True, durable: bool = True, attempts: int = 8) -> Iterator[Tx]:
         """A transaction as a repository. Write transactions take the write lock at BEGIN.
@@ -183,7 +189,7 @@ class Storage:
             yield tx
             tx.flush()
             if tx.changed and self.backend == "postgresql":  # delivered at this commit, dropped at a rollback
-                conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
+                conn.exec_driver_sql(f"NOTIFY {CHANNEL}, '{self.sender()}'")
             trans.commit()
             if tx.changed:
                 self.changes += 1

@@ -232,8 +232,14 @@ def live_versions(tx: Tx, environment: str, names: Sequence[str] | None = None) 
     """(name, current version, tags JSON) of the live secrets of one environment: versions, never values."""
     if names is None:  # the common case runs on the driver cursor
         return [(r[0], r[1], r[2]) for r in tx.tuples(_LIVE_VERSIONS_HOT, {"env": environment})]
+    if len(names) <= _ONE_BY_ONE:  # what changed since a cache looked (one or two names): no compile per call
+        return [(r[0], r[1], r[2]) for n in names for r in tx.tuples(_LIVE_VERSION, {"env": environment, "name": n})]
     stmt = _LIVE_VERSIONS.where(_S.name.in_(list(names)))
     return [(r[0], r[1], r[2]) for r in tx.tuples(stmt, {"env": environment})]
+
+
+_LIVE_VERSION = Hot(_LIVE_VERSIONS.where(_S.name == bindparam("name")))
+_ONE_BY_ONE = 8
 
 
 # -- counters --------------------------------------------------------------------------------------
