@@ -95,7 +95,7 @@ def test_demo_script_exits_0(tmp_path):
 
 def test_mapping_benchmark_runs(tmp_path, capsys):
     result = bench(tmp_path, cached_n=200, changed_n=5)
-    assert set(result) == {"cached", "section_cached", "cached_between_reads", "after_change",
+    assert set(result) == {"cached", "section_cached", "cached_between_reads", "after_change", "audited_read_floor",
                            "st_secrets_toml"}
     assert result["after_change"]["n"] == 5 and result["st_secrets_toml"]["n"] == 200
     assert "median" in capsys.readouterr().out

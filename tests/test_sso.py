@@ -217,3 +217,55 @@ def test_the_users_page_makes_a_user_sso_only(console):
     with pytest.raises(LoginFailed):
         console.verify_login("nora", PW_CONSOLE, "10.0.0.5")
     assert console.get_audit_log(operation="user_sso_only", limit=1)[0]["user_id"] == "ann"
+
+
+def test_the_cli_sets_up_a_provider_its_secrets_mappings_and_links_audited(tmp_path, capsys, monkeypatch):
+    """``vault-console sso``: the client secret comes from a file (never argv, never printed) into the vault,
+    with a cookie secret made once; the console's start-up builds Streamlit's [auth] from what it stored."""
+    from vault_core import open_vault
+    from vault_core.cli import main as cli
+    from vault_core.console.sso import COOKIE_SECRET, auth_secrets, client_secret_name
+
+    monkeypatch.setenv("VAULT_PRINCIPAL", "owner")
+    monkeypatch.delenv("VAULT_DATABASE_URL", raising=False)
+    monkeypatch.delenv("VAULT_CONSOLE_SSO_ENVIRONMENT", raising=False)
+    vault = open_vault(tmp_path / "cli-vault", principal="owner")
+    vault.bcrypt_rounds = 4
+    vault.add_user("alice", "correct horse battery staple 42", roles=["viewer"], must_change_password=False)
+    path, secret_file = str(vault.vault_dir), tmp_path / "client-secret"
+    secret_file.write_text("canary-client-secret-0123456789\n")
+    base = ["--path", path, "--json", "sso"]
+    settings = ["--issuer", ISS, "--client-id", "vault-console",
+                "--metadata-url", ISS + "/.well-known/openid-configuration"]
+    assert cli([*base, "provider-set", "corp", *settings]) == 2  # a new provider needs its client secret
+    assert "client-secret-file" in capsys.readouterr().err
+    assert cli([*base, "provider-set", "corp", *settings, "--client-secret-file", str(secret_file)]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["cookie_secret_made"] is True and "canary-client-secret" not in out
+    assert vault.get_secret(client_secret_name("corp"), environment="production") == \
+        "canary-client-secret-0123456789"
+    cookie = vault.get_secret(COOKIE_SECRET, environment="production")
+    assert len(cookie) >= 32
+    assert cli([*base, "provider-set", "corp", *settings, "--allow-create"]) == 0  # the secrets stay
+    assert json.loads(capsys.readouterr().out)["cookie_secret_made"] is False
+    assert vault.get_secret(COOKIE_SECRET, environment="production") == cookie
+    assert cli([*base, "map", "corp", "vault-readers", "--role", "viewer"]) == 0
+    assert cli([*base, "link", "corp", "sub-alice", "alice"]) == 0
+    assert cli([*base, "mappings"]) == 0 and cli([*base, "provider-list"]) == 0
+    out = capsys.readouterr().out
+    assert "vault-readers" in out and '"allow_create": true' in out and "canary" not in out
+    section = auth_secrets(vault, "http://localhost:8501/oauth2callback", "production")["auth"]
+    assert section["corp"]["client_secret"] == "canary-client-secret-0123456789"
+    assert section["cookie_secret"] == cookie
+    assert vault.check_session(vault.sso_login("corp", claims())).user == "alice"
+    assert cli([*base, "unlink", "corp", "sub-alice"]) == 0
+    assert cli([*base, "unlink", "corp", "sub-alice"]) == 5
+    assert cli([*base, "unmap", "corp", "vault-readers"]) == 0
+    assert cli([*base, "provider-remove", "corp"]) == 2  # not confirmed, no terminal
+    assert cli([*base, "provider-remove", "corp", "--yes"]) == 0
+    ops = [r["operation"] for r in vault.get_audit_log(limit=100)]
+    for op in ("sso_provider_set", "sso_group_map", "sso_identity_link", "sso_identity_unlink",
+               "sso_group_unmap", "sso_provider_remove"):
+        assert op in ops
+    assert "canary-client-secret" not in json.dumps(vault.get_audit_log(limit=100), default=str)
+    vault.storage.dispose()

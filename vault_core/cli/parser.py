@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from .. import errors
 from ..logs import configure_logging, log_event
-from . import admin, commands, machines
+from . import admin, commands, machines, sso
 from .common import EXIT, _log, common_options
 
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_commands(sub)
     admin.add_commands(sub)
     machines.add_commands(sub)
+    sso.add_commands(sub)
     return parser
 
 
