@@ -76,10 +76,14 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_unmap(args: argparse.Namespace) -> int:
-    gone = open_for(args).unmap_sso_group(args.provider, args.group)
-    emit({"provider": args.provider, "group": args.group, "removed": gone}, args.json)
+def _removed(args: argparse.Namespace, what: str, gone: bool) -> int:
+    """Report an unmap or unlink: exit 5 when there was nothing to remove."""
+    emit({"provider": args.provider, what: getattr(args, what), "removed": gone}, args.json)
     return 0 if gone else 5
+
+
+def cmd_unmap(args: argparse.Namespace) -> int:
+    return _removed(args, "group", open_for(args).unmap_sso_group(args.provider, args.group))
 
 
 def cmd_mappings(args: argparse.Namespace) -> int:
@@ -95,9 +99,7 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 
 def cmd_unlink(args: argparse.Namespace) -> int:
-    gone = open_for(args).unlink_sso_identity(args.provider, args.subject)
-    emit({"provider": args.provider, "subject": args.subject, "removed": gone}, args.json)
-    return 0 if gone else 5
+    return _removed(args, "subject", open_for(args).unlink_sso_identity(args.provider, args.subject))
 
 
 def add_commands(sub) -> None:
