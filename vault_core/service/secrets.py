@@ -161,8 +161,6 @@ class SecretsService:
         The value's version is the listing's entry for ``name`` (absent: the value is None). Raises as
         ``get_secret``.
         """
-        with self._runner.checks("read", name=name, environment=environment):
-            pass
         with self._runner.attempt("read", name=name, environment=environment, durable=False) as att:
             att.require(AccessLevel.READ)
             value = self._current(att)

@@ -146,17 +146,19 @@ def count_since(tx: Tx, principal: str, operation: str, since: int) -> int:
 
 _LINK = Hot(select(_A.mac).where(_A.seq == bindparam("seq")))
 _CHANGED_NAMES = Hot(select(_A.secret_name).distinct().where(
-    # reads change no secret, and are the bulk of a busy log's tail
-    _A.seq > bindparam("after"), _A.seq <= bindparam("upto"), _A.environment == bindparam("env"),
-    _A.secret_name.is_not(None),
-    _A.operation != "read", _A.operation != "reveal").limit(bindparam("lim")))
+    _A.seq > bindparam("after"), _A.seq <= bindparam("upto"),
+    or_(and_(_A.environment == bindparam("env"), _A.secret_name.is_not(None),
+             # reads change no secret, and are the bulk of a busy log's tail
+             _A.operation != "read", _A.operation != "reveal"),
+        # a restore rolls versions back with no row naming them: it comes up as a None name
+        _A.operation == "restore")).limit(bindparam("lim")))
 
 
 def changed_secret_names(tx: Tx, environment: str, after: int, after_mac: bytes, upto: int, *,
                          tail_max: int = 20_000, names_max: int = 500) -> list[str] | None:
     """Names of ``environment`` that audit rows ``after`` < seq <= ``upto`` other than reads name: what a
     listing taken at row ``after`` must look at again. None (list everything) when row ``after`` no longer
-    carries ``after_mac`` (a restore or a rewritten chain), or the tail or the names are too many for a
+    carries ``after_mac`` (a rewritten chain), the tail holds a ``restore``, or the tail or the names are too many for a
     delta to be cheaper. A hint for caches of metadata: the values they serve come from audited reads."""
     if after > upto or upto - after > tail_max:
         return None
@@ -166,4 +168,4 @@ def changed_secret_names(tx: Tx, environment: str, after: int, after_mac: bytes,
             return None
     names = [n for (n,) in tx.tuples(_CHANGED_NAMES, {"after": after, "upto": upto, "env": environment,
                                                      "lim": names_max + 1})]
-    return None if len(names) > names_max else names
+    return None if len(names) > names_max or None in names else names
